@@ -1,0 +1,30 @@
+"""Names of raw correlator files and of observation (group) ids."""
+
+from __future__ import annotations
+
+import re
+
+from astropy.time import Time
+
+RAW_NAME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)_sb(\d\d)\.hdf5$")
+
+
+def timestamp(t: Time) -> str:
+    """'YYYY-MM-DDTHH:MM:SS' (UTC, whole seconds) as in correlator file names."""
+    return t.utc.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def raw_filename(stamp: str, subband: int) -> str:
+    """'2026-03-21T05:00:02_sb07.hdf5'."""
+    return f"{stamp}_sb{subband:02d}.hdf5"
+
+
+def parse_raw_filename(name: str) -> tuple[str, int] | None:
+    """(timestamp, subband) of a correlator file name, or None if it is not one."""
+    match = RAW_NAME.match(name)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def obs_id(stamps) -> str:
+    """Group id: the earliest file timestamp in ISO basic form, e.g. '20260321T050002'."""
+    return min(stamps).replace("-", "").replace(":", "")

@@ -1,0 +1,374 @@
+"""A simulated DSA-110 night: correlator-format UVH5 files of a known sky, plus the truth.
+
+The array drift-scans at a fixed declination. Each group is 16 subband files of 24
+integrations, fringe-stopped (as the correlator does) on the meridian at the pointing
+declination at each integration. The sky is the catalogue (point sources with spectral
+indices), one source whose flux changes between groups and one transient present in a
+single group, seen through the Airy beam of the 4.65 m dish. Corruptions, each
+switchable: per-antenna complex gains drifting in time, per-antenna bandpasses, thermal
+noise from the SEFD, and narrow-band RFI.
+
+Visibilities are factorised per antenna (V_ab = sum_s conj(E_as) S_s E_bs), so a
+full-size group costs a batched matrix product per integration and channel, one
+subband at a time (memory stays at a few hundred MB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+from astropy import units as u
+from astropy.time import Time, TimeDelta
+
+from . import beam, geometry, naming
+from .layout import Layout, select_active
+from .sky import Catalog
+
+POLARIZATIONS = (-5, -6)  # XX, YY in pyuvdata's numbering
+TRUTH_CONVENTION = (
+    "raw V_ab = G_a conj(G_b) (model_ab + noise_ab + rfi_ab), G = gain(t) * bandpass(f), "
+    "model_ab = sum_s S_s A_s exp(+2 pi i (x_b - x_a).(s - s_pc) / lambda) (pyuvdata's convention)"
+)
+
+
+@dataclass(frozen=True)
+class Band:
+    """Frequencies of every subband file, in file order (channels descending)."""
+
+    freqs_hz: np.ndarray  # (n_subbands, n_chan)
+    channel_width_hz: float
+
+    @property
+    def n_subbands(self) -> int:
+        return self.freqs_hz.shape[0]
+
+
+def make_band(band_cfg: dict, channels_per_subband: int) -> Band:
+    """The telescope's band averaged to ``channels_per_subband`` channels per subband.
+
+    sb00 holds the highest frequencies and channels run downwards inside each file,
+    as in the correlator output. Averaging keeps the band edges, so the coarse channels
+    are the means of blocks of the 48 native channels.
+    """
+    native = band_cfg["channels_per_subband"]
+    if native % channels_per_subband:
+        raise ValueError(f"channels_per_subband {channels_per_subband} must divide {native}")
+    n_sb, width = band_cfg["n_subbands"], band_cfg["channel_width_hz"]
+    fine = band_cfg["top_channel_hz"] - width * np.arange(n_sb * native)
+    coarse = fine.reshape(n_sb, channels_per_subband, native // channels_per_subband).mean(axis=2)
+    return Band(coarse, width * native / channels_per_subband)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One simulated group: its index, integration mid-times and file timestamps."""
+
+    index: int
+    times: Time  # (n_int,) mid-times of the integrations
+    file_stamps: list[str]  # one timestamp string per subband
+
+
+def plan_night(sim_cfg: dict, instrument_cfg: dict, n_groups: int, n_subbands: int) -> list[Group]:
+    """Consecutive groups from ``start_utc``; subband file names jitter by a few seconds."""
+    tau = instrument_cfg["integration_s"]
+    n_int = instrument_cfg["integrations_per_file"]
+    start = Time(sim_cfg["start_utc"], scale="utc")
+    rng = np.random.default_rng([sim_cfg["seed"], 1])
+    groups = []
+    for g in range(n_groups):
+        t0 = start + TimeDelta(g * n_int * tau, format="sec")
+        times = t0 + TimeDelta((np.arange(n_int) + 0.5) * tau, format="sec")
+        jitter = rng.uniform(0, sim_cfg["timestamp_jitter_s"], n_subbands)
+        stamps = [naming.timestamp(t0 + TimeDelta(j, format="sec")) for j in jitter]
+        groups.append(Group(g, times, stamps))
+    return groups
+
+
+@dataclass(frozen=True)
+class Corruptions:
+    """The truth of the instrument: gains per integration, bandpasses, RFI channels."""
+
+    gains: np.ndarray  # (n_groups, n_int, n_ant, n_pol) complex
+    bandpass: np.ndarray  # (n_subbands, n_chan, n_ant, n_pol) complex
+    rfi_channels: np.ndarray  # (n_rfi, 2) subband, channel
+    rfi_antenna_phase: np.ndarray  # (n_rfi, n_ant)
+
+
+def make_corruptions(sim_cfg: dict, groups: list[Group], band: Band, n_ant: int) -> Corruptions:
+    """Gains drifting smoothly in time, delay-dominated bandpasses, fixed RFI channels."""
+    rng = np.random.default_rng([sim_cfg["seed"], 2])
+    switches = sim_cfg["corruptions"]
+    n_pol = len(POLARIZATIONS)
+    hours = np.array([(grp.times - groups[0].times[0]).to_value(u.hour) for grp in groups])
+    if switches["gains"]:
+        g = sim_cfg["gains"]
+        amp0 = 1 + g["amplitude_rms"] * rng.standard_normal((n_ant, n_pol))
+        drift = g["amplitude_drift_per_hour"] * rng.standard_normal((n_ant, n_pol))
+        phase0 = rng.uniform(-np.pi, np.pi, (n_ant, n_pol))
+        rate = np.deg2rad(g["phase_drift_deg_per_hour"]) * rng.standard_normal((n_ant, n_pol))
+        h = hours[..., None, None]
+        gains = amp0 * (1 + drift * h) * np.exp(1j * (phase0 + rate * h))
+    else:
+        gains = np.ones(hours.shape + (n_ant, n_pol), complex)
+    if switches["bandpass"]:
+        b = sim_cfg["bandpass"]
+        f = band.freqs_hz[..., None, None]
+        x = (f - band.freqs_hz.min()) / np.ptp(band.freqs_hz)
+        delay = 1e-9 * b["delay_rms_ns"] * rng.standard_normal((n_ant, n_pol))
+        ripple_phase = rng.uniform(0, 2 * np.pi, (n_ant, n_pol))
+        amp = 1 + b["amplitude_ripple"] * np.sin(2 * np.pi * 3 * x + ripple_phase) - 0.1 * (x - 0.5) ** 2
+        bandpass = amp * np.exp(2j * np.pi * delay * (f - band.freqs_hz.mean()))
+    else:
+        bandpass = np.ones(band.freqs_hz.shape + (n_ant, n_pol), complex)
+    n_rfi = sim_cfg["rfi"]["channels"] if switches["rfi"] else 0
+    flat = rng.choice(band.freqs_hz.size, size=n_rfi, replace=False)
+    rfi_channels = np.stack(np.unravel_index(flat, band.freqs_hz.shape), axis=1)
+    rfi_phase = rng.uniform(-np.pi, np.pi, (n_rfi, n_ant))
+    return Corruptions(gains, bandpass, rfi_channels, rfi_phase)
+
+
+def source_fluxes(catalog: Catalog, sim_cfg: dict, n_groups: int) -> tuple[Catalog, np.ndarray]:
+    """The true sky of the night: catalogue + transient, and each source's 1.4 GHz flux per group.
+
+    Returns the full source list and a (n_src, n_groups) array of flux scale factors
+    (1 for constant sources; a sinusoid for the variable; one group for the transient).
+    """
+    table = catalog.table.copy()
+    table["kind"] = "constant"
+    scale = np.ones((len(table), n_groups))
+    var = sim_cfg.get("variable")
+    if var:
+        hit = table.index[table["name"] == var["source"]]
+        if hit.empty:
+            raise ValueError(f"simulation.variable.source: {var['source']!r} is not in the sky catalogue")
+        phase = 2 * np.pi * np.arange(n_groups) / var["period_groups"]
+        scale[hit[0]] = 1 + var["fractional_amplitude"] * np.sin(phase)
+        table.loc[hit[0], "kind"] = "variable"
+    trn = sim_cfg.get("transient")
+    if trn:
+        row = {k: trn[k] for k in ("name", "ra_deg", "dec_deg", "flux_jy", "spectral_index")}
+        table = pd.concat([table, pd.DataFrame([{**row, "kind": "transient"}])], ignore_index=True)
+        on = np.zeros((1, n_groups))
+        if trn["group_index"] < n_groups:
+            on[0, trn["group_index"]] = 1.0
+        scale = np.vstack([scale, on])
+    return Catalog(table), scale
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything needed to simulate any subband file of the night."""
+
+    layout: Layout
+    active: np.ndarray  # station numbers carrying data, ascending
+    band: Band
+    groups: list[Group]
+    sky: Catalog
+    flux_scale: np.ndarray  # (n_src, n_groups)
+    corruptions: Corruptions
+    sim_cfg: dict
+    instrument_cfg: dict
+
+    @property
+    def antpairs(self) -> np.ndarray:
+        """(n_bl, 2) station numbers (a1 <= a2), autocorrelations included."""
+        a1, a2 = np.triu_indices(len(self.active))
+        return np.stack([self.active[a1], self.active[a2]], axis=1)
+
+
+def build_scene(sim_cfg: dict, instrument_cfg: dict, layout: Layout, catalog: Catalog) -> Scene:
+    """Fix the night's groups, sky and instrument truth from the config."""
+    scale_cfg = sim_cfg["scales"][sim_cfg["scale"]]
+    band = make_band(instrument_cfg["band"], scale_cfg["channels_per_subband"])
+    groups = plan_night(sim_cfg, instrument_cfg, scale_cfg["n_groups"], band.n_subbands)
+    active = select_active(layout, scale_cfg["n_antennas"])
+    sky, flux_scale = source_fluxes(catalog, sim_cfg, len(groups))
+    corruptions = make_corruptions(sim_cfg, groups, band, len(active))
+    return Scene(layout, active, band, groups, sky, flux_scale, corruptions, sim_cfg, instrument_cfg)
+
+
+@dataclass(frozen=True)
+class GroupGeometry:
+    """What every subband of a group shares: per-antenna delays and beam offsets."""
+
+    delay_m: np.ndarray  # (n_int, n_src, n_ant) w towards each source minus w towards the centre
+    beam_offset_rad: np.ndarray  # (n_int, n_src) distance of each source from the pointing
+
+
+def group_geometry(scene: Scene, group: Group) -> GroupGeometry:
+    """Delays of every source on every antenna relative to the meridian fringe-stop centre."""
+    site = scene.layout.site
+    jd = group.times.jd
+    rel = scene.layout.relative_ecef[scene.layout.index_of(scene.active)]
+    lst = geometry.lst(jd, site)
+    pc_ra, pc_dec = geometry.meridian_apparent(jd, np.deg2rad(scene.sim_cfg["pointing_dec_deg"]), site)
+    jd_ts = np.repeat(jd[:, None], len(scene.sky), axis=1)
+    src_ra, src_dec = geometry.apparent_radec(scene.sky.ra_rad[None, :], scene.sky.dec_rad[None, :], jd_ts, site)
+    w_src = geometry.antenna_uvw(rel, lst[:, None], src_ra, src_dec, site)[..., 2]
+    w_pc = geometry.antenna_uvw(rel, lst, pc_ra, pc_dec, site)[..., 2]
+    offset = geometry.angular_distance(src_ra, src_dec, pc_ra[:, None], pc_dec[:, None])
+    return GroupGeometry(w_src - w_pc[:, None, :], offset)
+
+
+def model_visibilities(scene: Scene, group: Group, geom: GroupGeometry, subband: int) -> np.ndarray:
+    """(n_int, n_chan, n_ant, n_ant) noiseless, uncorrupted visibilities of one subband file."""
+    freqs = scene.band.freqs_hz[subband]
+    dish = scene.instrument_cfg["dish_diameter_m"]
+    flux = scene.sky.flux_at(freqs) * scene.flux_scale[:, group.index, None]  # (n_src, n_chan)
+    apparent = flux[None] * beam.airy_power(geom.beam_offset_rad[..., None], freqs, dish)  # (t, s, f)
+    phasor = np.exp((2j * np.pi / geometry.C_LIGHT) * geom.delay_m[..., None] * freqs)  # (t, s, a, f)
+    e = np.transpose(phasor, (0, 3, 2, 1))  # (t, f, a, s)
+    weighted = np.conj(e) * np.moveaxis(apparent, 2, 1)[:, :, None, :]
+    return weighted @ np.swapaxes(e, 2, 3)  # (t, f, a, b)
+
+
+def corrupted_visibilities(
+    scene: Scene, group: Group, geom: GroupGeometry, subband: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n_int, n_bl, n_chan, n_pol) raw data of one subband file, and its true RFI mask."""
+    cfg, truth = scene.sim_cfg, scene.corruptions
+    rng = np.random.default_rng([cfg["seed"], 3, group.index, subband])
+    model = model_visibilities(scene, group, geom, subband)
+    n_int, n_chan, n_ant, _ = model.shape
+    a1, a2 = np.triu_indices(n_ant)
+    vis = np.repeat(model[:, :, a1, a2][..., None], len(POLARIZATIONS), axis=-1)  # (t, f, bl, p)
+    is_auto = a1 == a2
+    tau = scene.instrument_cfg["integration_s"]
+    sefd = cfg["sefd_jy"]
+    vis[:, :, is_auto, :] += sefd
+    if cfg["corruptions"]["noise"]:
+        sigma = sefd / np.sqrt(2 * scene.band.channel_width_hz * tau)
+        noise = rng.standard_normal(vis.shape) + 1j * rng.standard_normal(vis.shape)
+        noise[:, :, is_auto, :] = np.sqrt(2) * noise[:, :, is_auto, :].real
+        vis += sigma * noise
+    rfi_mask = np.zeros((n_int, n_chan), bool)
+    for k, (sb, chan) in enumerate(truth.rfi_channels):
+        if sb != subband:
+            continue
+        on = rng.random(n_int) < cfg["rfi"]["time_fraction"]
+        strength = cfg["rfi"]["flux_jy"] * rng.uniform(0.5, 1.5, (n_int, 1))
+        r = np.exp(1j * (truth.rfi_antenna_phase[k] + rng.normal(0, 0.3, (n_int, n_ant))))
+        vis[on, chan] += (strength * np.conj(r[:, a1]) * r[:, a2])[on][..., None]
+        rfi_mask[on, chan] = True
+    gain = truth.gains[group.index][:, None, :, :] * truth.bandpass[subband][None, :, :, :]  # (t, f, a, p)
+    vis *= gain[:, :, a1, :] * np.conj(gain[:, :, a2, :])
+    return np.moveaxis(vis, 2, 1), rfi_mask
+
+
+def write_subband(scene: Scene, group: Group, geom: GroupGeometry, subband: int, path: Path) -> None:
+    """Write one correlator-format UVH5 file (atomically: temp name, then rename)."""
+    from pyuvdata import Telescope, UVData
+
+    vis, _ = corrupted_visibilities(scene, group, geom, subband)
+    layout = scene.layout
+    pairs = scene.antpairs
+    telescope = Telescope.new(
+        name="DSA-110",
+        location=layout.site,
+        antenna_positions=layout.relative_ecef,
+        antenna_names=layout.names,
+        antenna_numbers=layout.numbers,
+        antenna_diameters=np.full(len(layout.numbers), scene.instrument_cfg["dish_diameter_m"]),
+        mount_type="alt-az",
+        instrument="DSA-110",
+        feeds=["x", "y"],
+        x_orientation="east",
+        update_from_known=False,
+    )
+    dec = np.deg2rad(scene.sim_cfg["pointing_dec_deg"])
+    lat = layout.site.lat.rad
+    altitude = np.pi / 2 - abs(dec - lat)
+    catalog = {
+        0: {
+            "cat_name": "meridian",
+            "cat_type": "driftscan",
+            "cat_lon": 0.0 if dec > lat else np.pi,
+            "cat_lat": altitude,
+            "cat_frame": "altaz",
+        }
+    }
+    n_int = len(group.times)
+    with warnings.catch_warnings():  # pyuvdata computes the driftscan uvw itself and says so
+        warnings.filterwarnings("ignore", message="Recalculating uvw_array")
+        uvd = UVData.new(
+            freq_array=scene.band.freqs_hz[subband],
+            polarization_array=list(POLARIZATIONS),
+            times=group.times.jd,
+            telescope=telescope,
+            antpairs=[tuple(p) for p in pairs],
+            do_blt_outer=True,
+            time_axis_faster_than_bls=False,
+            integration_time=scene.instrument_cfg["integration_s"],
+            channel_width=scene.band.channel_width_hz,
+            data_array=vis.reshape(n_int * len(pairs), *vis.shape[2:]).astype(np.complex64),
+            flag_array=np.zeros((n_int * len(pairs),) + vis.shape[2:], bool),
+            nsample_array=np.ones((n_int * len(pairs),) + vis.shape[2:], np.float32),
+            phase_center_catalog=catalog,
+            phase_center_id_array=np.zeros(n_int * len(pairs), int),
+            vis_units="uncalib",
+            history=f"Simulated DSA-110 group {group.index}, subband {subband}, by contimg.simulate",
+        )
+    uvd.extra_keywords["phase_center_dec"] = dec
+    tmp = path.with_name(f".{path.name}.tmp")
+    uvd.write_uvh5(str(tmp), clobber=True, run_check=False)
+    with h5py.File(tmp, "r+") as handle:  # production files store uvw as float32
+        uvw = handle["Header/uvw_array"][()]
+        del handle["Header/uvw_array"]
+        handle["Header"].create_dataset("uvw_array", data=uvw.astype(np.float32))
+    os.replace(tmp, path)
+
+
+def write_truth(scene: Scene, truth_dir: Path) -> None:
+    """Sky, light curves, gains, bandpasses and RFI channels beside the data."""
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    scene.sky.table.to_csv(truth_dir / "sky.csv", index=False)
+    rows = []
+    for grp in scene.groups:
+        mjd = grp.times.mjd.mean()
+        for k, name in enumerate(scene.sky.names):
+            flux = scene.sky.table["flux_jy"].iloc[k] * scene.flux_scale[k, grp.index]
+            rows.append({"name": name, "group_index": grp.index, "obs": naming.obs_id(grp.file_stamps), "mjd": mjd, "flux_jy": flux})
+    pd.DataFrame(rows).to_csv(truth_dir / "lightcurves.csv", index=False)
+    np.savez(
+        truth_dir / "instrument.npz",
+        antenna_numbers=scene.active,
+        times_mjd=np.array([grp.times.mjd for grp in scene.groups]),
+        freqs_hz=scene.band.freqs_hz,
+        gains=scene.corruptions.gains,
+        bandpass=scene.corruptions.bandpass,
+        rfi_channels=scene.corruptions.rfi_channels,
+        convention=TRUTH_CONVENTION,
+    )
+
+
+def simulate_night(scene: Scene, incoming: Path, truth_dir: Path) -> list[Path]:
+    """Write every subband file of every group, then the truth; return the file paths."""
+    incoming.mkdir(parents=True, exist_ok=True)
+    written = []
+    for grp in scene.groups:
+        geom = group_geometry(scene, grp)
+        for sb in range(scene.band.n_subbands):
+            path = incoming / naming.raw_filename(grp.file_stamps[sb], sb)
+            write_subband(scene, grp, geom, sb, path)
+            written.append(path)
+    write_truth(scene, truth_dir)
+    summary = {
+        "scale": scene.sim_cfg["scale"],
+        "n_groups": len(scene.groups),
+        "n_antennas": int(len(scene.active)),
+        "channels_per_subband": int(scene.band.freqs_hz.shape[1]),
+        "noise_sigma_jy": scene.sim_cfg["sefd_jy"]
+        / float(np.sqrt(2 * scene.band.channel_width_hz * scene.instrument_cfg["integration_s"])),
+        "groups": [naming.obs_id(g.file_stamps) for g in scene.groups],
+        "files": [p.name for p in written],
+        "convention": TRUTH_CONVENTION,
+    }
+    (truth_dir / "simulation.json").write_text(json.dumps(summary, indent=1))
+    return written
