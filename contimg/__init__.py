@@ -1,0 +1,7 @@
+"""contimg: the science code of the DSA-110 continuum workflow.
+
+Small modules, each with one job: ``layout`` (stations), ``geometry`` (sidereal time,
+apparent places, w terms), ``beam`` (Airy primary beam), ``sky`` (catalogues),
+``simulate`` (the simulated night), ``inventory`` (groups of raw files), ``config``
+(validation), ``naming`` (file names), ``tables`` and ``runlog`` (I/O helpers).
+"""

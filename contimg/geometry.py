@@ -71,6 +71,8 @@ def antenna_uvw(relative_ecef: np.ndarray, lst_rad, app_ra, app_dec, site: Earth
     """
     shape = np.shape(app_ra)
     n_ant = len(relative_ecef)
+    if np.prod(shape, dtype=int) == 0:  # no directions (an empty sky)
+        return np.zeros(shape + (n_ant, 3))
     rep = lambda x: np.repeat(np.ravel(np.broadcast_to(x, shape)), n_ant)  # noqa: E731
     numbers = np.arange(n_ant + 1)
     positions = np.vstack([np.zeros(3), relative_ecef])  # entry 0: the array reference

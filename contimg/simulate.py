@@ -32,6 +32,7 @@ from .layout import Layout, select_active
 from .sky import Catalog
 
 POLARIZATIONS = (-5, -6)  # XX, YY in pyuvdata's numbering
+SIGNATURE = "by contimg.simulate"
 TRUTH_CONVENTION = (
     "raw V_ab = G_a conj(G_b) (model_ab + noise_ab + rfi_ab), G = gain(t) * bandpass(f), "
     "model_ab = sum_s S_s A_s exp(+2 pi i (x_b - x_a).(s - s_pc) / lambda) (pyuvdata's convention)"
@@ -262,11 +263,11 @@ def corrupted_visibilities(
     return np.moveaxis(vis, 2, 1), rfi_mask
 
 
-def write_subband(scene: Scene, group: Group, geom: GroupGeometry, subband: int, path: Path) -> None:
-    """Write one correlator-format UVH5 file (atomically: temp name, then rename)."""
+def write_subband(scene: Scene, group: Group, geom: GroupGeometry, subband: int, path: Path) -> np.ndarray:
+    """Write one correlator-format UVH5 file (atomically); return its true RFI mask (t, f)."""
     from pyuvdata import Telescope, UVData
 
-    vis, _ = corrupted_visibilities(scene, group, geom, subband)
+    vis, rfi_mask = corrupted_visibilities(scene, group, geom, subband)
     layout = scene.layout
     pairs = scene.antpairs
     telescope = Telescope.new(
@@ -313,9 +314,10 @@ def write_subband(scene: Scene, group: Group, geom: GroupGeometry, subband: int,
             phase_center_catalog=catalog,
             phase_center_id_array=np.zeros(n_int * len(pairs), int),
             vis_units="uncalib",
-            history=f"Simulated DSA-110 group {group.index}, subband {subband}, by contimg.simulate",
+            history=f"Simulated DSA-110 group {group.index}, subband {subband}, {SIGNATURE}",
         )
     uvd.extra_keywords["phase_center_dec"] = dec
+    _refuse_foreign(path)
     tmp = path.with_name(f".{path.name}.tmp")
     uvd.write_uvh5(str(tmp), clobber=True, run_check=False)
     with h5py.File(tmp, "r+") as handle:  # production files store uvw as float32
@@ -323,10 +325,25 @@ def write_subband(scene: Scene, group: Group, geom: GroupGeometry, subband: int,
         del handle["Header/uvw_array"]
         handle["Header"].create_dataset("uvw_array", data=uvw.astype(np.float32))
     os.replace(tmp, path)
+    return rfi_mask
 
 
-def write_truth(scene: Scene, truth_dir: Path) -> None:
-    """Sky, light curves, gains, bandpasses and RFI channels beside the data."""
+def _refuse_foreign(path: Path) -> None:
+    """Never overwrite a file this simulator did not write (real data in the same directory)."""
+    if not path.exists():
+        return
+    try:
+        with h5py.File(path, "r") as handle:
+            history = handle["Header/history"][()]
+        ours = SIGNATURE in (history.decode() if isinstance(history, bytes) else str(history))
+    except (OSError, KeyError):
+        ours = False
+    if not ours:
+        raise FileExistsError(f"refusing to overwrite {path}: it was not written by the simulator")
+
+
+def write_truth(scene: Scene, truth_dir: Path, rfi_mask: np.ndarray) -> None:
+    """Sky, light curves, gains, bandpasses and RFI (channels; mask per group, subband, t, f)."""
     truth_dir.mkdir(parents=True, exist_ok=True)
     scene.sky.table.to_csv(truth_dir / "sky.csv", index=False)
     rows = []
@@ -344,6 +361,7 @@ def write_truth(scene: Scene, truth_dir: Path) -> None:
         gains=scene.corruptions.gains,
         bandpass=scene.corruptions.bandpass,
         rfi_channels=scene.corruptions.rfi_channels,
+        rfi_mask=rfi_mask,
         convention=TRUTH_CONVENTION,
     )
 
@@ -352,13 +370,15 @@ def simulate_night(scene: Scene, incoming: Path, truth_dir: Path) -> list[Path]:
     """Write every subband file of every group, then the truth; return the file paths."""
     incoming.mkdir(parents=True, exist_ok=True)
     written = []
+    n_int = len(scene.groups[0].times)
+    rfi_mask = np.zeros((len(scene.groups),) + scene.band.freqs_hz.shape[:1] + (n_int,) + scene.band.freqs_hz.shape[1:], bool)
     for grp in scene.groups:
         geom = group_geometry(scene, grp)
         for sb in range(scene.band.n_subbands):
             path = incoming / naming.raw_filename(grp.file_stamps[sb], sb)
-            write_subband(scene, grp, geom, sb, path)
+            rfi_mask[grp.index, sb] = write_subband(scene, grp, geom, sb, path)
             written.append(path)
-    write_truth(scene, truth_dir)
+    write_truth(scene, truth_dir, rfi_mask)
     summary = {
         "scale": scene.sim_cfg["scale"],
         "n_groups": len(scene.groups),

@@ -28,7 +28,7 @@ def simulate_night(out: Path, catalog: sky.Catalog | None = None, **sim_override
     """Simulate a night into ``out/incoming`` and ``out/truth``; return (scene, files)."""
     config = project_config(**sim_overrides)
     layout = layoutmod.layout_from_config(config["instrument"])
-    catalog = catalog or sky.read_catalog(config["simulation"]["sky_catalog"])
+    catalog = catalog if catalog is not None else sky.read_catalog(config["simulation"]["sky_catalog"])
     scene = simulate.build_scene(config["simulation"], config["instrument"], layout, catalog)
     files = simulate.simulate_night(scene, out / "incoming", out / "truth")
     return scene, files

@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make demo   set everything up, simulate the default night and run the workflow on it
+#   make test   set everything up and run the test suite
+# `make setup` alone is idempotent and takes a second when nothing changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := wsclean aoflagger
+SNAKEMAKE := $(BIN)/snakemake
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lock clean-demo
+
+setup: $(VENV)/.setup-stamp .apt-stamp
+
+# Debian packages: installed once, re-checked when this list changes.
+.apt-stamp: Makefile
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+# The virtual environment, from the pinned lock file, plus this package (editable).
+$(VENV)/.setup-stamp: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+demo: setup
+	$(SNAKEMAKE) inventory
+	$(SNAKEMAKE)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Re-pin every dependency from requirements.in (needs the package registry).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -r requirements.in
+	.lock-venv/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf .lock-venv
+
+clean-demo:
+	rm -rf work .snakemake

@@ -1,0 +1,32 @@
+"""Reading and writing the workflow's small tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+
+def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a CSV under a temporary name and rename it, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def read_groups(path: str | os.PathLike) -> pd.DataFrame:
+    """The inventory's groups table, with empty cells as empty strings in text columns."""
+    table = pd.read_csv(path, dtype={"obs": str, "status": str, "reason": str, "calibrator": str})
+    text = [c for c in table.columns if table[c].dtype == object]
+    table[text] = table[text].fillna("")
+    return table
+
+
+def read_files(path: str | os.PathLike) -> pd.DataFrame:
+    """The inventory's files table (also its header cache)."""
+    table = pd.read_csv(path, dtype={"name": str, "stamp": str, "reason": str})
+    table["reason"] = table["reason"].fillna("")
+    return table

@@ -1,0 +1,26 @@
+# Header-only scan of the incoming directory: groups, their status, calibrator transits.
+
+
+rule inventory:
+    output:
+        files=inv_path("files.csv"),
+        groups=inv_path("groups.csv"),
+    input:
+        calibrators=config["inventory"]["calibrator_catalog"],
+        simulated=f"{TRUTH}/simulation.json" if SIMULATE else [],
+    params:
+        settings=config["inventory"],
+        listing="simulated night" if SIMULATE else incoming_signature(),
+        cache=inv_path("header_cache.csv"),
+    log:
+        log_path("inventory", "inventory"),
+    benchmark:
+        bench_path("inventory", "inventory")
+    conda:
+        "../envs/inventory.yaml"
+    threads: config["inventory"]["workers"]
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    script:
+        "../scripts/inventory.py"

@@ -1,0 +1,25 @@
+# The embedded default data set: a simulated night written into the incoming directory.
+
+
+rule simulate_night:
+    output:
+        summary=f"{TRUTH}/simulation.json",
+        sky=f"{TRUTH}/sky.csv",
+        lightcurves=f"{TRUTH}/lightcurves.csv",
+        instrument=f"{TRUTH}/instrument.npz",
+    input:
+        sky=config["simulation"]["sky_catalog"],
+    params:
+        simulation=config["simulation"],
+    log:
+        log_path("simulate", "night"),
+    benchmark:
+        bench_path("simulate", "night")
+    conda:
+        "../envs/simulation.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/simulate_night.py"

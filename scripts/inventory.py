@@ -1,0 +1,27 @@
+"""Snakemake script: scan the incoming directory and write the files and groups tables."""
+
+from pathlib import Path
+
+from contimg import inventory, layout, runlog, sky, tables
+
+log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
+cfg = snakemake.config  # noqa: F821
+cache_path = Path(snakemake.params.cache)  # noqa: F821
+cache = tables.read_files(cache_path) if cache_path.exists() else None
+files, groups = inventory.build(
+    Path(cfg["paths"]["incoming"]),
+    cache,
+    cfg["inventory"],
+    cfg["instrument"]["band"]["n_subbands"],
+    sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
+    layout.site_location(cfg["instrument"]["site"]),
+)
+tables.write_csv_atomic(files, snakemake.output.files)  # noqa: F821
+tables.write_csv_atomic(groups, snakemake.output.groups)  # noqa: F821
+tables.write_csv_atomic(files, cache_path)
+for status, count in groups["status"].value_counts().items():
+    log.info("%d group(s) %s", count, status)
+for row in groups[groups["status"] != inventory.COMPLETE].itertuples():
+    log.warning("group %s skipped (%s): %s", row.obs, row.status, row.reason)
+for row in groups[groups["calibrator"] != ""].itertuples():
+    log.info("group %s: calibrator %s transits (HA at mid %.2f deg)", row.obs, row.calibrator, row.calibrator_ha_deg)
