@@ -121,7 +121,7 @@ def group_files(files: pd.DataFrame, inv_cfg: dict, n_subbands: int, site: Earth
         lst_end = geometry.lst(groups.loc[good, "mjd_end"] + 2400000.5, site)
         groups.loc[good, "lst_start_h"] = np.rad2deg(lst_start) / 15
         groups.loc[good, "lst_end_h"] = np.rad2deg(lst_end) / 15
-    return groups[_group_columns(sb_cols)]
+    return groups.reindex(columns=_group_columns(sb_cols))
 
 
 def _group_columns(sb_cols: list[str]) -> list[str]:
@@ -182,6 +182,10 @@ def _consistency(readable: pd.DataFrame, dec: float, step: pd.Series, inv_cfg: d
     for name, n in zip(readable["name"], readable["n_freqs"]):
         if n != n_freqs:
             problems.append(("inconsistent", f"{name}: {n} channels where the group has {n_freqs}"))
+    stamp_jd = pd.to_datetime(readable["stamp"]).astype("int64").to_numpy() / 86400e9 + 2440587.5
+    late = np.abs(readable["jd_first"].to_numpy() - stamp_jd) * 86400 > inv_cfg["group_tolerance_s"]
+    for name in readable["name"][late]:
+        problems.append(("inconsistent", f"{name}: header start time disagrees with the file name"))
     jd0 = readable["jd_first"].median()
     step0 = step.median()
     for name, jd, st, n in zip(readable["name"], readable["jd_first"], step, readable["n_times"]):
