@@ -95,9 +95,8 @@ def scan_files(incoming: Path, cache: pd.DataFrame | None = None, workers: int =
     return table.sort_values(["stamp", "subband", "name"]).reset_index(drop=True)
 
 
-def _cluster(stamps: pd.Series, tolerance_s: float) -> np.ndarray:
-    """Group label per (sorted) timestamp: a new group starts beyond ``tolerance_s`` of the first."""
-    seconds = pd.to_datetime(stamps).astype("int64").to_numpy() / 1e9
+def _cluster(seconds: np.ndarray, tolerance_s: float) -> np.ndarray:
+    """Group label per (sorted) time: a new group starts beyond ``tolerance_s`` of its first file."""
     labels = np.empty(len(seconds), int)
     label, first = -1, -np.inf
     for i, t in enumerate(seconds):
@@ -112,15 +111,21 @@ def group_files(files: pd.DataFrame, inv_cfg: dict, n_subbands: int, site: Earth
     sb_cols = [f"sb{k:02d}" for k in range(n_subbands)]
     if files.empty:
         return pd.DataFrame(columns=_group_columns(sb_cols))
-    files = files.assign(group=_cluster(files["stamp"], inv_cfg["group_tolerance_s"]))
-    rows = [_group_row(members, inv_cfg, sb_cols) for _, members in files.groupby("group", sort=True)]
+    cols = {c: files[c].to_numpy() for c in FILE_COLUMNS}
+    cols["readable"] = cols["readable"].astype(bool)
+    cols["reason"] = np.where(pd.isna(files["reason"]), "", files["reason"].astype(str))
+    cols["stamp_jd"] = naming.stamp_seconds(files["stamp"]) / 86400 + 2440587.5
+    labels = _cluster(cols["stamp_jd"] * 86400, inv_cfg["group_tolerance_s"])
+    bounds = np.flatnonzero(np.diff(labels)) + 1
+    rows = [
+        _group_row({c: v[start:stop] for c, v in cols.items()}, inv_cfg, sb_cols)
+        for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(labels)])
+    ]
     groups = pd.DataFrame(rows)
     good = groups["mjd_start"].notna()
     if good.any():
-        lst_start = geometry.lst(groups.loc[good, "mjd_start"] + 2400000.5, site)
-        lst_end = geometry.lst(groups.loc[good, "mjd_end"] + 2400000.5, site)
-        groups.loc[good, "lst_start_h"] = np.rad2deg(lst_start) / 15
-        groups.loc[good, "lst_end_h"] = np.rad2deg(lst_end) / 15
+        groups.loc[good, "lst_start_h"] = np.rad2deg(geometry.lst(groups.loc[good, "mjd_start"] + 2400000.5, site)) / 15
+        groups.loc[good, "lst_end_h"] = np.rad2deg(geometry.lst(groups.loc[good, "mjd_end"] + 2400000.5, site)) / 15
     return groups.reindex(columns=_group_columns(sb_cols))
 
 
@@ -129,40 +134,35 @@ def _group_columns(sb_cols: list[str]) -> list[str]:
             "lst_start_h", "lst_end_h", "n_freqs", "n_times", *sb_cols]  # fmt: skip
 
 
-def _group_row(members: pd.DataFrame, inv_cfg: dict, sb_cols: list[str]) -> dict:
-    """Status and summary of one group; problems are named with the file that has them."""
-    row: dict = {"obs": naming.obs_id(members["stamp"]), "n_files": len(members)}
+def _group_row(m: dict, inv_cfg: dict, sb_cols: list[str]) -> dict:
+    """Status and summary of one group (``m``: its files' columns); problems name their file."""
+    row: dict = {"obs": naming.obs_id(m["stamp"]), "n_files": len(m["name"])}
     row.update({c: "" for c in sb_cols})
-    for name, sb in zip(members["name"], members["subband"]):
+    for name, sb in zip(m["name"], m["subband"]):
         if sb < len(sb_cols):
             key = sb_cols[sb]
             row[key] = f"{row[key]};{name}" if row[key] else name
-    readable = members[members["readable"].astype(bool)]
-    problems = []
-    for name, reason in zip(members["name"], members["reason"]):
-        if isinstance(reason, str) and reason:
-            problems.append(("unreadable", f"{name}: {reason}"))
-    counts = members["subband"].value_counts()
-    for sb in sorted(counts.index[counts > 1]):
-        problems.append(("duplicate_subband", f"subband {sb:02d} appears {counts[sb]} times"))
-    outside = sorted(set(members["subband"]) - set(range(len(sb_cols))))
-    for sb in outside:
-        problems.append(("inconsistent", f"subband {sb:02d} is beyond the configured {len(sb_cols)}"))
-    missing = [k for k in range(len(sb_cols)) if k not in counts.index]
+    problems = [("unreadable", f"{name}: {why}") for name, why in zip(m["name"], m["reason"]) if why]
+    present, counts = np.unique(m["subband"], return_counts=True)
+    problems += [("duplicate_subband", f"subband {sb:02d} appears {n} times") for sb, n in zip(present, counts) if n > 1]
+    problems += [("inconsistent", f"subband {sb:02d} is beyond the configured {len(sb_cols)}")
+                 for sb in present if sb >= len(sb_cols)]  # fmt: skip
+    missing = sorted(set(range(len(sb_cols))) - set(present.tolist()))
     if missing:
         problems.append(("incomplete", "missing subband(s) " + ", ".join(f"sb{k:02d}" for k in missing)))
-    if not readable.empty:
-        dec = float(readable["pointing_dec_deg"].median())
-        step = (readable["jd_last"] - readable["jd_first"]) / np.maximum(readable["n_times"] - 1, 1)
+    ok = m["readable"]
+    if ok.any():
+        r = {c: v[ok] for c, v in m.items()}
+        half_int = r["integration_s"].astype(float) / 172800
         row.update(
-            mjd_start=float((readable["jd_first"] - 2400000.5 - readable["integration_s"] / 172800).min()),
-            mjd_end=float((readable["jd_last"] - 2400000.5 + readable["integration_s"] / 172800).max()),
-            pointing_dec_deg=dec,
-            n_freqs=int(readable["n_freqs"].sum()),
-            n_times=int(readable["n_times"].median()),
+            mjd_start=float((r["jd_first"] - 2400000.5 - half_int).min()),
+            mjd_end=float((r["jd_last"] - 2400000.5 + half_int).max()),
+            pointing_dec_deg=float(np.median(r["pointing_dec_deg"])),
+            n_freqs=int(r["n_freqs"].sum()),
+            n_times=int(np.median(r["n_times"])),
         )
         row["mjd_mid"] = 0.5 * (row["mjd_start"] + row["mjd_end"])
-        problems += _consistency(readable, dec, step, inv_cfg)
+        problems += _consistency(r, row["pointing_dec_deg"], inv_cfg)
     else:
         row.update(mjd_start=np.nan, mjd_mid=np.nan, mjd_end=np.nan, pointing_dec_deg=np.nan)
     order = ["unreadable", "duplicate_subband", "incomplete", "inconsistent"]
@@ -172,24 +172,22 @@ def _group_row(members: pd.DataFrame, inv_cfg: dict, sb_cols: list[str]) -> dict
     return row
 
 
-def _consistency(readable: pd.DataFrame, dec: float, step: pd.Series, inv_cfg: dict) -> list[tuple[str, str]]:
-    """Files of one group must share pointing, channel count and time grid."""
+def _consistency(r: dict, dec: float, inv_cfg: dict) -> list[tuple[str, str]]:
+    """Readable files of one group must share pointing, channel count and time grid."""
     problems = []
-    off = (readable["pointing_dec_deg"] - dec).abs() > inv_cfg["pointing_tolerance_deg"]
-    for name, d in zip(readable.loc[off, "name"], readable.loc[off, "pointing_dec_deg"]):
-        problems.append(("inconsistent", f"{name}: pointing dec {d:.2f} deg differs from the group's {dec:.2f} deg"))
-    n_freqs = readable["n_freqs"].mode().iloc[0]
-    for name, n in zip(readable["name"], readable["n_freqs"]):
-        if n != n_freqs:
-            problems.append(("inconsistent", f"{name}: {n} channels where the group has {n_freqs}"))
-    stamp_jd = pd.to_datetime(readable["stamp"]).astype("int64").to_numpy() / 86400e9 + 2440587.5
-    late = np.abs(readable["jd_first"].to_numpy() - stamp_jd) * 86400 > inv_cfg["group_tolerance_s"]
-    for name in readable["name"][late]:
+    for name, d in zip(r["name"], r["pointing_dec_deg"]):
+        if abs(d - dec) > inv_cfg["pointing_tolerance_deg"]:
+            problems.append(("inconsistent", f"{name}: pointing dec {d:.2f} deg differs from the group's {dec:.2f} deg"))
+    values, counts = np.unique(r["n_freqs"], return_counts=True)
+    n_freqs = values[np.argmax(counts)]
+    problems += [("inconsistent", f"{name}: {n} channels where the group has {n_freqs}")
+                 for name, n in zip(r["name"], r["n_freqs"]) if n != n_freqs]  # fmt: skip
+    for name in r["name"][np.abs(r["jd_first"] - r["stamp_jd"]) * 86400 > inv_cfg["group_tolerance_s"]]:
         problems.append(("inconsistent", f"{name}: header start time disagrees with the file name"))
-    jd0 = readable["jd_first"].median()
-    step0 = step.median()
-    for name, jd, st, n in zip(readable["name"], readable["jd_first"], step, readable["n_times"]):
-        if abs(jd - jd0) * 86400 > 1.0 or abs(st - step0) * 86400 > 0.01 or n != readable["n_times"].median():
+    step = (r["jd_last"] - r["jd_first"]) / np.maximum(r["n_times"] - 1, 1)
+    jd0, step0, n0 = np.median(r["jd_first"]), np.median(step), np.median(r["n_times"])
+    for name, jd, st, n in zip(r["name"], r["jd_first"], step, r["n_times"]):
+        if abs(jd - jd0) * 86400 > 1.0 or abs(st - step0) * 86400 > 0.01 or n != n0:
             problems.append(("inconsistent", f"{name}: time grid differs from the rest of the group"))
     return problems
 

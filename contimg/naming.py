@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pandas as pd
 from astropy.time import Time
 
 RAW_NAME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)_sb(\d\d)\.hdf5$")
@@ -28,3 +30,9 @@ def parse_raw_filename(name: str) -> tuple[str, int] | None:
 def obs_id(stamps) -> str:
     """Group id: the earliest file timestamp in ISO basic form, e.g. '20260321T050002'."""
     return min(stamps).replace("-", "").replace(":", "")
+
+
+def stamp_seconds(stamps) -> np.ndarray:
+    """Unix seconds of 'YYYY-MM-DDTHH:MM:SS' timestamps (vectorised)."""
+    parsed = pd.to_datetime(pd.Series(stamps), format="%Y-%m-%dT%H:%M:%S")
+    return parsed.astype("int64").to_numpy() / 1e9

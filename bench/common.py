@@ -1,0 +1,37 @@
+"""Helpers shared by the benchmarks: timing, peak memory of a child process, result files."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench/results"
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def timed_child(code: str) -> dict:
+    """Run Python ``code`` in a fresh interpreter; wall seconds and its peak RSS in GiB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"wall_s": round(wall, 2), "peak_rss_gib": round(max(peak_kib, before) / 2**20, 2)}
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - start, out
+
+
+def report(name: str, result: dict) -> None:
+    """Print the result and keep it under bench/results/NAME.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
