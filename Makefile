@@ -24,10 +24,11 @@ setup: $(VENV)/.setup-stamp .apt-stamp
 	@touch $@
 
 # The virtual environment, from the pinned lock file, plus this package (editable).
-$(VENV)/.setup-stamp: requirements.lock pyproject.toml
+$(VENV)/.setup-stamp: requirements.lock pyproject.toml config/casasiteconfig.py contimg/casa_setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m contimg.casa_setup config/config.yaml
 	@touch $@
 
 demo: setup

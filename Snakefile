@@ -21,6 +21,7 @@ except cfgmod.ConfigError as err:
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/inventory.smk"
+include: "rules/convert.smk"
 
 
 rule all:

@@ -49,11 +49,27 @@ def load_groups():
 
 
 GROUPS = load_groups()
+COMPLETE = [] if GROUPS is None else list(GROUPS.loc[GROUPS["status"] == "complete", "obs"])
+SUBBAND_COLUMNS = [f"sb{k:02d}" for k in range(config["instrument"]["band"]["n_subbands"])]
+
+
+def ms_path(suffix=""):
+    """ms/{obs}.ms (the flagged Measurement Set) and its companions (suffix '.flags.json')."""
+    return f"{WORK}/ms/{{obs}}.ms{suffix}"
+
+
+def group_files(wildcards):
+    """The raw files of one complete group, from the inventory."""
+    row = GROUPS.loc[GROUPS["obs"] == wildcards.obs]
+    if row.empty or row.iloc[0]["status"] != "complete":
+        raise ValueError(f"group {wildcards.obs} is not a complete group of the inventory")
+    return [f"{INCOMING}/{row.iloc[0][c]}" for c in SUBBAND_COLUMNS]
 
 
 def all_targets():
-    """What `snakemake` with no target builds: the simulated night and its inventory."""
+    """What `snakemake` with no target builds: the inventory, then every group's products."""
     targets = [inv_path("groups.csv")]
     if SIMULATE:
         targets.append(f"{TRUTH}/simulation.json")
+    targets += expand(ms_path(), obs=COMPLETE)
     return targets

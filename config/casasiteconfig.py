@@ -1,0 +1,8 @@
+# CASA site configuration for offline machines, installed into the virtual environment by
+# `make setup` (casaconfig finds a module named casasiteconfig on sys.path). The measures
+# and reference data come from the pinned `casadata` wheel; nothing is downloaded.
+import casadata
+
+measurespath = casadata.datapath
+measures_auto_update = False
+data_auto_update = False

@@ -1,0 +1,24 @@
+# One complete group of 16 subband files -> ms/{obs}.ms, flagged inside the same job.
+
+
+rule convert:
+    output:
+        ms=directory(ms_path()),
+        flags=ms_path(".flags.json"),
+    input:
+        files=group_files,
+        strategy=config["conversion"]["aoflagger_strategy"],
+    params:
+        settings=config["conversion"],
+    log:
+        log_path("convert"),
+    benchmark:
+        bench_path("convert")
+    conda:
+        "../envs/conversion.yaml"
+    threads: config["conversion"]["workers"]
+    resources:
+        mem_mb=9000,
+        runtime=20,
+    script:
+        "../scripts/convert.py"
