@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -14,14 +13,19 @@ RESULTS = ROOT / "bench/results"
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+PEAK_FOOTER = """
+import resource as _r
+print("PEAK_KIB", max(_r.getrusage(_r.RUSAGE_SELF).ru_maxrss, _r.getrusage(_r.RUSAGE_CHILDREN).ru_maxrss))
+"""
+
+
 def timed_child(code: str) -> dict:
-    """Run Python ``code`` in a fresh interpreter; wall seconds and its peak RSS in GiB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run Python ``code`` in a fresh interpreter: wall seconds, and the peak RSS (GiB) of it and its workers."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", code + PEAK_FOOTER], check=True, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"wall_s": round(wall, 2), "peak_rss_gib": round(max(peak_kib, before) / 2**20, 2)}
+    peak_kib = int(done.stdout.rsplit("PEAK_KIB", 1)[1])
+    return {"wall_s": round(wall, 2), "peak_rss_gib": round(peak_kib / 2**20, 2)}
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:

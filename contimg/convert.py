@@ -13,6 +13,8 @@ under its final name only when complete.
 from __future__ import annotations
 
 import json
+import mmap
+import multiprocessing
 import os
 import shutil
 import time
@@ -61,69 +63,126 @@ def read_metadata(path: Path) -> UVData:
     return meta
 
 
-def _check_same_grid(path: Path, meta: UVData, ref: UVData, ref_path: Path) -> None:
-    """Every subband must share times, baselines, polarisations and pointing."""
+@dataclass
+class FileHeader:
+    """What the converter needs to know of each subband file (read with h5py, cheaply)."""
+
+    path: Path
+    freqs_hz: np.ndarray
+    widths_hz: np.ndarray
+    n_blts: int
+    n_pols: int
+
+
+def read_file_header(path: Path, ref: UVData) -> FileHeader:
+    """Check a subband file against the first file's grid; name the file on any mismatch."""
     problems = []
-    if meta.Nblts != ref.Nblts or not np.allclose(meta.time_array, ref.time_array, atol=1e-8, rtol=0):
+    try:
+        with h5py.File(path, "r") as handle:
+            h = handle["Header"]
+            times, ant1, ant2 = h["time_array"][()], h["ant_1_array"][()], h["ant_2_array"][()]
+            freqs = h["freq_array"][()].ravel()
+            widths = np.broadcast_to(h["channel_width"][()], freqs.shape).astype(float)
+            pols = h["polarization_array"][()]
+            dec = h["extra_keywords/phase_center_dec"][()] if "phase_center_dec" in h.get("extra_keywords", {}) else None
+    except (OSError, KeyError) as err:
+        raise ConversionError(f"{path}: cannot read UVH5 header: {err}") from None
+    if len(times) != ref.Nblts or not np.allclose(times, ref.time_array, atol=1e-8, rtol=0):
         problems.append("a different time grid")
-    elif not (np.array_equal(meta.ant_1_array, ref.ant_1_array) and np.array_equal(meta.ant_2_array, ref.ant_2_array)):
+    elif not (np.array_equal(ant1, ref.ant_1_array) and np.array_equal(ant2, ref.ant_2_array)):
         problems.append("different baselines")
-    if not np.array_equal(meta.polarization_array, ref.polarization_array):
-        problems.append(f"polarisations {list(meta.polarization_array)}")
-    if meta.Nfreqs != ref.Nfreqs:
-        problems.append(f"{meta.Nfreqs} channels where {ref_path.name} has {ref.Nfreqs}")
-    dec, ref_dec = meta.extra_keywords.get("phase_center_dec"), ref.extra_keywords.get("phase_center_dec")
-    if dec is None or not np.isclose(dec, ref_dec, atol=1e-6):
-        problems.append(f"pointing dec {dec} rad where {ref_path.name} has {ref_dec}")
+    if not np.array_equal(pols, ref.polarization_array):
+        problems.append(f"polarisations {list(pols)}")
+    if len(freqs) != ref.Nfreqs:
+        problems.append(f"{len(freqs)} channels where the group's first file has {ref.Nfreqs}")
+    if dec is None or not np.isclose(dec, ref.extra_keywords["phase_center_dec"], atol=1e-6):
+        problems.append(f"pointing dec {dec} rad where the group's first file has {ref.extra_keywords['phase_center_dec']}")
     if problems:
         raise ConversionError(f"{path}: " + "; ".join(problems))
+    return FileHeader(path, freqs, widths, len(times), len(pols))
 
 
-def _read_dataset(handle: h5py.File, name: str, path: Path, shape: tuple) -> np.ndarray:
+def _read_into(handle: h5py.File, name: str, header: FileHeader, buffer: np.ndarray) -> np.ndarray:
+    """Read one data set whole into ``buffer``; return it with channels ascending (a view)."""
     dset = handle.get(name)
-    if dset is None or dset.shape != shape:
-        raise ConversionError(f"{path}: {name} missing or of shape {None if dset is None else dset.shape}, expected {shape}")
-    values = dset[()]
-    if values.dtype.names:  # compound (r, i) storage of complex data
-        values = values["r"] + 1j * values["i"]
-    return values
+    if dset is None or dset.shape != buffer.shape:
+        got = None if dset is None else dset.shape
+        raise ConversionError(f"{header.path}: {name} missing or of shape {got}, expected {buffer.shape}")
+    if dset.dtype.names:  # compound (r, i) storage of complex data
+        raw = dset[()]
+        buffer[...] = raw["r"] + 1j * raw["i"]
+    else:
+        dset.read_direct(buffer)
+    descending = header.freqs_hz[0] > header.freqs_hz[-1]
+    return buffer[:, ::-1] if descending else buffer
 
 
-def read_group(paths: list[Path]) -> GroupData:
-    """Read 16 subband files (any order) into frequency-ascending arrays, each file once."""
-    metas = [read_metadata(p) for p in paths]
-    for path, meta in zip(paths[1:], metas[1:]):
-        _check_same_grid(path, meta, metas[0], paths[0])
-    order = np.argsort([m.freq_array.min() for m in metas])
-    ref = metas[0]
-    n_freq = sum(m.Nfreqs for m in metas)
-    shape = (ref.Nblts, n_freq, ref.Npols)
-    data = np.empty(shape, np.complex64)
-    flags = np.empty(shape, bool)
-    nsamples = np.empty(shape, np.float32)
-    freqs, widths, spw = [], [], []
-    start = 0
-    for k, i in enumerate(order):
-        meta, path = metas[i], paths[i]
-        rev = np.argsort(meta.freq_array)  # channels descend inside a file
-        stop = start + meta.Nfreqs
-        file_shape = (ref.Nblts, meta.Nfreqs, ref.Npols)
+def _channels(array: np.ndarray) -> np.ndarray:
+    """(rows, channels) view whose elements are all polarisations of one channel.
+
+    Copying channel blocks (reversed) through this view moves 16-byte elements instead
+    of one polarisation at a time: 7x faster for a full-size group.
+    """
+    return array.view(f"V{array.itemsize * array.shape[2]}")[..., 0]
+
+
+def _shared_empty(shape: tuple, dtype) -> np.ndarray:
+    """An array in anonymous shared memory: forked workers fill it for the parent."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return np.frombuffer(mmap.mmap(-1, max(size, 1)), dtype, count=int(np.prod(shape))).reshape(shape)
+
+
+_READ: dict = {}  # what the forked readers share with the parent
+
+
+def _read_files(indices: list[int]) -> None:
+    """Worker: read the given files into their channel ranges of the shared arrays."""
+    headers, starts, arrays = _READ["headers"], _READ["starts"], _READ["arrays"]
+    shape = (arrays[0].shape[0], len(headers[indices[0]].freqs_hz), arrays[0].shape[2]) if indices else None
+    buffers = [np.empty(shape, a.dtype) for a in arrays] if indices else []
+    for k in indices:
+        h, start = headers[k], starts[k]
+        stop = start + len(h.freqs_hz)
         try:
-            with h5py.File(path, "r") as handle:
-                data[:, start:stop] = _read_dataset(handle, "Data/visdata", path, file_shape)[:, rev]
-                flags[:, start:stop] = _read_dataset(handle, "Data/flags", path, file_shape)[:, rev]
-                nsamples[:, start:stop] = _read_dataset(handle, "Data/nsamples", path, file_shape)[:, rev]
+            with h5py.File(h.path, "r") as handle:
+                for name, out, buffer in zip(("visdata", "flags", "nsamples"), arrays, buffers):
+                    _channels(out)[:, start:stop] = _channels(_read_into(handle, f"Data/{name}", h, buffer))
         except OSError as err:
-            raise ConversionError(f"{path}: cannot read visibilities: {err}") from None
-        freqs.append(meta.freq_array[rev])
-        widths.append(np.broadcast_to(meta.channel_width, meta.freq_array.shape)[rev])
-        spw.append(np.full(meta.Nfreqs, k))
-        start = stop
-    freqs_hz = np.concatenate(freqs)
+            raise ConversionError(f"{h.path}: cannot read visibilities: {err}") from None
+
+
+def read_group(paths: list[Path], workers: int = 1) -> GroupData:
+    """Read 16 subband files (any order) into frequency-ascending arrays, each file once.
+
+    ``workers`` forked processes share the files (HDF5 reads hold a global lock, so
+    threads would not help); they write straight into shared memory.
+    """
+    ref = read_metadata(paths[0])
+    headers = [read_file_header(p, ref) for p in paths]
+    for h in headers:
+        steps = np.diff(h.freqs_hz)
+        if not (np.all(steps > 0) or np.all(steps < 0)):
+            raise ConversionError(f"{h.path}: channel frequencies are not monotonic")
+    headers.sort(key=lambda h: h.freqs_hz.min())
+    starts = np.concatenate([[0], np.cumsum([len(h.freqs_hz) for h in headers])])
+    shape = (ref.Nblts, int(starts[-1]), ref.Npols)
+    arrays = [_shared_empty(shape, np.complex64), _shared_empty(shape, bool), _shared_empty(shape, np.float32)]
+    _READ.update(headers=headers, starts=starts, arrays=arrays)
+    chunks = [list(range(len(headers)))[i::workers] for i in range(workers)]
+    try:
+        if workers > 1:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                pool.map(_read_files, chunks)
+        else:
+            _read_files(chunks[0])
+    finally:
+        _READ.clear()
+    freqs_hz = np.concatenate([np.sort(h.freqs_hz) for h in headers])
     if np.any(np.diff(freqs_hz) <= 0):
         raise ConversionError(f"{paths[0].parent}: subband frequencies overlap or repeat")
-    return GroupData(ref, data, flags, nsamples, freqs_hz, np.concatenate(widths), np.concatenate(spw),
-                     [paths[i].name for i in order])  # fmt: skip
+    widths = np.concatenate([h.widths_hz[np.argsort(h.freqs_hz)] for h in headers])
+    spw = np.concatenate([np.full(len(h.freqs_hz), k) for k, h in enumerate(headers)])
+    return GroupData(ref, *arrays, freqs_hz, widths, spw, [h.path.name for h in headers])
 
 
 def _with_layout_positions(meta: UVData, layout: Layout) -> None:
@@ -144,7 +203,12 @@ def output_uvdata(group: GroupData, ra: float, dec: float, name: str, spw_layout
     meta = group.meta
     n_t = meta.Ntimes
     times = meta.time_array.reshape(n_t, -1)[:, 0]
-    pairs = list(zip(meta.ant_1_array[: meta.Nbls], meta.ant_2_array[: meta.Nbls]))
+    # MS antenna ids are ANTENNA row numbers: renumber from 0 (DSA-001 -> 0), or the
+    # writer leaves blank ANTENNA rows that break CASA tools.
+    first = int(meta.telescope.antenna_numbers.min())
+    telescope = meta.telescope.copy()
+    telescope.antenna_numbers = telescope.antenna_numbers - first
+    pairs = list(zip(meta.ant_1_array[: meta.Nbls] - first, meta.ant_2_array[: meta.Nbls] - first))
     merged = spw_layout == "merged"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -152,7 +216,7 @@ def output_uvdata(group: GroupData, ra: float, dec: float, name: str, spw_layout
             freq_array=group.freqs_hz,
             polarization_array=meta.polarization_array,
             times=times,
-            telescope=meta.telescope,
+            telescope=telescope,
             antpairs=pairs,
             do_blt_outer=True,
             time_axis_faster_than_bls=False,
@@ -162,29 +226,53 @@ def output_uvdata(group: GroupData, ra: float, dec: float, name: str, spw_layout
             phase_center_catalog={0: {"cat_name": name, "cat_type": "sidereal", "cat_lon": ra, "cat_lat": dec,
                                       "cat_frame": "icrs"}},  # fmt: skip
             phase_center_id_array=np.zeros(meta.Nblts, int),
-            empty=True,
             vis_units="uncalib",
         )
-    if not (np.array_equal(out.ant_1_array, meta.ant_1_array) and np.array_equal(out.ant_2_array, meta.ant_2_array)):
+    if not (np.array_equal(out.ant_1_array + first, meta.ant_1_array)
+            and np.array_equal(out.ant_2_array + first, meta.ant_2_array)):  # fmt: skip
         raise ConversionError("baseline-time order of the files is not time-major with a fixed baseline order")
     return out
 
 
+def baseline_uvw(out: UVData, layout: Layout) -> np.ndarray:
+    """(n_blt, 3) uvw (ant2 - ant1) towards the phase centre, u and v along ICRS east and north.
+
+    As pyuvdata's, but with the frame position angle taken at the phase centre itself
+    (geometry.frame_position_angle): agrees with astropy to a fraction of a millimetre.
+    """
+    times, first, t_index = np.unique(out.time_array, return_index=True, return_inverse=True)
+    app_ra, app_dec, lst = out.phase_center_app_ra[first], out.phase_center_app_dec[first], out.lst_array[first]
+    frame_pa = geometry.frame_position_angle(times, app_ra, app_dec, layout.site)
+    rel = out.telescope.antenna_positions
+    ant = geometry.antenna_uvw(rel, lst, app_ra, app_dec, layout.site, frame_pa)  # (t, ant, 3)
+    row = {int(n): i for i, n in enumerate(out.telescope.antenna_numbers)}
+    i1 = np.fromiter((row[a] for a in out.ant_1_array), int, out.Nblts)
+    i2 = np.fromiter((row[a] for a in out.ant_2_array), int, out.Nblts)
+    return ant[t_index, i2] - ant[t_index, i1]
+
+
 def rephase(group: GroupData, w_old: np.ndarray, w_new: np.ndarray) -> None:
-    """In place: V *= exp(-2 pi i (w_new - w_old) f / c), pyuvdata's sign convention."""
+    """In place: V *= exp(-2 pi i (w_new - w_old) f / c), pyuvdata's sign convention.
+
+    The phase is formed and reduced modulo 2 pi in float64, then its sine and cosine are
+    taken in float32 (fast, and exact to ~1e-7 rad), one block of channels at a time.
+    """
     dw = (w_new - w_old) * (-2 * np.pi / C_LIGHT)
     block = 64
     for start in range(0, len(group.freqs_hz), block):
-        f = group.freqs_hz[start : start + block]
-        group.data[:, start : start + block] *= np.exp(1j * np.outer(dw, f)).astype(np.complex64)[:, :, None]
+        phase = np.mod(np.outer(dw, group.freqs_hz[start : start + block]), 2 * np.pi).astype(np.float32)
+        phasor = np.cos(phase) + 1j * np.sin(phase)
+        group.data[:, start : start + block] *= phasor[:, :, None]
 
 
 def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: Layout, conv_cfg: dict,
                   sefd_jy: float, name: str) -> dict:  # fmt: skip
     """Convert and flag one group; write ``ms_path`` and ``flags_json``. Returns the flag summary."""
     strategy_path = conv_cfg["aoflagger_strategy"]
+    if ms_path.exists():
+        raise FileExistsError(f"{ms_path} exists: a Measurement Set is written once and never overwritten")
     t0 = time.perf_counter()
-    group = read_group(paths)
+    group = read_group(paths, conv_cfg["workers"])
     meta = group.meta
     _with_layout_positions(meta, layout)
     t_read = time.perf_counter()
@@ -204,6 +292,7 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
     ra, dec, jd_mid = phase_centre(meta, layout.site)
     out = output_uvdata(group, ra, dec, name, conv_cfg["spectral_windows"])
     rephase(group, meta.uvw_array[:, 2], out.uvw_array[:, 2])
+    out.uvw_array = baseline_uvw(out, layout)
     # pyuvdata writes WEIGHT_SPECTRUM = nsamples, WEIGHT = its median, SIGMA = WEIGHT^-1/2:
     # scaling by 1/sigma^2 of the radiometer equation makes all three mean what they say.
     sigma = sefd_jy / np.sqrt(2 * group.widths_hz * meta.integration_time[0])
@@ -221,7 +310,11 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out.write_ms(str(tmp), run_check=False, flip_conj=True)
+            # The MS convention is pyuvdata's conjugated, with uvw negated: done in place
+            # here instead of on a 1.4 GB copy inside write_ms.
+            np.conjugate(out.data_array, out=out.data_array)
+            out.uvw_array = -out.uvw_array
+            out.write_ms(str(tmp), run_check=False, flip_conj=False)
         summary = flagging.flag_summary(
             group.flags, meta.ant_1_array, meta.ant_2_array,
             dict(zip(meta.telescope.antenna_numbers, meta.telescope.antenna_names)), group.freqs_hz, counts,

@@ -99,16 +99,16 @@ def flag_summary(flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, antenna_
                  counts: FlagCounts) -> dict:  # fmt: skip
     """Flag fractions per antenna (its cross-correlations) and per channel, and per cause."""
     cross = ant1 != ant2
-    fc = flags[cross]
-    per_row = fc.mean(axis=(1, 2))
+    per_row = np.count_nonzero(flags, axis=(1, 2))[cross] / (flags.shape[1] * flags.shape[2])
+    per_channel = np.count_nonzero(flags[cross], axis=(0, 2)) / (np.count_nonzero(cross) * flags.shape[2])
     per_antenna = {}
     for number, name in antenna_names.items():
         involved = (ant1[cross] == number) | (ant2[cross] == number)
         if involved.any():
             per_antenna[name] = round(float(per_row[involved].mean()), 5)
     return {
-        "fraction_flagged_cross": round(float(fc.mean()), 5),
-        "fraction_flagged_all": round(float(flags.mean()), 5),
+        "fraction_flagged_cross": round(float(per_row.mean()), 5),
+        "fraction_flagged_all": round(np.count_nonzero(flags) / flags.size, 5),
         "newly_flagged": {
             "input_flags": counts.input_flags,
             "bad_values": counts.bad_values,
@@ -119,6 +119,6 @@ def flag_summary(flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, antenna_
         "per_antenna": per_antenna,
         "per_channel": {
             "freq_mhz": [round(float(f) / 1e6, 4) for f in freqs_hz],
-            "fraction": [round(float(x), 5) for x in fc.mean(axis=(0, 2))],
+            "fraction": [round(float(x), 5) for x in per_channel],
         },
     }

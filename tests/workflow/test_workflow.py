@@ -1,5 +1,6 @@
 """The workflow as users run it: snakemake on a deployed config, lint, and config errors."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -31,8 +32,9 @@ def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     workdir = deploy(tmp_path_factory.mktemp("wf"), scale="tiny")
-    result = run(workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
+    for step in (["inventory"], []):  # as `make demo`: the inventory, then the night it plans
+        result = run(workdir, *step)
+        assert result.returncode == 0, result.stderr[-3000:]
     return workdir
 
 
@@ -44,6 +46,14 @@ def test_simulated_night_and_inventory_are_built(tiny_run):
     for stage in ("simulate", "inventory"):
         assert list((tiny_run / f"work/benchmarks/{stage}").glob("*.tsv"))
         assert list((tiny_run / f"work/logs/{stage}").glob("*.log"))
+
+
+def test_every_complete_group_has_a_flagged_ms(tiny_run):
+    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    for obs in groups["obs"]:
+        assert (tiny_run / f"work/ms/{obs}.ms/table.dat").exists()
+        stats = json.loads((tiny_run / f"work/ms/{obs}.ms.flags.json").read_text())
+        assert 0 < stats["fraction_flagged_cross"] < 0.2
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
@@ -65,6 +75,38 @@ def test_new_files_trigger_only_the_inventory(tmp_path):
     assert run(workdir).returncode == 0
     groups = pd.read_csv(workdir / "work/inventory/groups.csv")
     assert list(groups["status"]) == ["unreadable"]
+
+
+def test_a_group_found_bad_by_the_inventory_is_skipped(tmp_path):
+    workdir = deploy(tmp_path, scale="tiny")
+    assert run(workdir, "inventory").returncode == 0
+    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    bad_obs, bad_file = groups["obs"][2], workdir / "work/incoming" / groups["sb07"][2]
+    with open(bad_file, "r+b") as handle:  # damaged after the inventory saw it
+        handle.truncate(bad_file.stat().st_size // 2)
+    assert run(workdir, "inventory", "--forcerun", "inventory").returncode == 0  # a re-scan sees the damage
+    result = run(workdir, "--keep-going")
+    assert result.returncode == 0, result.stderr[-2000:]  # the bad group is skipped, not attempted
+    assert not (workdir / f"work/ms/{bad_obs}.ms").exists()
+    for obs in groups["obs"][:2]:
+        assert (workdir / f"work/ms/{obs}.ms").exists()
+    log = (workdir / "work/logs/inventory/inventory.log").read_text()
+    assert bad_obs in log and bad_file.name in log and "truncated" in log
+
+
+def test_a_group_that_fails_conversion_names_the_file(tmp_path):
+    workdir = deploy(tmp_path, scale="tiny")
+    assert run(workdir, "inventory").returncode == 0
+    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    bad_obs, bad_file = groups["obs"][1], workdir / "work/incoming" / groups["sb03"][1]
+    with open(bad_file, "r+b") as handle:
+        handle.truncate(bad_file.stat().st_size // 2)
+    result = run(workdir, "--keep-going")  # the inventory does not re-run: the damage is news to convert
+    assert result.returncode != 0
+    assert not (workdir / f"work/ms/{bad_obs}.ms").exists() and not list((workdir / "work/ms").glob(".*tmp"))
+    assert all((workdir / f"work/ms/{obs}.ms").exists() for obs in groups["obs"] if obs != bad_obs)
+    log = (workdir / f"work/logs/convert/{bad_obs}.log").read_text()
+    assert bad_file.name in log
 
 
 def test_config_error_stops_before_anything_runs(tmp_path):

@@ -1,0 +1,80 @@
+"""Conversion of one full-size group (16 files, 96 antennas, 768 channels) to a flagged MS.
+
+Measured in the same run, each in a fresh process (wall time and peak memory):
+  - cp of the 16 files: the disk's floor;
+  - naive: pyuvdata reads the 16 files one by one and merges them with `+=` (what a
+    multi-file `read` does; the float32 uvw of production files make `read(list)`
+    itself fail), phases to the same centre, `write_ms`;
+  - naive with `fast_concat(axis="freq")` instead of `+=`;
+  - ours: `contimg.convert.convert_group` without AOFlagger (the converter alone),
+    and with AOFlagger on 2 processes (the whole `convert` job).
+
+    .venv/bin/python bench/convert_full.py [--data DIR]   (DIR from bench/simulate_full.py --out)
+"""
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from common import report, timed_child
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--data", type=Path, default=None, help="a full-size night (default: simulate one)")
+args = parser.parse_args()
+work = Path(tempfile.mkdtemp(prefix="convert_bench_"))
+data = args.data
+if data is None:
+    data = work / "night"
+    timed_child(
+        "import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from conftest import simulate_night; "
+        f"simulate_night(Path({str(data)!r}), scale='full', "
+        "scales={'full': {'n_antennas': 96, 'channels_per_subband': 48, 'n_groups': 1}})"
+    )
+files = sorted((data / "incoming").glob("*.hdf5"))[:16]
+listing = repr([str(f) for f in files])
+
+NAIVE = f"""
+import warnings; warnings.simplefilter("ignore")
+import numpy as np
+from pyuvdata import UVData
+from contimg import geometry
+parts = []
+for f in {listing}:
+    p = UVData(); p.read(f, file_type="uvh5", run_check=False); p.uvw_array = p.uvw_array.astype(float); parts.append(p)
+MERGE
+jd = np.mean(np.unique(uvd.time_array))
+ra, dec = geometry.meridian_icrs(jd, uvd.extra_keywords["phase_center_dec"], uvd.telescope.location)
+uvd.phase(lon=ra[0], lat=dec[0], cat_name="centre")
+uvd.write_ms("{work}/OUT.ms", run_check=False)
+"""
+OURS = f"""
+import sys; sys.path.insert(0, "tests")
+from pathlib import Path
+from conftest import project_config
+from contimg import convert, layout
+cfg = project_config()
+conv = dict(cfg["conversion"], aoflagger=AOFLAGGER, workers=2)
+convert.convert_group([Path(f) for f in {listing}], Path("{work}/OUT.ms"), Path("{work}/OUT.json"),
+                      layout.layout_from_config(cfg["instrument"]), conv, 5800.0, "bench")
+"""
+
+
+def fresh(code: str, name: str) -> dict:
+    shutil.rmtree(work / "OUT.ms", ignore_errors=True)
+    return timed_child(code.replace("OUT", name))
+
+
+results = {
+    "cp": timed_child(f"import subprocess; subprocess.run(['cp', '-r', {str(files[0].parent)!r}, {str(work / 'cp')!r}], check=True)"),
+    "ours_convert_only": fresh(OURS.replace("AOFLAGGER", "False"), "ours"),
+    "ours_convert_and_aoflagger": fresh(OURS.replace("AOFLAGGER", "True"), "ours_flagged"),
+    "naive_pyuvdata_iadd": fresh(NAIVE.replace("MERGE", "uvd = parts[0]\nfor p in parts[1:]:\n    uvd += p"), "naive"),
+    "naive_pyuvdata_fast_concat": fresh(NAIVE.replace("MERGE", "uvd = parts[0].fast_concat(parts[1:], axis='freq', run_check=False)"), "naive_fc"),
+}
+ours = results["ours_convert_only"]["wall_s"]
+results["speedup_vs_naive_iadd"] = round(results["naive_pyuvdata_iadd"]["wall_s"] / ours, 1)
+results["speedup_vs_naive_fast_concat"] = round(results["naive_pyuvdata_fast_concat"]["wall_s"] / ours, 1)
+results["ratio_to_cp"] = round(ours / results["cp"]["wall_s"], 1)
+report("convert_full", results)
+shutil.rmtree(work)
