@@ -13,7 +13,6 @@ from __future__ import annotations
 import erfa
 import numpy as np
 from astropy.coordinates import EarthLocation
-from astropy.time import Time
 from astropy.utils import iers
 from pyuvdata.utils import phasing, times as uvtimes
 

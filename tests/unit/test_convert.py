@@ -132,7 +132,7 @@ def astropy_uvw(ecef_baselines, jd, ra, dec, site):
     centre = SkyCoord(ra * u.rad, dec * u.rad).transform_to(frame)
     north = SkyCoord(ra * u.rad, (dec + 1e-5) * u.rad).transform_to(frame)
     gha = (t.sidereal_time("apparent", longitude=0 * u.deg).rad - centre.ra.rad)[:, None]
-    a, d = centre.ra.rad[:, None], centre.dec.rad[:, None]
+    d = centre.dec.rad[:, None]
     lx, ly, lz = ecef_baselines[..., 0], ecef_baselines[..., 1], ecef_baselines[..., 2]
     uu = np.sin(gha) * lx + np.cos(gha) * ly
     vv = -np.sin(d) * np.cos(gha) * lx + np.sin(d) * np.sin(gha) * ly + np.cos(d) * lz
