@@ -17,8 +17,9 @@ rule convert:
     conda:
         "../envs/conversion.yaml"
     threads: config["conversion"]["workers"]
+    # bench/convert_full.py: a full-size group peaks at 3.3 GiB and takes ~35 s on 2 cores
     resources:
-        mem_mb=9000,
+        mem_mb=6000,
         runtime=20,
     script:
         "../scripts/convert.py"
