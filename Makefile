@@ -10,18 +10,17 @@ APT_PACKAGES := wsclean aoflagger
 SNAKEMAKE := $(BIN)/snakemake
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lock clean-demo
+.PHONY: setup apt demo test lock clean-demo
 
-setup: $(VENV)/.setup-stamp .apt-stamp
+setup: apt $(VENV)/.setup-stamp
 
-# Debian packages: installed once, re-checked when this list changes.
-.apt-stamp: Makefile
+# Debian packages: checked every time (a few ms), installed when missing.
+apt:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@touch $@
 
 # The virtual environment, from the pinned lock file, plus this package (editable).
 $(VENV)/.setup-stamp: requirements.lock pyproject.toml config/casasiteconfig.py contimg/casa_setup.py
