@@ -315,6 +315,7 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
             np.conjugate(out.data_array, out=out.data_array)
             out.uvw_array = -out.uvw_array
             out.write_ms(str(tmp), run_check=False, flip_conj=False)
+            _drop_data_unit(tmp)
         summary = flagging.flag_summary(
             group.flags, meta.ant_1_array, meta.ant_2_array,
             dict(zip(meta.telescope.antenna_numbers, meta.telescope.antenna_names)), group.freqs_hz, counts,
@@ -332,3 +333,13 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
         raise
     flags_json.write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _drop_data_unit(ms_path: Path) -> None:
+    """pyuvdata labels uncalibrated DATA with the unit 'uncalib', which casacore's TaQL (and
+    every tool that queries the MS with it) rejects as an illegal unit: claim no unit instead."""
+    from casacore.tables import table
+
+    with table(str(ms_path), readonly=False, ack=False) as ms:
+        if "QuantumUnits" in ms.getcolkeywords("DATA"):
+            ms.removecolkeyword("DATA", "QuantumUnits")

@@ -283,3 +283,17 @@ def test_existing_ms_is_never_overwritten(bright_night):
     out, _, files, ms = bright_night
     with pytest.raises(FileExistsError, match="never overwritten"):
         convert_one(group_files(files, 1), out)
+
+
+def test_subband_windows_layout(bright_night, tmp_path):
+    _, scene, files, merged_ms = bright_night
+    ms, _ = convert_one(group_files(files, 1), tmp_path, aoflagger=False, spectral_windows="subbands")
+    with table(f"{ms}/SPECTRAL_WINDOW", ack=False) as spw:
+        freqs = spw.getcol("CHAN_FREQ")
+    assert freqs.shape == (16, scene.band.freqs_hz.shape[1])
+    assert np.all(np.diff(freqs.ravel()) > 0)  # windows and channels ascending
+    with table(str(ms), ack=False) as main, table(str(merged_ms), ack=False) as merged:
+        assert main.nrows() == 16 * merged.nrows()
+        n_chan = freqs.shape[1]
+        lowest = main.query("DATA_DESC_ID == 0", columns="DATA").getcol("DATA")
+        assert np.allclose(lowest, merged.getcol("DATA")[:, :n_chan], atol=1e-6)
