@@ -1,13 +1,13 @@
 """One group of 16 UVH5 subband files -> one flagged Measurement Set.
 
-Each file is read once: its metadata with pyuvdata (``read_data=False``), its
-visibilities, flags and sample counts with h5py straight into their place in one
+Each file is read once with h5py: its header (checked against the first file's), then
+its visibilities, flags and sample counts straight into their place in one
 frequency-ascending array. The data are flagged in memory (bad values,
 autocorrelations, AOFlagger), phased from the correlator's per-integration meridian
 centre to ONE phase centre (the meridian at the group's mid time at the pointing
-declination, in ICRS) with pyuvdata's geometry, and written with pyuvdata's MS writer
-(which stores the conjugate with uvw negated: the MS sign convention). The MS appears
-under its final name only when complete.
+declination, in ICRS) with pyuvdata's geometry, conjugated with uvw negated (the
+convention of pyuvdata's MS writer) and written by `msio`. The MS appears under its
+final name only when complete.
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ import multiprocessing
 import os
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
-from pyuvdata import UVData
 
-from . import flagging, geometry
+from . import flagging, geometry, msio
 from .layout import Layout
 
 C_LIGHT = geometry.C_LIGHT
@@ -37,30 +35,64 @@ class ConversionError(ValueError):
 
 
 @dataclass
-class GroupData:
-    """A group's visibilities in one frequency-ascending array, with its metadata."""
+class GroupHeader:
+    """The first file's description of the group (all files must agree with it)."""
 
-    meta: UVData  # metadata of the first file (times, baselines, telescope, phase centre)
+    time_jd: np.ndarray  # (n_blt,) time-major
+    ant1: np.ndarray  # (n_blt,) station numbers
+    ant2: np.ndarray
+    n_times: int
+    n_freqs: int
+    polarizations: np.ndarray
+    integration_s: float
+    pointing_dec_rad: float
+    centre: dict  # the correlator's phase centre (pyuvdata catalogue entry)
+    telescope_name: str
+
+
+@dataclass
+class GroupData:
+    """A group's visibilities in one frequency-ascending array, with its header."""
+
+    header: GroupHeader
     data: np.ndarray  # (n_blt, n_freq, n_pol) complex64
     flags: np.ndarray  # (n_blt, n_freq, n_pol) bool
     nsamples: np.ndarray  # (n_blt, n_freq, n_pol) float32
     freqs_hz: np.ndarray  # (n_freq,) ascending
     widths_hz: np.ndarray  # (n_freq,)
-    spw_of_channel: np.ndarray  # (n_freq,) index of the subband file (0 = lowest frequency)
+    windows: list[slice]  # channel range of each subband file, lowest frequency first
     files: list[str]
 
 
-def read_metadata(path: Path) -> UVData:
-    """pyuvdata metadata of one file; any failure is reported with the file's name."""
-    meta = UVData()
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_group_header(path: Path) -> GroupHeader:
+    """The first file's header; any failure is reported with the file's name."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            meta.read(str(path), file_type="uvh5", read_data=False, run_check=False)
-    except Exception as err:  # noqa: BLE001 - any reader failure means an unusable file
+        with h5py.File(path, "r") as handle:
+            h = handle["Header"]
+            ids = np.unique(h["phase_center_id_array"][()])
+            if ids.size != 1:
+                raise ValueError(f"{ids.size} phase centres where the correlator writes one")
+            entry = h["phase_center_catalog"][str(int(ids[0]))]
+            centre = {k: (None if entry[k].shape is None else entry[k][()]) for k in entry}
+            header = GroupHeader(
+                time_jd=h["time_array"][()],
+                ant1=h["ant_1_array"][()],
+                ant2=h["ant_2_array"][()],
+                n_times=int(h["Ntimes"][()]),
+                n_freqs=int(h["Nfreqs"][()]),
+                polarizations=h["polarization_array"][()],
+                integration_s=float(h["integration_time"][0]),
+                pointing_dec_rad=float(h["extra_keywords/phase_center_dec"][()]),
+                centre={k: (_text(v) if isinstance(v, bytes) else v) for k, v in centre.items()},
+                telescope_name=_text(h["telescope_name"][()]),
+            )
+    except (OSError, KeyError, ValueError) as err:
         raise ConversionError(f"{path}: cannot read UVH5 header: {err}") from None
-    meta.uvw_array = np.asarray(meta.uvw_array, dtype=np.float64)  # production files store float32
-    return meta
+    return header
 
 
 @dataclass
@@ -74,7 +106,7 @@ class FileHeader:
     n_pols: int
 
 
-def read_file_header(path: Path, ref: UVData) -> FileHeader:
+def read_file_header(path: Path, ref: GroupHeader) -> FileHeader:
     """Check a subband file against the first file's grid; name the file on any mismatch."""
     problems = []
     try:
@@ -87,16 +119,16 @@ def read_file_header(path: Path, ref: UVData) -> FileHeader:
             dec = h["extra_keywords/phase_center_dec"][()] if "phase_center_dec" in h.get("extra_keywords", {}) else None
     except (OSError, KeyError) as err:
         raise ConversionError(f"{path}: cannot read UVH5 header: {err}") from None
-    if len(times) != ref.Nblts or not np.allclose(times, ref.time_array, atol=1e-8, rtol=0):
+    if len(times) != len(ref.time_jd) or not np.allclose(times, ref.time_jd, atol=1e-8, rtol=0):
         problems.append("a different time grid")
-    elif not (np.array_equal(ant1, ref.ant_1_array) and np.array_equal(ant2, ref.ant_2_array)):
+    elif not (np.array_equal(ant1, ref.ant1) and np.array_equal(ant2, ref.ant2)):
         problems.append("different baselines")
-    if not np.array_equal(pols, ref.polarization_array):
+    if not np.array_equal(pols, ref.polarizations):
         problems.append(f"polarisations {list(pols)}")
-    if len(freqs) != ref.Nfreqs:
-        problems.append(f"{len(freqs)} channels where the group's first file has {ref.Nfreqs}")
-    if dec is None or not np.isclose(dec, ref.extra_keywords["phase_center_dec"], atol=1e-6):
-        problems.append(f"pointing dec {dec} rad where the group's first file has {ref.extra_keywords['phase_center_dec']}")
+    if len(freqs) != ref.n_freqs:
+        problems.append(f"{len(freqs)} channels where the group's first file has {ref.n_freqs}")
+    if dec is None or not np.isclose(dec, ref.pointing_dec_rad, atol=1e-6):
+        problems.append(f"pointing dec {dec} rad where the group's first file has {ref.pointing_dec_rad}")
     if problems:
         raise ConversionError(f"{path}: " + "; ".join(problems))
     return FileHeader(path, freqs, widths, len(times), len(pols))
@@ -164,7 +196,7 @@ def read_group(paths: list[Path], workers: int = 1) -> GroupData:
     ``workers`` forked processes share the files (HDF5 reads hold a global lock, so
     threads would not help); they write straight into shared memory.
     """
-    ref = read_metadata(paths[0])
+    ref = read_group_header(paths[0])
     headers = [read_file_header(p, ref) for p in paths]
     for h in headers:
         steps = np.diff(h.freqs_hz)
@@ -172,7 +204,7 @@ def read_group(paths: list[Path], workers: int = 1) -> GroupData:
             raise ConversionError(f"{h.path}: channel frequencies are not monotonic")
     headers.sort(key=lambda h: h.freqs_hz.min())
     starts = np.concatenate([[0], np.cumsum([len(h.freqs_hz) for h in headers])])
-    shape = (ref.Nblts, int(starts[-1]), ref.Npols)
+    shape = (len(ref.time_jd), int(starts[-1]), len(ref.polarizations))
     arrays = [_shared_empty(shape, np.complex64), _shared_empty(shape, bool), _shared_empty(shape, np.float32)]
     _READ.update(headers=headers, starts=starts, arrays=arrays)
     chunks = [list(range(len(headers)))[i::workers] for i in range(workers)]
@@ -188,84 +220,63 @@ def read_group(paths: list[Path], workers: int = 1) -> GroupData:
     if np.any(np.diff(freqs_hz) <= 0):
         raise ConversionError(f"{paths[0].parent}: subband frequencies overlap or repeat")
     widths = np.concatenate([h.widths_hz[np.argsort(h.freqs_hz)] for h in headers])
-    spw = np.concatenate([np.full(len(h.freqs_hz), k) for k, h in enumerate(headers)])
-    return GroupData(ref, *arrays, freqs_hz, widths, spw, [h.path.name for h in headers])
+    windows = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+    return GroupData(ref, *arrays, freqs_hz, widths, windows, [h.path.name for h in headers])
 
 
-def _with_layout_positions(meta: UVData, layout: Layout) -> None:
-    """The station layout is the authority for antenna positions (file positions may be stale)."""
-    idx = layout.index_of(meta.telescope.antenna_numbers)
-    meta.telescope.antenna_positions = layout.relative_ecef[idx]
+@dataclass
+class Geometry:
+    """Per-row quantities of the re-phasing, from the station layout (the authority)."""
+
+    ra_rad: float  # the new phase centre, ICRS
+    dec_rad: float
+    jd_mid: float
+    dw_m: np.ndarray  # (n_blt,) w towards the new centre minus w towards the correlator's
+    uvw_m: np.ndarray  # (n_blt, 3) towards the new centre, u and v along ICRS east and north
 
 
-def phase_centre(meta: UVData, site) -> tuple[float, float, float]:
-    """ICRS (ra, dec) of the meridian at the group's mid time at the pointing dec; and that JD."""
-    jd_mid = float(np.mean(np.unique(meta.time_array)))
-    ra, dec = geometry.meridian_icrs(jd_mid, float(meta.extra_keywords["phase_center_dec"]), site)
-    return float(ra[0]), float(dec[0]), jd_mid
+def correlator_centre(centre: dict, jd: np.ndarray, lst: np.ndarray, site) -> tuple[np.ndarray, np.ndarray]:
+    """Apparent RA/Dec per time of the phase centre the correlator used (a driftscan catalogue entry)."""
+    import erfa
+
+    kind = centre.get("cat_type")
+    if kind == "unprojected" or (kind == "driftscan" and centre.get("cat_frame") == "altaz"):
+        az, el = (0.0, np.pi / 2) if kind == "unprojected" else (float(centre["cat_lon"]), float(centre["cat_lat"]))
+        ha, dec = erfa.ae2hd(az, el, site.lat.rad)
+        return np.mod(ha + lst, 2 * np.pi), np.full(len(jd), dec)
+    if kind == "sidereal" and centre.get("cat_frame") == "icrs":
+        return geometry.apparent_radec(float(centre["cat_lon"]), float(centre["cat_lat"]), jd, site)
+    raise ConversionError(f"unsupported correlator phase centre {centre.get('cat_type')}/{centre.get('cat_frame')}")
 
 
-def output_uvdata(group: GroupData, ra: float, dec: float, name: str, spw_layout: str) -> UVData:
-    """A UVData of the whole group phased to (ra, dec); pyuvdata computes the uvw (ICRS frame)."""
-    meta = group.meta
-    n_t = meta.Ntimes
-    times = meta.time_array.reshape(n_t, -1)[:, 0]
-    # MS antenna ids are ANTENNA row numbers: renumber from 0 (DSA-001 -> 0), or the
-    # writer leaves blank ANTENNA rows that break CASA tools.
-    first = int(meta.telescope.antenna_numbers.min())
-    telescope = meta.telescope.copy()
-    telescope.antenna_numbers = telescope.antenna_numbers - first
-    pairs = list(zip(meta.ant_1_array[: meta.Nbls] - first, meta.ant_2_array[: meta.Nbls] - first))
-    merged = spw_layout == "merged"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = UVData.new(
-            freq_array=group.freqs_hz,
-            polarization_array=meta.polarization_array,
-            times=times,
-            telescope=telescope,
-            antpairs=pairs,
-            do_blt_outer=True,
-            time_axis_faster_than_bls=False,
-            integration_time=meta.integration_time[0],
-            channel_width=group.widths_hz,
-            flex_spw_id_array=None if merged else group.spw_of_channel,
-            phase_center_catalog={0: {"cat_name": name, "cat_type": "sidereal", "cat_lon": ra, "cat_lat": dec,
-                                      "cat_frame": "icrs"}},  # fmt: skip
-            phase_center_id_array=np.zeros(meta.Nblts, int),
-            vis_units="uncalib",
-        )
-    if not (np.array_equal(out.ant_1_array + first, meta.ant_1_array)
-            and np.array_equal(out.ant_2_array + first, meta.ant_2_array)):  # fmt: skip
-        raise ConversionError("baseline-time order of the files is not time-major with a fixed baseline order")
-    return out
+def rephasing_geometry(header: GroupHeader, layout: Layout) -> Geometry:
+    """New centre (the meridian at mid time, ICRS), per-row delta-w and uvw, with pyuvdata's geometry."""
+    site = layout.site
+    times, t_index = np.unique(header.time_jd, return_inverse=True)
+    jd_mid = float(times.mean())
+    ra, dec = (float(x[0]) for x in geometry.meridian_icrs(jd_mid, header.pointing_dec_rad, site))
+    stations = np.unique(np.concatenate([header.ant1, header.ant2]))
+    rel = layout.relative_ecef[layout.index_of(stations)]
+    lst = geometry.lst(times, site)
+    old_ra, old_dec = correlator_centre(header.centre, times, lst, site)
+    new_ra, new_dec = geometry.apparent_radec(ra, dec, times, site)
+    frame_pa = geometry.frame_position_angle(times, new_ra, new_dec, site)
+    w_old = geometry.antenna_uvw(rel, lst, old_ra, old_dec, site)[..., 2]  # (t, ant)
+    uvw_new = geometry.antenna_uvw(rel, lst, new_ra, new_dec, site, frame_pa)  # (t, ant, 3)
+    i1, i2 = np.searchsorted(stations, header.ant1), np.searchsorted(stations, header.ant2)
+    uvw = uvw_new[t_index, i2] - uvw_new[t_index, i1]
+    dw = uvw[:, 2] - (w_old[t_index, i2] - w_old[t_index, i1])
+    return Geometry(ra, dec, jd_mid, dw, uvw)
 
 
-def baseline_uvw(out: UVData, layout: Layout) -> np.ndarray:
-    """(n_blt, 3) uvw (ant2 - ant1) towards the phase centre, u and v along ICRS east and north.
-
-    As pyuvdata's, but with the frame position angle taken at the phase centre itself
-    (geometry.frame_position_angle): agrees with astropy to a fraction of a millimetre.
-    """
-    times, first, t_index = np.unique(out.time_array, return_index=True, return_inverse=True)
-    app_ra, app_dec, lst = out.phase_center_app_ra[first], out.phase_center_app_dec[first], out.lst_array[first]
-    frame_pa = geometry.frame_position_angle(times, app_ra, app_dec, layout.site)
-    rel = out.telescope.antenna_positions
-    ant = geometry.antenna_uvw(rel, lst, app_ra, app_dec, layout.site, frame_pa)  # (t, ant, 3)
-    row = {int(n): i for i, n in enumerate(out.telescope.antenna_numbers)}
-    i1 = np.fromiter((row[a] for a in out.ant_1_array), int, out.Nblts)
-    i2 = np.fromiter((row[a] for a in out.ant_2_array), int, out.Nblts)
-    return ant[t_index, i2] - ant[t_index, i1]
-
-
-def rephase(group: GroupData, w_old: np.ndarray, w_new: np.ndarray) -> None:
+def rephase(group: GroupData, dw_m: np.ndarray) -> None:
     """In place: V *= exp(-2 pi i (w_new - w_old) f / c), pyuvdata's sign convention.
 
     The delay is formed in turns (float64) and only its fractional part is kept (a
     rint, not np.mod: 20x faster), whose sine and cosine are taken in float32 (exact to
     ~1e-7 rad), one block of channels at a time.
     """
-    turns_per_hz = (w_new - w_old) / C_LIGHT
+    turns_per_hz = dw_m / C_LIGHT
     block = 64
     phasor = np.empty((len(turns_per_hz), block), np.complex64)
     for start in range(0, len(group.freqs_hz), block):
@@ -278,80 +289,65 @@ def rephase(group: GroupData, w_old: np.ndarray, w_new: np.ndarray) -> None:
 
 
 def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: Layout, conv_cfg: dict,
-                  sefd_jy: float, name: str) -> dict:  # fmt: skip
+                  sefd_jy: float, name: str, dish_diameter_m: float = 4.65) -> dict:  # fmt: skip
     """Convert and flag one group; write ``ms_path`` and ``flags_json``. Returns the flag summary."""
     strategy_path = conv_cfg["aoflagger_strategy"]
     if ms_path.exists():
         raise FileExistsError(f"{ms_path} exists: a Measurement Set is written once and never overwritten")
     t0 = time.perf_counter()
     group = read_group(paths, conv_cfg["workers"])
-    meta = group.meta
-    _with_layout_positions(meta, layout)
+    header = group.header
     t_read = time.perf_counter()
 
     counts = flagging.FlagCounts(total=group.flags.size, input_flags=int(np.count_nonzero(group.flags)))
     counts.bad_values = flagging.flag_bad_values(group.data, group.flags)
-    counts.autocorrelations = flagging.flag_autocorrelations(group.flags, meta.ant_1_array, meta.ant_2_array)
+    counts.autocorrelations = flagging.flag_autocorrelations(group.flags, header.ant1, header.ant2)
     if conv_cfg["aoflagger"]:
-        counts.aoflagger = flagging.flag_rfi(group.data, group.flags, meta.ant_1_array, meta.ant_2_array,
+        counts.aoflagger = flagging.flag_rfi(group.data, group.flags, header.ant1, header.ant2,
                                              strategy_path, conv_cfg["workers"])  # fmt: skip
     t_flag = time.perf_counter()
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        meta._set_app_coords_helper()  # the correlator's centre, from the file's catalogue
-        meta.set_uvws_from_antenna_positions(update_vis=False)
-    ra, dec, jd_mid = phase_centre(meta, layout.site)
-    out = output_uvdata(group, ra, dec, name, conv_cfg["spectral_windows"])
-    rephase(group, meta.uvw_array[:, 2], out.uvw_array[:, 2])
-    out.uvw_array = baseline_uvw(out, layout)
-    # pyuvdata writes WEIGHT_SPECTRUM = nsamples, WEIGHT = its median, SIGMA = WEIGHT^-1/2:
-    # scaling by 1/sigma^2 of the radiometer equation makes all three mean what they say.
-    sigma = sefd_jy / np.sqrt(2 * group.widths_hz * meta.integration_time[0])
+    geom = rephasing_geometry(header, layout)
+    rephase(group, geom.dw_m)
+    # The MS holds pyuvdata's visibilities conjugated with uvw negated (its write_ms convention).
+    np.conjugate(group.data, out=group.data)
+    # WEIGHT_SPECTRUM = nsamples / sigma^2 with the radiometer equation's sigma.
+    sigma = sefd_jy / np.sqrt(2 * group.widths_hz * header.integration_s)
     group.nsamples *= (sigma**-2).astype(np.float32)[None, :, None]
-    out.data_array, out.flag_array, out.nsample_array = group.data, group.flags, group.nsamples
-    out.history = (
-        f"contimg.convert: group {name} from {len(paths)} files ({', '.join(group.files)}); "
-        f"phased to the meridian at JD {jd_mid:.6f}: ICRS RA {np.rad2deg(ra):.5f} Dec {np.rad2deg(dec):.5f} deg; "
-        f"flagged: bad values, autocorrelations, AOFlagger strategy {Path(strategy_path).name}."
-    )
+    merged = conv_cfg["spectral_windows"] == "merged"
+    first = int(layout.numbers.min())  # ANTENNA row = station number - 1: no blank rows for CASA
+    content = msio.MSContent(
+        data=group.data, flags=group.flags, weights=group.nsamples,
+        ant1=header.ant1 - first, ant2=header.ant2 - first, time_jd=header.time_jd,
+        interval_s=header.integration_s, uvw=-geom.uvw_m, freqs_hz=group.freqs_hz, widths_hz=group.widths_hz,
+        windows=[slice(0, len(group.freqs_hz))] if merged else group.windows,
+        polarizations=list(header.polarizations), field_name=name, ra_rad=geom.ra_rad, dec_rad=geom.dec_rad,
+        history=(
+            f"contimg.convert: group {name} from {len(paths)} files ({', '.join(group.files)}); "
+            f"phased to the meridian at JD {geom.jd_mid:.6f}: ICRS RA {np.rad2deg(geom.ra_rad):.5f} "
+            f"Dec {np.rad2deg(geom.dec_rad):.5f} deg; flagged: bad values, autocorrelations"
+            + (f", AOFlagger strategy {Path(strategy_path).name}." if conv_cfg["aoflagger"] else ".")
+        ),
+    )  # fmt: skip
     t_phase = time.perf_counter()
 
     tmp = ms_path.with_name(f".{ms_path.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # The MS convention is pyuvdata's conjugated, with uvw negated: done in place
-            # here instead of on a 1.4 GB copy inside write_ms.
-            np.conjugate(out.data_array, out=out.data_array)
-            out.uvw_array = -out.uvw_array
-            out.write_ms(str(tmp), run_check=False, flip_conj=False)
-            _drop_data_unit(tmp)
-        summary = flagging.flag_summary(
-            group.flags, meta.ant_1_array, meta.ant_2_array,
-            dict(zip(meta.telescope.antenna_numbers, meta.telescope.antenna_names)), group.freqs_hz, counts,
-        )  # fmt: skip
+        msio.write_ms(str(tmp), content, layout, header.telescope_name, dish_diameter_m)
+        summary = flagging.flag_summary(group.flags, header.ant1, header.ant2,
+                                        dict(zip(layout.numbers, layout.names)), group.freqs_hz, counts)  # fmt: skip
         summary["timing_s"] = {
             "read": round(t_read - t0, 2),
             "flag": round(t_flag - t_read, 2),
             "phase": round(t_phase - t_flag, 2),
             "write": round(time.perf_counter() - t_phase, 2),
         }
-        summary["phase_centre_icrs_deg"] = [round(float(np.rad2deg(ra)), 6), round(float(np.rad2deg(dec)), 6)]
+        summary["phase_centre_icrs_deg"] = [round(float(np.rad2deg(geom.ra_rad)), 6),
+                                            round(float(np.rad2deg(geom.dec_rad)), 6)]  # fmt: skip
         os.replace(tmp, ms_path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     flags_json.write_text(json.dumps(summary, indent=1))
     return summary
-
-
-def _drop_data_unit(ms_path: Path) -> None:
-    """pyuvdata labels uncalibrated DATA with the unit 'uncalib', which casacore's TaQL (and
-    every tool that queries the MS with it) rejects as an illegal unit: claim no unit instead."""
-    from casacore.tables import table
-
-    with table(str(ms_path), readonly=False, ack=False) as ms:
-        if "QuantumUnits" in ms.getcolkeywords("DATA"):
-            ms.removecolkeyword("DATA", "QuantumUnits")

@@ -99,8 +99,11 @@ def flag_summary(flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, antenna_
                  counts: FlagCounts) -> dict:  # fmt: skip
     """Flag fractions per antenna (its cross-correlations) and per channel, and per cause."""
     cross = ant1 != ant2
-    per_row = np.count_nonzero(flags, axis=(1, 2))[cross] / (flags.shape[1] * flags.shape[2])
-    per_channel = np.count_nonzero(flags[cross], axis=(0, 2)) / (np.count_nonzero(cross) * flags.shape[2])
+    as_bytes = flags.view(np.uint8)  # sums of bytes: 10x faster than count_nonzero along an axis
+    per_row = np.add.reduce(as_bytes.reshape(len(flags), -1), axis=1, dtype=np.int64)[cross] / (flags.shape[1] * flags.shape[2])
+    per_channel = np.add.reduce(as_bytes, axis=0, dtype=np.int64, where=cross[:, None, None]).sum(axis=1) / (
+        np.count_nonzero(cross) * flags.shape[2]
+    )
     per_antenna = {}
     for number, name in antenna_names.items():
         involved = (ant1[cross] == number) | (ant2[cross] == number)

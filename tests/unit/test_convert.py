@@ -297,3 +297,14 @@ def test_subband_windows_layout(bright_night, tmp_path):
         n_chan = freqs.shape[1]
         lowest = main.query("DATA_DESC_ID == 0", columns="DATA").getcol("DATA")
         assert np.allclose(lowest, merged.getcol("DATA")[:, :n_chan], atol=1e-6)
+
+
+def test_casa_reads_the_ms(bright_night, tmp_path):
+    _, scene, _, ms = bright_night
+    from casatasks import listobs
+
+    summary = listobs(vis=str(ms), listfile=str(tmp_path / "listobs.txt"), overwrite=True)
+    assert summary["nfields"] == 1
+    assert summary["numrecords"] == 24 * len(scene.antpairs)
+    text = (tmp_path / "listobs.txt").read_text()
+    assert "DSA-110" in text and "XX  YY" in text
