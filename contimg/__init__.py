@@ -4,6 +4,6 @@ Small modules, each with one job: ``layout`` (stations), ``geometry`` (sidereal 
 apparent places, w terms), ``beam`` (Airy primary beam), ``sky`` (catalogues),
 ``simulate`` (the simulated night), ``inventory`` (groups of raw files), ``convert``
 (a group -> flagged Measurement Set) with ``flagging`` (bad values, autocorrelations,
-AOFlagger), ``casa_setup`` (offline CASA), ``config`` (validation), ``naming`` (file
-names), ``tables`` and ``runlog`` (I/O helpers).
+AOFlagger) and ``msio`` (the MS writer), ``casa_setup`` (offline CASA), ``config``
+(validation), ``naming`` (file names), ``tables`` and ``runlog`` (I/O helpers).
 """

@@ -175,7 +175,7 @@ _READ: dict = {}  # what the forked readers share with the parent
 
 
 def _read_files(indices: list[int]) -> None:
-    """Worker: read the given files into their channel ranges of the shared arrays."""
+    """Worker: read the given files into their channel ranges of the shared arrays (re-phased)."""
     headers, starts, arrays = _READ["headers"], _READ["starts"], _READ["arrays"]
     shape = (arrays[0].shape[0], len(headers[indices[0]].freqs_hz), arrays[0].shape[2]) if indices else None
     buffers = [np.empty(shape, a.dtype) for a in arrays] if indices else []
@@ -185,18 +185,21 @@ def _read_files(indices: list[int]) -> None:
         try:
             with h5py.File(h.path, "r") as handle:
                 for name, out, buffer in zip(("visdata", "flags", "nsamples"), arrays, buffers):
-                    _channels(out)[:, start:stop] = _channels(_read_into(handle, f"Data/{name}", h, buffer))
+                    values = _read_into(handle, f"Data/{name}", h, buffer)
+                    if name == "visdata" and _READ["dw"] is not None:
+                        rephase(values, np.sort(h.freqs_hz), _READ["dw"])
+                    _channels(out)[:, start:stop] = _channels(values)
         except OSError as err:
             raise ConversionError(f"{h.path}: cannot read visibilities: {err}") from None
 
 
-def read_group(paths: list[Path], workers: int = 1) -> GroupData:
+def read_group(paths: list[Path], ref: GroupHeader, workers: int = 1, dw: np.ndarray | None = None) -> GroupData:
     """Read 16 subband files (any order) into frequency-ascending arrays, each file once.
 
     ``workers`` forked processes share the files (HDF5 reads hold a global lock, so
-    threads would not help); they write straight into shared memory.
+    threads would not help); they write straight into shared memory, re-phasing each
+    file by the per-row delta-w ``dw`` on the way when it is given.
     """
-    ref = read_group_header(paths[0])
     headers = [read_file_header(p, ref) for p in paths]
     for h in headers:
         steps = np.diff(h.freqs_hz)
@@ -206,7 +209,7 @@ def read_group(paths: list[Path], workers: int = 1) -> GroupData:
     starts = np.concatenate([[0], np.cumsum([len(h.freqs_hz) for h in headers])])
     shape = (len(ref.time_jd), int(starts[-1]), len(ref.polarizations))
     arrays = [_shared_empty(shape, np.complex64), _shared_empty(shape, bool), _shared_empty(shape, np.float32)]
-    _READ.update(headers=headers, starts=starts, arrays=arrays)
+    _READ.update(headers=headers, starts=starts, arrays=arrays, dw=dw)
     chunks = [list(range(len(headers)))[i::workers] for i in range(workers)]
     try:
         if workers > 1:
@@ -269,8 +272,8 @@ def rephasing_geometry(header: GroupHeader, layout: Layout) -> Geometry:
     return Geometry(ra, dec, jd_mid, dw, uvw)
 
 
-def rephase(group: GroupData, dw_m: np.ndarray) -> None:
-    """In place: V *= exp(-2 pi i (w_new - w_old) f / c), pyuvdata's sign convention.
+def rephase(data: np.ndarray, freqs_hz: np.ndarray, dw_m: np.ndarray) -> None:
+    """In place: data (rows, freqs, pols) *= exp(-2 pi i dw f / c), pyuvdata's sign convention.
 
     The delay is formed in turns (float64) and only its fractional part is kept (a
     rint, not np.mod: 20x faster), whose sine and cosine are taken in float32 (exact to
@@ -279,13 +282,13 @@ def rephase(group: GroupData, dw_m: np.ndarray) -> None:
     turns_per_hz = dw_m / C_LIGHT
     block = 64
     phasor = np.empty((len(turns_per_hz), block), np.complex64)
-    for start in range(0, len(group.freqs_hz), block):
-        turns = np.outer(turns_per_hz, group.freqs_hz[start : start + block])
+    for start in range(0, len(freqs_hz), block):
+        turns = np.outer(turns_per_hz, freqs_hz[start : start + block])
         phase = ((turns - np.rint(turns)) * (-2 * np.pi)).astype(np.float32)
         view = phasor[:, : phase.shape[1]]
         np.cos(phase, out=view.real)
         np.sin(phase, out=view.imag)
-        group.data[:, start : start + block] *= view[:, :, None]
+        data[:, start : start + block] *= view[:, :, None]
 
 
 def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: Layout, conv_cfg: dict,
@@ -295,8 +298,9 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
     if ms_path.exists():
         raise FileExistsError(f"{ms_path} exists: a Measurement Set is written once and never overwritten")
     t0 = time.perf_counter()
-    group = read_group(paths, conv_cfg["workers"])
-    header = group.header
+    header = read_group_header(paths[0])
+    geom = rephasing_geometry(header, layout)
+    group = read_group(paths, header, conv_cfg["workers"], geom.dw_m)
     t_read = time.perf_counter()
 
     counts = flagging.FlagCounts(total=group.flags.size, input_flags=int(np.count_nonzero(group.flags)))
@@ -307,8 +311,6 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
                                              strategy_path, conv_cfg["workers"])  # fmt: skip
     t_flag = time.perf_counter()
 
-    geom = rephasing_geometry(header, layout)
-    rephase(group, geom.dw_m)
     # The MS holds pyuvdata's visibilities conjugated with uvw negated (its write_ms convention).
     np.conjugate(group.data, out=group.data)
     # WEIGHT_SPECTRUM = nsamples / sigma^2 with the radiometer equation's sigma.
