@@ -10,6 +10,10 @@ projection on the phase centre.
 
 from __future__ import annotations
 
+import os
+import pickle
+from pathlib import Path
+
 import erfa
 import numpy as np
 from astropy.coordinates import EarthLocation
@@ -18,6 +22,34 @@ from pyuvdata.utils import phasing, times as uvtimes
 
 iers.conf.auto_download = False  # offline machines: use the tables shipped with astropy
 iers.conf.auto_max_age = None
+
+
+def _use_cached_iers_table() -> None:
+    """Install astropy's bundled IERS-A table from a pickle in the user's cache.
+
+    Parsing the text table costs 1.2 s in every process (every job); unpickling 0.01 s.
+    The cache is keyed by the astropy-iers-data version; a cache that cannot be read or
+    written is simply not used.
+    """
+    import astropy_iers_data
+
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache = cache_root / "contimg" / f"iers_a-{astropy_iers_data.__version__}.pickle"
+    try:
+        table = pickle.loads(cache.read_bytes())
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+        table = iers.IERS_Auto.open()
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(pickle.dumps(table))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    iers.earth_orientation_table.set(table)
+
+
+_use_cached_iers_table()
 
 C_LIGHT = 299792458.0  # m/s
 
