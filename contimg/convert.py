@@ -57,7 +57,8 @@ class GroupData:
     header: GroupHeader
     data: np.ndarray  # (n_blt, n_freq, n_pol) complex64
     flags: np.ndarray  # (n_blt, n_freq, n_pol) bool
-    nsamples: np.ndarray  # (n_blt, n_freq, n_pol) float32
+    nsamples: np.ndarray | None  # (n_blt, n_freq, n_pol) float32, only if they vary along frequency
+    row_nsamples: np.ndarray  # (n_blt, n_pol): the value of every channel when nsamples is None
     freqs_hz: np.ndarray  # (n_freq,) ascending
     widths_hz: np.ndarray  # (n_freq,)
     windows: list[slice]  # channel range of each subband file, lowest frequency first
@@ -175,20 +176,29 @@ _READ: dict = {}  # what the forked readers share with the parent
 
 
 def _read_files(indices: list[int]) -> None:
-    """Worker: read the given files into their channel ranges of the shared arrays (re-phased)."""
-    headers, starts, arrays = _READ["headers"], _READ["starts"], _READ["arrays"]
-    shape = (arrays[0].shape[0], len(headers[indices[0]].freqs_hz), arrays[0].shape[2]) if indices else None
-    buffers = [np.empty(shape, a.dtype) for a in arrays] if indices else []
+    """Worker: read the given files into their channel ranges of the shared arrays (re-phased).
+
+    Sample counts that are the same in every channel of a row (the usual case) are kept
+    per row only: the full array is then never touched (no page faults, nothing to write).
+    """
+    r = _READ
+    data, flags, nsamples = r["arrays"]
+    shape = (data.shape[0], len(r["headers"][indices[0]].freqs_hz), data.shape[2]) if indices else None
+    buffers = [np.empty(shape, a.dtype) for a in r["arrays"]] if indices else []
     for k in indices:
-        h, start = headers[k], starts[k]
+        h, start = r["headers"][k], r["starts"][k]
         stop = start + len(h.freqs_hz)
         try:
             with h5py.File(h.path, "r") as handle:
-                for name, out, buffer in zip(("visdata", "flags", "nsamples"), arrays, buffers):
-                    values = _read_into(handle, f"Data/{name}", h, buffer)
-                    if name == "visdata" and _READ["dw"] is not None:
-                        rephase(values, np.sort(h.freqs_hz), _READ["dw"])
-                    _channels(out)[:, start:stop] = _channels(values)
+                vis, flg, ns = (_read_into(handle, f"Data/{n}", h, b) for n, b in zip(("visdata", "flags", "nsamples"), buffers))
+                if r["dw"] is not None:
+                    rephase(vis, np.sort(h.freqs_hz), r["dw"])
+                _channels(data)[:, start:stop] = _channels(vis)
+                _channels(flags)[:, start:stop] = _channels(flg)
+                r["row_nsamples"][k] = ns[:, 0, :]
+                r["uniform"][k] = np.array_equal(ns, np.broadcast_to(ns[:, :1, :], ns.shape))
+                if not r["uniform"][k]:
+                    _channels(nsamples)[:, start:stop] = _channels(ns)
         except OSError as err:
             raise ConversionError(f"{h.path}: cannot read visibilities: {err}") from None
 
@@ -207,9 +217,12 @@ def read_group(paths: list[Path], ref: GroupHeader, workers: int = 1, dw: np.nda
             raise ConversionError(f"{h.path}: channel frequencies are not monotonic")
     headers.sort(key=lambda h: h.freqs_hz.min())
     starts = np.concatenate([[0], np.cumsum([len(h.freqs_hz) for h in headers])])
-    shape = (len(ref.time_jd), int(starts[-1]), len(ref.polarizations))
+    n_blt, n_pol = len(ref.time_jd), len(ref.polarizations)
+    shape = (n_blt, int(starts[-1]), n_pol)
     arrays = [_shared_empty(shape, np.complex64), _shared_empty(shape, bool), _shared_empty(shape, np.float32)]
-    _READ.update(headers=headers, starts=starts, arrays=arrays, dw=dw)
+    row_nsamples = _shared_empty((len(headers), n_blt, n_pol), np.float32)
+    uniform = _shared_empty((len(headers),), bool)
+    _READ.update(headers=headers, starts=starts, arrays=arrays, dw=dw, row_nsamples=row_nsamples, uniform=uniform)
     chunks = [list(range(len(headers)))[i::workers] for i in range(workers)]
     try:
         if workers > 1:
@@ -224,7 +237,14 @@ def read_group(paths: list[Path], ref: GroupHeader, workers: int = 1, dw: np.nda
         raise ConversionError(f"{paths[0].parent}: subband frequencies overlap or repeat")
     widths = np.concatenate([h.widths_hz[np.argsort(h.freqs_hz)] for h in headers])
     windows = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
-    return GroupData(ref, *arrays, freqs_hz, widths, windows, [h.path.name for h in headers])
+    nsamples = arrays[2]
+    if uniform.all() and all(np.array_equal(row, row_nsamples[0]) for row in row_nsamples):
+        nsamples = None
+    else:  # fill in the files whose counts were kept per row
+        for k in np.flatnonzero(uniform):
+            nsamples[:, windows[k]] = row_nsamples[k][:, None, :]
+    return GroupData(ref, arrays[0], arrays[1], nsamples, np.array(row_nsamples[0]), freqs_hz, widths, windows,
+                     [h.path.name for h in headers])  # fmt: skip
 
 
 @dataclass
@@ -313,13 +333,18 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
 
     # The MS holds pyuvdata's visibilities conjugated with uvw negated (its write_ms convention).
     np.conjugate(group.data, out=group.data)
-    # WEIGHT_SPECTRUM = nsamples / sigma^2 with the radiometer equation's sigma.
-    sigma = sefd_jy / np.sqrt(2 * group.widths_hz * header.integration_s)
-    group.nsamples *= (sigma**-2).astype(np.float32)[None, :, None]
+    # WEIGHT_SPECTRUM = nsamples / sigma^2 with the radiometer equation's sigma; when
+    # every channel of a row has the same weight, WEIGHT alone says it (no spectrum).
+    channel_weight = (header.integration_s * 2 * group.widths_hz / sefd_jy**2).astype(np.float32)
+    if group.nsamples is None and np.ptp(channel_weight) > 1e-6 * channel_weight.max():
+        group.nsamples = np.broadcast_to(group.row_nsamples[:, None, :], group.data.shape).copy()
+    if group.nsamples is not None:
+        group.nsamples *= channel_weight[None, :, None]
     merged = conv_cfg["spectral_windows"] == "merged"
     first = int(layout.numbers.min())  # ANTENNA row = station number - 1: no blank rows for CASA
     content = msio.MSContent(
         data=group.data, flags=group.flags, weights=group.nsamples,
+        row_weights=group.row_nsamples * channel_weight.mean(),
         ant1=header.ant1 - first, ant2=header.ant2 - first, time_jd=header.time_jd,
         interval_s=header.integration_s, uvw=-geom.uvw_m, freqs_hz=group.freqs_hz, widths_hz=group.widths_hz,
         windows=[slice(0, len(group.freqs_hz))] if merged else group.windows,

@@ -25,7 +25,8 @@ class MSContent:
 
     data: np.ndarray  # complex64
     flags: np.ndarray  # bool
-    weights: np.ndarray  # float32, WEIGHT_SPECTRUM
+    weights: np.ndarray | None  # float32 WEIGHT_SPECTRUM; None: every channel of a row weighs the same
+    row_weights: np.ndarray  # (rows, pols) WEIGHT when ``weights`` is None
     ant1: np.ndarray  # ANTENNA table rows
     ant2: np.ndarray
     time_jd: np.ndarray  # per row, mid-integration, UTC
@@ -58,15 +59,17 @@ def write_ms(path: str, content: MSContent, layout: Layout, telescope_name: str,
     time_s = (c.time_jd - 2400000.5) * 86400.0
     ms = ms_utils.init_ms_file(path)
     try:
+        if c.weights is None:
+            ms.removecols("WEIGHT_SPECTRUM")  # CASA and WSClean then use WEIGHT for every channel
         ms.addrows(n_rows * len(c.windows))
         for k, chans in enumerate(c.windows):
             start = k * n_rows
-            weights = c.weights[:, chans]
-            row_weight = _channel_mean(weights)
+            row_weight = c.row_weights if c.weights is None else _channel_mean(c.weights[:, chans])
+            if c.weights is not None:
+                ms.putcol("WEIGHT_SPECTRUM", c.weights[:, chans], startrow=start, nrow=n_rows)
             for column, values in (
                 ("DATA", c.data[:, chans]),
                 ("FLAG", c.flags[:, chans]),
-                ("WEIGHT_SPECTRUM", weights),
                 ("WEIGHT", row_weight),
                 ("SIGMA", np.power(row_weight, -0.5, where=row_weight > 0, out=np.zeros_like(row_weight))),
                 ("ANTENNA1", c.ant1),

@@ -308,3 +308,22 @@ def test_casa_reads_the_ms(bright_night, tmp_path):
     assert summary["numrecords"] == 24 * len(scene.antpairs)
     text = (tmp_path / "listobs.txt").read_text()
     assert "DSA-110" in text and "XX  YY" in text
+
+
+def test_weights_follow_the_sample_counts(bright_night, tmp_path):
+    _, scene, files, merged_ms = bright_night
+    sigma = 5800.0 / np.sqrt(2 * scene.band.channel_width_hz * 12.884902)
+    with table(str(merged_ms), ack=False) as main:  # all counts 1: no spectrum, WEIGHT says it all
+        assert "WEIGHT_SPECTRUM" not in main.colnames()
+        assert np.allclose(main.getcol("WEIGHT"), sigma**-2, rtol=1e-5)
+    paths = [type(files[0])(p) for p in _copy_group(files, 1, tmp_path / "raw")]
+    with h5py.File(paths[0], "r+") as handle:  # sb00 (the top subband): half the samples in its first channel
+        ns = handle["Data/nsamples"][()]
+        ns[:, 0, :] = 0.5
+        handle["Data/nsamples"][...] = ns
+    ms, _ = convert_one(paths, tmp_path, aoflagger=False)
+    with table(str(ms), ack=False) as main:
+        spectrum = main.getcol("WEIGHT_SPECTRUM")
+    expected = np.full(spectrum.shape[1], sigma**-2)
+    expected[-1] *= 0.5  # sb00's first channel is the highest frequency: the last one in the MS
+    assert np.allclose(spectrum, expected[None, :, None], rtol=1e-5)
