@@ -54,3 +54,46 @@ def test_every_rule_names_an_existing_env():
         match = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
         if match:
             assert (ROOT / "rules" / match.group(1)).resolve().exists(), f"{name}: {match.group(1)}"
+
+
+# import name -> distribution name, where they differ
+DISTRIBUTION = {"casacore": "python-casacore", "yaml": "PyYAML", "erfa": "pyerfa", "astropy_iers_data": "astropy-iers-data"}
+STDLIB = set(__import__("sys").stdlib_module_names)
+
+
+def imported_modules(path, seen=None):
+    """Top-level modules imported by a script, following imports of the contimg package."""
+    import ast
+
+    seen = set() if seen is None else seen
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import inside contimg
+                names = ["contimg." + (node.module or "")] if node.module else [f"contimg.{a.name}" for a in node.names]
+            else:
+                names = [node.module] + ([f"{node.module}.{a.name}" for a in node.names] if node.module == "contimg" else [])
+        for name in names:
+            top = name.split(".")[0]
+            if top == "contimg":
+                module = ROOT / (name.replace(".", "/") + ".py")
+                if module.exists() and module not in seen:
+                    seen.add(module)
+                    found |= imported_modules(module, seen)
+            elif top not in STDLIB:
+                found.add(top)
+    return found
+
+
+@pytest.mark.parametrize("source, name, body", [r for r in RULES if "script:" in r[2]], ids=[f"{s}:{n}" for s, n, b in RULES if "script:" in b])
+def test_each_env_provides_what_its_script_imports(source, name, body):
+    script = ROOT / "rules" / re.search(r'script:\s*\n\s*"([^"]+)"', body).group(1)
+    env = ROOT / "rules" / re.search(r'conda:\s*\n\s*"([^"]+)"', body).group(1)
+    spec = yaml.safe_load(env.read_text())
+    pip = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict) and "pip" in d)
+    provided = {r.split("==")[0].lower() for r in pip if not r.startswith("-e")}
+    needed = {DISTRIBUTION.get(m, m).lower() for m in imported_modules(script.resolve())}
+    assert needed <= provided, f"rule {name}: {env.name} lacks {sorted(needed - provided)}"
