@@ -41,7 +41,6 @@ class GroupHeader:
     time_jd: np.ndarray  # (n_blt,) time-major
     ant1: np.ndarray  # (n_blt,) station numbers
     ant2: np.ndarray
-    n_times: int
     n_freqs: int
     polarizations: np.ndarray
     integration_s: float
@@ -83,7 +82,6 @@ def read_group_header(path: Path) -> GroupHeader:
                 time_jd=h["time_array"][()],
                 ant1=h["ant_1_array"][()],
                 ant2=h["ant_2_array"][()],
-                n_times=int(h["Ntimes"][()]),
                 n_freqs=int(h["Nfreqs"][()]),
                 polarizations=h["polarization_array"][()],
                 integration_s=float(h["integration_time"][0]),
@@ -103,8 +101,6 @@ class FileHeader:
     path: Path
     freqs_hz: np.ndarray
     widths_hz: np.ndarray
-    n_blts: int
-    n_pols: int
 
 
 def read_file_header(path: Path, ref: GroupHeader) -> FileHeader:
@@ -132,7 +128,7 @@ def read_file_header(path: Path, ref: GroupHeader) -> FileHeader:
         problems.append(f"pointing dec {dec} rad where the group's first file has {ref.pointing_dec_rad}")
     if problems:
         raise ConversionError(f"{path}: " + "; ".join(problems))
-    return FileHeader(path, freqs, widths, len(times), len(pols))
+    return FileHeader(path, freqs, widths)
 
 
 def _read_into(handle: h5py.File, name: str, header: FileHeader, buffer: np.ndarray) -> np.ndarray:
