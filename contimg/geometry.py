@@ -28,13 +28,14 @@ def _use_cached_iers_table() -> None:
     """Install astropy's bundled IERS-A table from a pickle in the user's cache.
 
     Parsing the text table costs 1.2 s in every process (every job); unpickling 0.01 s.
-    The cache is keyed by the astropy-iers-data version; a cache that cannot be read or
-    written is simply not used.
+    The cache is keyed by the astropy and astropy-iers-data versions; a cache that
+    cannot be read or written is simply not used.
     """
+    import astropy
     import astropy_iers_data
 
     cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    cache = cache_root / "contimg" / f"iers_a-{astropy_iers_data.__version__}.pickle"
+    cache = cache_root / "contimg" / f"iers_a-{astropy_iers_data.__version__}-astropy{astropy.__version__}.pickle"
     try:
         table = pickle.loads(cache.read_bytes())
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
