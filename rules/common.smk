@@ -1,7 +1,6 @@
 # Path scheme and inventory-driven input functions. Nothing else builds product paths.
 import hashlib
 import os
-from pathlib import Path
 
 from contimg import naming, tables
 
