@@ -22,6 +22,7 @@ include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/inventory.smk"
 include: "rules/convert.smk"
+include: "rules/calibrate.smk"
 
 
 rule all:

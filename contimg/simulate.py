@@ -8,7 +8,7 @@ single group, seen through the Airy beam of the 4.65 m dish. Corruptions, each
 switchable: per-antenna complex gains drifting in time, per-antenna bandpasses, thermal
 noise from the SEFD, and narrow-band RFI.
 
-Visibilities are factorised per antenna (V_ab = sum_s conj(E_as) S_s E_bs), so a
+Visibilities come from `predict` (factorised per antenna), so a
 full-size group costs a batched matrix product per integration and channel, one
 subband at a time (memory stays at a few hundred MB).
 """
@@ -27,7 +27,7 @@ import pandas as pd
 from astropy import units as u
 from astropy.time import Time, TimeDelta
 
-from . import beam, geometry, naming
+from . import geometry, naming, predict
 from .layout import Layout, select_active
 from .sky import Catalog
 
@@ -195,43 +195,25 @@ def build_scene(sim_cfg: dict, instrument_cfg: dict, layout: Layout, catalog: Ca
     return Scene(layout, active, band, groups, sky, flux_scale, corruptions, sim_cfg, instrument_cfg)
 
 
-@dataclass(frozen=True)
-class GroupGeometry:
-    """What every subband of a group shares: per-antenna delays and beam offsets."""
-
-    delay_m: np.ndarray  # (n_int, n_src, n_ant) w towards each source minus w towards the centre
-    beam_offset_rad: np.ndarray  # (n_int, n_src) distance of each source from the pointing
-
-
-def group_geometry(scene: Scene, group: Group) -> GroupGeometry:
+def group_geometry(scene: Scene, group: Group) -> predict.SourceGeometry:
     """Delays of every source on every antenna relative to the meridian fringe-stop centre."""
     site = scene.layout.site
     jd = group.times.jd
     rel = scene.layout.relative_ecef[scene.layout.index_of(scene.active)]
-    lst = geometry.lst(jd, site)
-    pc_ra, pc_dec = geometry.meridian_apparent(jd, np.deg2rad(scene.sim_cfg["pointing_dec_deg"]), site)
-    jd_ts = np.repeat(jd[:, None], len(scene.sky), axis=1)
-    src_ra, src_dec = geometry.apparent_radec(scene.sky.ra_rad[None, :], scene.sky.dec_rad[None, :], jd_ts, site)
-    w_src = geometry.antenna_uvw(rel, lst[:, None], src_ra, src_dec, site)[..., 2]
-    w_pc = geometry.antenna_uvw(rel, lst, pc_ra, pc_dec, site)[..., 2]
-    offset = geometry.angular_distance(src_ra, src_dec, pc_ra[:, None], pc_dec[:, None])
-    return GroupGeometry(w_src - w_pc[:, None, :], offset)
+    centre = geometry.meridian_apparent(jd, np.deg2rad(scene.sim_cfg["pointing_dec_deg"]), site)
+    return predict.source_geometry(rel, jd, scene.sky.ra_rad, scene.sky.dec_rad, centre, centre, site)
 
 
-def model_visibilities(scene: Scene, group: Group, geom: GroupGeometry, subband: int) -> np.ndarray:
+def model_visibilities(scene: Scene, group: Group, geom: predict.SourceGeometry, subband: int) -> np.ndarray:
     """(n_int, n_chan, n_ant, n_ant) noiseless, uncorrupted visibilities of one subband file."""
     freqs = scene.band.freqs_hz[subband]
-    dish = scene.instrument_cfg["dish_diameter_m"]
     flux = scene.sky.flux_at(freqs) * scene.flux_scale[:, group.index, None]  # (n_src, n_chan)
-    apparent = flux[None] * beam.airy_power(geom.beam_offset_rad[..., None], freqs, dish)  # (t, s, f)
-    phasor = np.exp((2j * np.pi / geometry.C_LIGHT) * geom.delay_m[..., None] * freqs)  # (t, s, a, f)
-    e = np.transpose(phasor, (0, 3, 2, 1))  # (t, f, a, s)
-    weighted = np.conj(e) * np.moveaxis(apparent, 2, 1)[:, :, None, :]
-    return weighted @ np.swapaxes(e, 2, 3)  # (t, f, a, b)
+    apparent = predict.apparent_flux(flux, geom, freqs, scene.instrument_cfg["dish_diameter_m"])
+    return predict.visibilities(geom, apparent, freqs)
 
 
 def corrupted_visibilities(
-    scene: Scene, group: Group, geom: GroupGeometry, subband: int
+    scene: Scene, group: Group, geom: predict.SourceGeometry, subband: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(n_int, n_bl, n_chan, n_pol) raw data of one subband file, and its true RFI mask."""
     cfg, truth = scene.sim_cfg, scene.corruptions
@@ -263,7 +245,7 @@ def corrupted_visibilities(
     return np.moveaxis(vis, 2, 1), rfi_mask
 
 
-def write_subband(scene: Scene, group: Group, geom: GroupGeometry, subband: int, path: Path) -> np.ndarray:
+def write_subband(scene: Scene, group: Group, geom: predict.SourceGeometry, subband: int, path: Path) -> np.ndarray:
     """Write one correlator-format UVH5 file (atomically); return its true RFI mask (t, f)."""
     from pyuvdata import Telescope, UVData
 

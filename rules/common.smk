@@ -1,8 +1,10 @@
 # Path scheme and inventory-driven input functions. Nothing else builds product paths.
 import hashlib
 import os
+import sys
 
 from contimg import naming, tables
+from contimg.calibration import plan as calplan
 
 WORK = config["paths"]["work"]
 INCOMING = config["paths"]["incoming"]
@@ -52,9 +54,48 @@ COMPLETE = [] if GROUPS is None else list(GROUPS.loc[GROUPS["status"] == "comple
 SUBBAND_COLUMNS = [f"sb{k:02d}" for k in range(config["instrument"]["band"]["n_subbands"])]
 
 
+def calibration_plan():
+    """Each complete group's candidate calibrations (calibrator-group obs ids, nearest first)."""
+    if GROUPS is None:
+        return {}, {}
+    cal = config["calibration"]
+    table = calplan.plan(GROUPS, cal["validity_hours"], config["inventory"]["pointing_tolerance_deg"], cal["max_candidates"])
+    return dict(zip(table["obs"], table["candidates"])), dict(zip(table["obs"], table["reason"]))
+
+
+CANDIDATES, NO_CALIBRATION = calibration_plan()
+CALIBRATED = [obs for obs, cands in CANDIDATES.items() if cands]
+for _obs, _reason in NO_CALIBRATION.items():
+    if _reason:
+        print(f"calibration: group {_obs} is skipped: {_reason}", file=sys.stderr)
+
+
 def ms_path(suffix=""):
     """ms/{obs}.ms (the flagged Measurement Set) and its companions (suffix '.flags.json')."""
     return f"{WORK}/ms/{{obs}}.ms{suffix}"
+
+
+def caltables_path(cal="{cal}"):
+    """caltables/{cal}/: the tables, qa.json and plots solved on calibrator group {cal}."""
+    return f"{WORK}/caltables/{cal}"
+
+
+def calibrated_path(suffix=""):
+    """calibrated/{obs}.ms (corrected data) and calibrated/{obs}.cal.json (which calibration, why)."""
+    return f"{WORK}/calibrated/{{obs}}{suffix}"
+
+
+def calibrator_group(wildcards):
+    """The inventory row of calibrator group {cal}."""
+    row = GROUPS.loc[(GROUPS["obs"] == wildcards.cal) & (GROUPS["calibrator"] != "")]
+    if row.empty:
+        raise ValueError(f"group {wildcards.cal} is not a calibrator group of the inventory")
+    return row.iloc[0]
+
+
+def candidate_caltables(wildcards):
+    """The calibrations group {obs} may use, nearest first (fixed by the inventory)."""
+    return [caltables_path(cal) for cal in CANDIDATES[wildcards.obs]]
 
 
 def group_files(wildcards):
@@ -70,5 +111,8 @@ def all_targets():
     targets = [inv_path("groups.csv")]
     if SIMULATE:
         targets.append(f"{TRUTH}/simulation.json")
-    targets += expand(ms_path(), obs=COMPLETE)
+    targets.append(f"{WORK}/calibration/plan.csv")
+    targets += expand(calibrated_path(".ms"), obs=CALIBRATED)
+    if not config["calibration"]["temporary_ms"]:
+        targets += expand(ms_path(), obs=COMPLETE)
     return targets

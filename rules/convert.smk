@@ -3,7 +3,8 @@
 
 rule convert:
     output:
-        ms=directory(ms_path()),
+        # calibration.temporary_ms: deleted once calibrated (and solved, for a calibrator group)
+        ms=temp(directory(ms_path())) if config["calibration"]["temporary_ms"] else directory(ms_path()),
         flags=ms_path(".flags.json"),
     input:
         files=group_files,

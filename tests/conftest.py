@@ -21,6 +21,7 @@ def project_config(**sim_overrides) -> dict:
     config["simulation"].update(sim_overrides)
     config["simulation"]["sky_catalog"] = str(ROOT / config["simulation"]["sky_catalog"])
     config["inventory"]["calibrator_catalog"] = str(ROOT / config["inventory"]["calibrator_catalog"])
+    config["calibration"]["field_catalog"] = str(ROOT / config["calibration"]["field_catalog"])
     return cfgmod.validate(config, ROOT / "config/schema.yaml")
 
 

@@ -61,11 +61,23 @@ DISTRIBUTION = {"casacore": "python-casacore", "yaml": "PyYAML", "erfa": "pyerfa
 STDLIB = set(__import__("sys").stdlib_module_names)
 
 
+def _module_file(name):
+    """contimg.x.y -> its source file (module or package __init__), or None."""
+    base = ROOT / name.replace(".", "/")
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def imported_modules(path, seen=None):
     """Top-level modules imported by a script, following imports of the contimg package."""
     import ast
 
     seen = set() if seen is None else seen
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1]) if path.is_relative_to(ROOT / "contimg") else ""
+    if path.name == "__init__.py":
+        package = ".".join(path.relative_to(ROOT).parts[:-1])
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         names = []
@@ -73,19 +85,27 @@ def imported_modules(path, seen=None):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative import inside contimg
-                names = ["contimg." + (node.module or "")] if node.module else [f"contimg.{a.name}" for a in node.names]
+                parent = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                module = f"{parent}.{node.module}" if node.module else parent
             else:
-                names = [node.module] + ([f"{node.module}.{a.name}" for a in node.names] if node.module == "contimg" else [])
+                module = node.module
+            names = [module] + ([f"{module}.{a.name}" for a in node.names] if module.startswith("contimg") else [])
         for name in names:
             top = name.split(".")[0]
             if top == "contimg":
-                module = ROOT / (name.replace(".", "/") + ".py")
-                if module.exists() and module not in seen:
+                module = _module_file(name)
+                if module is not None and module not in seen:
                     seen.add(module)
                     found |= imported_modules(module, seen)
             elif top not in STDLIB:
                 found.add(top)
     return found
+
+
+def test_import_following_reaches_subpackages():
+    """The checker itself: a script importing contimg.calibration must pull in CASA."""
+    script = ROOT / "scripts" / "apply_calibration.py"
+    assert {"casatasks", "casacore", "erfa"} <= imported_modules(script)
 
 
 @pytest.mark.parametrize("source, name, body", [r for r in RULES if "script:" in r[2]], ids=[f"{s}:{n}" for s, n, b in RULES if "script:" in b])

@@ -1,0 +1,56 @@
+"""Which calibrations may serve which group: decided from the inventory when the DAG is built.
+
+A group's candidates are the complete calibrator groups of the same pointing declination
+within the validity window, nearest in time first. Whether a candidate's tables passed the
+quality gate is only known after solving, so the apply step takes the first good one
+(`choose`) and records why any nearer one was passed over.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def calibrator_groups(groups: pd.DataFrame) -> pd.DataFrame:
+    """Complete groups in which a catalogued calibrator transits."""
+    return groups[(groups["status"] == "complete") & (groups["calibrator"] != "")]
+
+
+def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, max_candidates: int) -> pd.DataFrame:
+    """One row per complete group: its candidate calibrations (nearest first) or why it has none.
+
+    Columns: obs, mjd_mid, pointing_dec_deg, candidates (list of calibrator-group obs),
+    calibrators (their calibrator names), reason (empty when there are candidates).
+    """
+    cals = calibrator_groups(groups)
+    rows = []
+    for g in groups[groups["status"] == "complete"].itertuples():
+        same_dec = cals[(cals["pointing_dec_deg"] - g.pointing_dec_deg).abs() <= dec_tolerance_deg]
+        hours = (same_dec["mjd_mid"] - g.mjd_mid).abs() * 24.0
+        near = same_dec.assign(hours=hours)[hours <= validity_hours].sort_values(["hours", "mjd_mid"])
+        near = near.head(max_candidates)
+        if near.empty:
+            reason = (f"no calibrator group at pointing dec {g.pointing_dec_deg:.2f} deg within "
+                      f"{validity_hours:g} h" + ("" if same_dec.empty else
+                      f" (nearest: {same_dec.loc[hours.idxmin(), 'obs']}, {hours.min():.1f} h away)"))  # fmt: skip
+        else:
+            reason = ""
+        rows.append({"obs": g.obs, "mjd_mid": g.mjd_mid, "pointing_dec_deg": g.pointing_dec_deg,
+                     "candidates": list(near["obs"]), "calibrators": list(near["calibrator"]),
+                     "hours_away": [round(h, 3) for h in near["hours"]], "reason": reason})  # fmt: skip
+    return pd.DataFrame(rows, columns=["obs", "mjd_mid", "pointing_dec_deg", "candidates", "calibrators",
+                                       "hours_away", "reason"])  # fmt: skip
+
+
+def choose(candidates: list[str], verdicts: dict[str, dict]) -> tuple[str | None, list[dict]]:
+    """The first candidate whose QA verdict is good, and the nearer ones passed over (with why).
+
+    ``verdicts`` maps each candidate to its QA summary: {"verdict": "good"|"bad", "reasons": [...]}.
+    """
+    passed_over = []
+    for cal in candidates:
+        qa = verdicts[cal]
+        if qa["verdict"] == "good":
+            return cal, passed_over
+        passed_over.append({"calibration": cal, "reasons": qa["reasons"]})
+    return None, passed_over

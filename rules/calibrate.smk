@@ -1,0 +1,70 @@
+# Calibrator groups -> caltables/{cal}/ (bandpass, gains, QA, plots); every group with a
+# calibration in reach -> calibrated/{obs}.ms. Which calibrations a group may use is fixed
+# from the inventory when the DAG is built (calibration/plan.csv records it).
+
+
+rule calibration_plan:
+    output:
+        f"{WORK}/calibration/plan.csv",
+    input:
+        groups=inv_path("groups.csv"),
+    params:
+        settings=config["calibration"],
+        dec_tolerance_deg=config["inventory"]["pointing_tolerance_deg"],
+    log:
+        log_path("calibration", "plan"),
+    benchmark:
+        bench_path("calibration", "plan")
+    conda:
+        "../envs/calibration.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/calibration_plan.py"
+
+
+rule solve_calibration:
+    output:
+        directory(caltables_path()),
+    input:
+        ms=f"{WORK}/ms/{{cal}}.ms",
+        calibrators=config["inventory"]["calibrator_catalog"],
+        field=config["calibration"]["field_catalog"],
+    params:
+        group=calibrator_group,
+        settings=config["calibration"],
+    log:
+        log_path("solve_calibration", "{cal}"),
+    benchmark:
+        bench_path("solve_calibration", "{cal}")
+    conda:
+        "../envs/calibration.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/solve_calibration.py"
+
+
+rule apply_calibration:
+    output:
+        ms=directory(calibrated_path(".ms")),
+        record=calibrated_path(".cal.json"),
+    input:
+        ms=ms_path(),
+        caltables=candidate_caltables,
+    log:
+        log_path("apply_calibration"),
+    benchmark:
+        bench_path("apply_calibration")
+    conda:
+        "../envs/calibration.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../scripts/apply_calibration.py"
