@@ -39,3 +39,23 @@ def report(name: str, result: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
+
+
+def full_size_group(description: str, prefix: str) -> tuple[Path, list[Path]]:
+    """Parse ``--data DIR`` (a night from bench/simulate_full.py --out; default: simulate one
+    full-size group now); return a fresh scratch directory and the group's 16 files."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=None, help="a full-size night (default: simulate one group)")
+    data = parser.parse_args().data
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    if data is None:
+        data = work / "night"
+        timed_child(
+            "import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from conftest import simulate_night; "
+            f"simulate_night(Path({str(data)!r}), scale='full', "
+            "scales={'full': {'n_antennas': 96, 'channels_per_subband': 48, 'n_groups': 1}})"
+        )
+    return work, sorted((data / "incoming").glob("*.hdf5"))[:16]

@@ -12,27 +12,13 @@ Measured in the same run, each in a fresh process (wall time and peak memory):
     .venv/bin/python bench/convert_full.py [--data DIR]   (DIR from bench/simulate_full.py --out)
 """
 
-import argparse
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from common import report, timed_child
+from common import full_size_group, report, timed_child
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data", type=Path, default=None, help="a full-size night (default: simulate one)")
-args = parser.parse_args()
-work = Path(tempfile.mkdtemp(prefix="convert_bench_"))
-data = args.data
-if data is None:
-    data = work / "night"
-    timed_child(
-        "import sys; sys.path.insert(0, 'tests'); from pathlib import Path; from conftest import simulate_night; "
-        f"simulate_night(Path({str(data)!r}), scale='full', "
-        "scales={'full': {'n_antennas': 96, 'channels_per_subband': 48, 'n_groups': 1}})"
-    )
-files = sorted((data / "incoming").glob("*.hdf5"))[:16]
+work, files = full_size_group(__doc__.splitlines()[0], "convert_bench_")
 listing = repr([str(f) for f in files])
 
 NAIVE = f"""

@@ -2,8 +2,10 @@
 
 Small modules, each with one job: ``layout`` (stations), ``geometry`` (sidereal time,
 apparent places, w terms), ``beam`` (Airy primary beam), ``sky`` (catalogues),
-``simulate`` (the simulated night), ``inventory`` (groups of raw files), ``convert``
-(a group -> flagged Measurement Set) with ``flagging`` (bad values, autocorrelations,
-AOFlagger) and ``msio`` (the MS writer), ``casa_setup`` (offline CASA), ``config``
-(validation), ``naming`` (file names), ``tables`` and ``runlog`` (I/O helpers).
+``predict`` (point-source visibilities through the beam), ``simulate`` (the simulated
+night), ``inventory`` (groups of raw files), ``convert`` (a group -> flagged Measurement
+Set) with ``flagging`` (bad values, autocorrelations, AOFlagger) and ``msio`` (the MS
+writer), ``calibration`` (plan, sky model, CASA solves, quality gate, apply),
+``casa_setup`` (offline CASA), ``config`` (validation), ``naming`` (file names),
+``tables`` and ``runlog`` (I/O helpers).
 """

@@ -214,7 +214,7 @@ def test_calibrated_data_agree_with_the_true_sky_within_the_noise(demo, solved, 
 def test_the_plan_orders_candidates_and_explains_gaps():
     groups = pd.DataFrame({
         "obs": ["a", "b", "c", "d", "e"], "status": ["complete"] * 4 + ["incomplete"],
-        "mjd_mid": [0.0, 0.1, 0.2, 0.9, 0.3], "pointing_dec_deg": [54.6, 54.6, 54.6, 54.6, 54.6],
+        "mjd_mid": [0.0, 0.1, 0.2, 0.4, 0.3], "pointing_dec_deg": [54.6, 54.6, 54.6, 54.6, 54.6],
         "calibrator": ["", "CAL1", "", "CAL2", "CAL3"],
     })  # fmt: skip
     table_ = plan.plan(groups, validity_hours=12.0, dec_tolerance_deg=1.0, max_candidates=3).set_index("obs")
