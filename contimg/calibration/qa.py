@@ -92,7 +92,8 @@ def table_qa(sol: Solutions, antennas_with_data: dict[int, str], qa_cfg: dict) -
         "kind": sol.kind,
         "n_antennas_with_data": n_ant,
         "flagged_fraction": round(flagged / max(total, 1), 4),
-        "snr_median": round(float(np.median(snr)), 2) if snr.size else 0.0,
+        # CASA's delay (K) solver leaves its SNR column at zero: no SNR for delay tables
+        "snr_median": None if sol.kind == "delay" else (round(float(np.median(snr)), 2) if snr.size else 0.0),
         "phase_scatter_deg_median": _median_of(per_antenna, "phase_scatter_deg"),
         "amplitude_min": _extreme_of(per_antenna, "amplitude_median", min),
         "amplitude_max": _extreme_of(per_antenna, "amplitude_median", max),
@@ -105,7 +106,7 @@ def table_qa(sol: Solutions, antennas_with_data: dict[int, str], qa_cfg: dict) -
     if metrics["flagged_fraction"] > qa_cfg["max_flagged_fraction"]:
         reasons.append(f"{sol.kind}: {metrics['flagged_fraction']:.1%} of solutions flagged "
                        f"(limit {qa_cfg['max_flagged_fraction']:.0%})")  # fmt: skip
-    if metrics["snr_median"] < qa_cfg["min_median_snr"]:
+    if metrics["snr_median"] is not None and metrics["snr_median"] < qa_cfg["min_median_snr"]:
         reasons.append(f"{sol.kind}: median SNR {metrics['snr_median']} (limit {qa_cfg['min_median_snr']})")
     bad = set(lost) | set(noisy) | set(odd_amp)
     if len(bad) > qa_cfg["max_bad_antenna_fraction"] * n_ant:

@@ -262,3 +262,22 @@ def test_predict_is_the_simulators_predictor(clean_night):
     from contimg import simulate
 
     assert simulate.model_visibilities.__globals__["predict"] is predict
+
+
+def test_optional_delay_solve_recovers_the_injected_delays(demo, tmp_path):
+    out, scene, files, cfg, cal_ms = demo
+    record = solve_on(cal_ms, tmp_path / "c1", {**cfg, "calibration": {**cfg["calibration"], "delay": True}})
+    assert record["verdict"] == "good", record["reasons"]
+    assert record["apply_order"] == ["delay", "bandpass", "gains"] and (tmp_path / "c1/delay.png").exists()
+    solved = qa.read_solutions(tmp_path / "c1/delay.k", "delay")
+    truth = np.load(out / "truth/instrument.npz")
+    freqs = truth["freqs_hz"].ravel()
+    order = np.argsort(freqs)
+    bandpass = truth["bandpass"].reshape(-1, len(scene.active), 2)[order]
+    # the simulated bandpass phase is 2 pi delay (f - f_mean) exactly: its slope is the delay
+    true_ns = np.array([[np.polyfit(freqs[order], np.unwrap(np.angle(bandpass[:, a, p])), 1)[0] / (2 * np.pi) * 1e9
+                         for p in range(2)] for a in range(len(scene.active))])  # fmt: skip
+    got_ns = np.array([solved.values[(station - 1, 0)][0, 0] for station in scene.active])  # (ant, pol), ns
+    ref = list(scene.active).index(record["refant"]["rows"][0] + 1)
+    # CASA's gains are the conjugate of the simulation's: delays change sign
+    np.testing.assert_allclose(got_ns - got_ns[ref], -(true_ns - true_ns[ref]), atol=0.02)

@@ -17,12 +17,13 @@ from conftest import ROOT
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 
 
-def deploy(tmp_path: Path, **sim) -> Path:
+def deploy(tmp_path: Path, calibration: dict | None = None, **sim) -> Path:
     """A working directory with its own config/ (as `snakedeploy` would make)."""
     shutil.copytree(ROOT / "config", tmp_path / "config")
     cfg_path = tmp_path / "config/config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["simulation"].update(sim)
+    cfg["calibration"].update(calibration or {})
     cfg_path.write_text(yaml.safe_dump(cfg))
     return tmp_path
 
@@ -76,6 +77,19 @@ def test_the_calibrator_group_is_solved_and_every_group_calibrated(tiny_run):
         applied = json.loads((tiny_run / f"work/calibrated/{obs}.cal.json").read_text())
         assert applied["calibration"] == cal_obs and applied["passed_over"] == []
         assert (tiny_run / f"work/calibrated/{obs}.ms/table.dat").exists()
+
+
+def test_temporary_uncalibrated_ms_are_removed_once_calibrated(tmp_path):
+    workdir = deploy(tmp_path, calibration={"temporary_ms": True}, scale="tiny")
+    for step in (["inventory"], []):
+        result = run(workdir, *step)
+        assert result.returncode == 0, result.stderr[-3000:]
+    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    for obs in groups["obs"]:
+        assert (workdir / f"work/calibrated/{obs}.ms/table.dat").exists()
+        assert not (workdir / f"work/ms/{obs}.ms").exists()
+        assert (workdir / f"work/ms/{obs}.ms.flags.json").exists()  # the statistics stay
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(run(workdir, "-n"))
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
