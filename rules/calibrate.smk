@@ -42,6 +42,7 @@ rule solve_calibration:
     conda:
         "../envs/calibration.yaml"
     threads: 1
+    # bench/calibrate_full.py: a full-size calibrator group takes ~280 s, peak 6.0 GiB
     resources:
         mem_mb=8000,
         runtime=30,
@@ -63,6 +64,7 @@ rule apply_calibration:
     conda:
         "../envs/calibration.yaml"
     threads: 1
+    # bench/calibrate_full.py: a full-size group takes ~14 s, peak 0.7 GiB
     resources:
         mem_mb=4000,
         runtime=20,
