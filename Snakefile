@@ -23,6 +23,7 @@ include: "rules/simulate.smk"
 include: "rules/inventory.smk"
 include: "rules/convert.smk"
 include: "rules/calibrate.smk"
+include: "rules/image.smk"
 
 
 rule all:

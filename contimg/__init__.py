@@ -6,6 +6,7 @@ apparent places, w terms), ``beam`` (Airy primary beam), ``sky`` (catalogues),
 night), ``inventory`` (groups of raw files), ``convert`` (a group -> flagged Measurement
 Set) with ``flagging`` (bad values, autocorrelations, AOFlagger) and ``msio`` (the MS
 writer), ``calibration`` (plan, sky model, CASA solves, quality gate, apply),
+``imaging`` (WSClean, primary beam, expected noise, image QA, mosaics),
 ``casa_setup`` (offline CASA), ``config`` (validation), ``naming`` (file names),
 ``tables`` and ``runlog`` (I/O helpers).
 """

@@ -36,3 +36,9 @@ def stamp_seconds(stamps) -> np.ndarray:
     """Unix seconds of 'YYYY-MM-DDTHH:MM:SS' timestamps (vectorised)."""
     parsed = pd.to_datetime(pd.Series(stamps), format="%Y-%m-%dT%H:%M:%S")
     return parsed.astype("int64").to_numpy() / 1e9
+
+
+def mosaic_name(mjd: float, hours: float) -> str:
+    """Name of the mosaic a group belongs to: the start of its ``hours``-long bin, 'YYYYMMDDTHHMM'."""
+    start = np.floor(mjd * 24.0 / hours) * hours / 24.0
+    return Time(start, format="mjd", scale="utc").strftime("%Y%m%dT%H%M")

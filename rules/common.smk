@@ -85,6 +85,33 @@ def calibrated_path(suffix=""):
     return f"{WORK}/calibrated/{{obs}}{suffix}"
 
 
+def image_path(suffix):
+    """images/{obs}-image.fits, -residual.fits, ..., -qa.json, -thumb.png."""
+    return f"{WORK}/images/{{obs}}{suffix}"
+
+
+def mosaic_plan():
+    """{mosaic name: [obs of the calibrated groups in that hour]}, from the inventory."""
+    plan = {}
+    for obs, mjd in GROUPS.set_index("obs").loc[CALIBRATED, "mjd_mid"].items() if CALIBRATED else []:
+        plan.setdefault(naming.mosaic_name(mjd, config["imaging"]["mosaic_hours"]), []).append(obs)
+    return plan
+
+
+MOSAICS = mosaic_plan()
+
+
+def mosaic_images(wildcards):
+    """Every image product of the groups of mosaic {hour} that the mosaic reads."""
+    return [image_path(suffix).format(obs=obs) for obs in MOSAICS[wildcards.hour]
+            for suffix in ("-qa.json", "-image-pb.fits", "-pb.fits", "-residual.fits")]  # fmt: skip
+
+
+def pointing_dec(wildcards):
+    """Pointing declination (deg) of group {obs}, from the inventory."""
+    return float(GROUPS.loc[GROUPS["obs"] == wildcards.obs, "pointing_dec_deg"].iloc[0])
+
+
 def calibrator_group(wildcards):
     """The inventory row of calibrator group {cal}."""
     row = GROUPS.loc[(GROUPS["obs"] == wildcards.cal) & (GROUPS["calibrator"] != "")]
@@ -113,6 +140,8 @@ def all_targets():
         targets.append(f"{TRUTH}/simulation.json")
     targets.append(f"{WORK}/calibration/plan.csv")
     targets += expand(calibrated_path(".ms"), obs=CALIBRATED)
+    targets += expand(image_path("-qa.json"), obs=CALIBRATED)
+    targets += expand(f"{WORK}/mosaics/{{hour}}.fits", hour=list(MOSAICS))
     if not config["calibration"]["temporary_ms"]:
         targets += expand(ms_path(), obs=COMPLETE)
     return targets

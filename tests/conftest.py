@@ -22,6 +22,7 @@ def project_config(**sim_overrides) -> dict:
     config["simulation"]["sky_catalog"] = str(ROOT / config["simulation"]["sky_catalog"])
     config["inventory"]["calibrator_catalog"] = str(ROOT / config["inventory"]["calibrator_catalog"])
     config["calibration"]["field_catalog"] = str(ROOT / config["calibration"]["field_catalog"])
+    config["imaging"]["catalog"] = str(ROOT / config["imaging"]["catalog"])
     return cfgmod.validate(config, ROOT / "config/schema.yaml")
 
 

@@ -18,12 +18,14 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 
 
 def deploy(tmp_path: Path, calibration: dict | None = None, **sim) -> Path:
-    """A working directory with its own config/ (as `snakedeploy` would make)."""
+    """A working directory with its own config/ (as `snakedeploy` would make); images of
+    1 deg (the plumbing is what these tests check; tests/unit/test_imaging.py the images)."""
     shutil.copytree(ROOT / "config", tmp_path / "config")
     cfg_path = tmp_path / "config/config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["simulation"].update(sim)
     cfg["calibration"].update(calibration or {})
+    cfg["imaging"]["fov_deg"] = 1.0
     cfg_path.write_text(yaml.safe_dump(cfg))
     return tmp_path
 
@@ -90,6 +92,16 @@ def test_temporary_uncalibrated_ms_are_removed_once_calibrated(tmp_path):
         assert not (workdir / f"work/ms/{obs}.ms").exists()
         assert (workdir / f"work/ms/{obs}.ms.flags.json").exists()  # the statistics stay
     assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(run(workdir, "-n"))
+
+
+def test_every_calibrated_group_is_imaged_and_mosaicked(tiny_run):
+    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    for obs in groups["obs"]:
+        for suffix in ("-image.fits", "-image-pb.fits", "-pb.fits", "-qa.json", "-thumb.png"):
+            assert (tiny_run / f"work/images/{obs}{suffix}").exists()
+    record = json.loads(next((tiny_run / "work/mosaics").glob("*.json")).read_text())
+    assert record["mosaic"] == "20260321T0500"
+    assert sorted(record["included"] + [e["obs"] for e in record["excluded"]]) == sorted(groups["obs"])
 
 
 def test_second_run_has_nothing_to_do(tiny_run):

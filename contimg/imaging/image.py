@@ -1,0 +1,131 @@
+"""One calibrated group -> images/{obs}-{image,residual,psf,model,pb,image-pb}.fits + QA JSON + PNG.
+
+Bright catalogue sources are subtracted from a scratch copy first (`subtract`); WSClean writes into a scratch directory beside the products; the primary beam and its
+correction are added, every FITS header gets the observation's mid-time, the calibration
+used and the software versions, and the files are moved to their final names.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.time import Time
+from astropy.wcs import WCS
+from casacore.tables import table
+
+from ..calibration import model
+from ..layout import Layout
+from ..sky import Catalog
+from . import noise, pbeam, qa, subtract, wsclean
+
+
+def observation_times(ms: str) -> np.ndarray:
+    """Julian dates (UTC) of the integrations' mid-times."""
+    with table(ms, ack=False) as main:
+        return np.unique(main.getcol("TIME")) / 86400.0 + 2400000.5
+
+
+def channel_frequencies(ms: str) -> np.ndarray:
+    with table(f"{ms}/SPECTRAL_WINDOW", ack=False) as spw:
+        return np.sort(np.concatenate([spw.getcell("CHAN_FREQ", k) for k in range(spw.nrows())]))
+
+
+def _stamp(header, jd: np.ndarray, calibration: dict, img_cfg: dict, wsclean_version: str) -> None:
+    """Observation time (mid, start, end), calibration and software in a FITS header."""
+    mid = Time(float(np.mean(jd)), format="jd", scale="utc")
+    header["DATE-OBS"] = (mid.isot, "mid-time of the group's integrations (UTC)")
+    header["MJD-OBS"] = (round(mid.mjd, 8), "mid-time of the group's integrations (MJD, UTC)")
+    header["MJD-BEG"] = (round(float(jd.min()) - 2400000.5, 8), "first integration's mid-time")
+    header["MJD-END"] = (round(float(jd.max()) - 2400000.5, 8), "last integration's mid-time")
+    header["TIMESYS"] = "UTC"
+    header["CALIB"] = (calibration.get("calibration", ""), "caltables/{cal} applied (calibrator group)")
+    header["CALIBRTR"] = (calibration.get("calibrator", ""), "calibrator of that group")
+    header["PBMODEL"] = ("Airy, drift- and band-averaged", "primary beam of the -pb.fits image")
+    header["PBCUT"] = (img_cfg["pb_cut"], "primary-beam level below which -image-pb is blank")
+    header["WSCLEAN"] = wsclean_version[:68]
+    header["CONTIMG"] = version("contimg")
+    header["CASACORE"] = version("python-casacore")
+
+
+def subtract_bright(ms: Path, scratch: Path, geom: wsclean.Geometry, calibrators: Catalog, catalog: Catalog,
+                    pointing_dec_deg: float, layout: Layout, dish_m: float, img_cfg: dict) -> tuple[Path, list]:  # fmt: skip
+    """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks (or
+    ``ms`` itself when there are none); and their names."""
+    centre = model.phase_centre(str(ms))
+    bright = model.select_sources(calibrators, catalog, centre, model.mean_frequency(str(ms)), dish_m,
+                                  img_cfg["subtract_min_apparent_jy"], img_cfg["subtract_radius_deg"])  # fmt: skip
+    chosen = subtract.to_subtract(bright, subtract.image_wcs(centre, geom.size, geom.scale_arcsec), geom.size,
+                                  img_cfg["subtract_inside_min_apparent_jy"])  # fmt: skip
+    if chosen.empty:
+        return ms, []
+    copy = scratch / "subtracted.ms"
+    shutil.copytree(ms, copy)
+    subtract.subtract(str(copy), Catalog(chosen), np.deg2rad(pointing_dec_deg), layout, dish_m)
+    return copy, list(chosen["name"])
+
+
+def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: float, layout: Layout, dish_m: float,
+                calibrators: Catalog, catalog: Catalog, img_cfg: dict, threads: int, mem_gb: float,
+                log_path: Path | None = None) -> dict:  # fmt: skip
+    """Image ``ms`` into ``prefix``-*.fits, ``prefix``-qa.json and ``prefix``-thumb.png; return the QA."""
+    t0 = time.perf_counter()
+    name = prefix.name
+    scratch = prefix.parent / f".{name}.imaging"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        geom = wsclean.image_geometry(str(ms), img_cfg["fov_deg"], img_cfg["pixels_per_beam"])
+        imaged, subtracted = subtract_bright(ms, scratch, geom, calibrators, catalog, pointing_dec_deg, layout,
+                                             dish_m, img_cfg)  # fmt: skip
+        t_subtract = time.perf_counter()
+        cmd = wsclean.command(str(imaged), str(scratch / name), geom, img_cfg, threads, mem_gb)
+        wsclean.run(cmd, log_path)
+        t_clean = time.perf_counter()
+        jd = observation_times(str(ms))
+        freqs = channel_frequencies(str(ms))
+        sample = freqs[np.linspace(0, len(freqs) - 1, min(img_cfg["pb_frequencies"], len(freqs))).astype(int)]
+        with fits.open(scratch / f"{name}-image.fits") as hdul:
+            header, image = hdul[0].header, hdul[0].data[0, 0]
+        pb = pbeam.drift_averaged_beam(WCS(header), image.shape, jd, np.deg2rad(pointing_dec_deg), layout.site,
+                                       sample, dish_m)  # fmt: skip
+        image_pb = pbeam.correct(image, pb, img_cfg["pb_cut"])
+        residual = fits.getdata(scratch / f"{name}-residual.fits")[0, 0]
+        thermal = noise.briggs_noise(str(ms), geom.size, geom.scale_arcsec, img_cfg["robust"])
+        measured = Catalog(catalog.table[~catalog.table["name"].isin(subtracted)])  # not in the image any more
+        metrics, sources = qa.image_metrics(image, residual, pb, header, measured, thermal, img_cfg)
+        stamp_version = wsclean.version()
+        for kind in wsclean.PRODUCTS:
+            with fits.open(scratch / f"{name}-{kind}.fits", mode="update") as hdul:
+                _stamp(hdul[0].header, jd, calibration, img_cfg, stamp_version)
+        for kind, data, unit in (("pb", pb, ""), ("image-pb", image_pb, "JY/BEAM")):
+            out = fits.PrimaryHDU(data[None, None].astype(np.float32), header.copy())
+            out.header["BUNIT"] = unit
+            _stamp(out.header, jd, calibration, img_cfg, stamp_version)
+            out.writeto(scratch / f"{name}-{kind}.fits")
+        qa.thumbnail(image_pb, header, sources, f"{name} ({metrics['verdict']})", scratch / f"{name}-thumb.png")
+        record = {
+            "obs": name,
+            "ms": str(ms),
+            "calibration": calibration.get("calibration", ""),
+            **metrics,
+            "image_size": geom.size,
+            "subtracted": subtracted,
+            "wsclean": cmd,
+            "wsclean_version": stamp_version,
+            "timing_s": {"subtract": round(t_subtract - t0, 2), "wsclean": round(t_clean - t_subtract, 2),
+                         "beam_qa_headers": round(time.perf_counter() - t_clean, 2)},  # fmt: skip
+            "sources": sources.round(6).replace({np.nan: None}).to_dict("records"),
+        }
+        (scratch / f"{name}-qa.json").write_text(json.dumps(record, indent=1))
+        shutil.rmtree(scratch / "subtracted.ms", ignore_errors=True)
+        for path in scratch.iterdir():
+            path.replace(prefix.parent / path.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return record

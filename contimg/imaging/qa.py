@@ -1,0 +1,171 @@
+"""Image quality: noise against the radiometer expectation, and the catalogue's sources
+measured in the image (flux scale, astrometry, completeness), with a verdict and a thumbnail.
+
+Sources are measured where the catalogue puts them: a Gaussian of the restoring beam's shape
+(amplitude, position and a local background free) fitted in a box of about two beams, the
+flux divided by the primary beam at the fitted position.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS
+from scipy.optimize import least_squares
+
+from ..sky import Catalog
+
+
+def robust_rms(values: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation of the finite values."""
+    v = values[np.isfinite(values)]
+    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+
+
+def _beam_pixels(header, wcs: WCS) -> tuple[float, float, float]:
+    """Restoring beam (sigma_major, sigma_minor in pixels; position angle in radians, east of north)."""
+    pixel_deg = abs(wcs.celestial.wcs.cdelt[1])
+    fwhm_to_sigma = 1.0 / np.sqrt(8 * np.log(2))
+    return header["BMAJ"] / pixel_deg * fwhm_to_sigma, header["BMIN"] / pixel_deg * fwhm_to_sigma, np.deg2rad(header["BPA"])
+
+
+def _gaussian(params, x, y, beam):
+    amp, x0, y0, background = params
+    s_maj, s_min, pa = beam
+    # position angle from north (+y) through east (-x on the sky grid)
+    dx, dy = x - x0, y - y0
+    along = -dx * np.sin(pa) + dy * np.cos(pa)
+    across = dx * np.cos(pa) + dy * np.sin(pa)
+    return amp * np.exp(-0.5 * ((along / s_maj) ** 2 + (across / s_min) ** 2)) + background
+
+
+def fit_at(image: np.ndarray, x: float, y: float, beam: tuple, half_box: int) -> tuple[float, float, float] | None:
+    """(peak, x, y) of a beam-shaped Gaussian fitted near pixel (x, y); None at the image edge."""
+    ix, iy = int(round(x)), int(round(y))
+    ny, nx = image.shape
+    if ix - half_box < 0 or iy - half_box < 0 or ix + half_box >= nx or iy + half_box >= ny:
+        return None
+    box = image[iy - half_box : iy + half_box + 1, ix - half_box : ix + half_box + 1]
+    if not np.isfinite(box).all():
+        return None
+    yy, xx = np.mgrid[iy - half_box : iy + half_box + 1, ix - half_box : ix + half_box + 1]
+    start = [float(image[iy, ix]), x, y, float(np.median(box))]
+    fit = least_squares(lambda p: (_gaussian(p, xx, yy, beam) - box).ravel(), start,
+                        bounds=([-np.inf, x - half_box / 2, y - half_box / 2, -np.inf],
+                                [np.inf, x + half_box / 2, y + half_box / 2, np.inf]))  # fmt: skip
+    return float(fit.x[0]), float(fit.x[1]), float(fit.x[2])
+
+
+def measure_catalog(image: np.ndarray, pb: np.ndarray, header, catalog: Catalog, rms: float, pb_cut: float) -> pd.DataFrame:
+    """Fit every catalogue source inside the primary-beam cut; one row per source.
+
+    Columns: name, ra_deg, dec_deg, expected_jy (catalogue flux at the image frequency),
+    pb, peak_jy_beam, flux_jy (peak / pb at the fitted position), snr, offset_arcsec,
+    expected_snr (expected apparent flux / rms).
+    """
+    wcs = WCS(header).celestial
+    freq = float(header["CRVAL3"])
+    beam = _beam_pixels(header, WCS(header))
+    half_box = int(np.ceil(2.0 * beam[0])) + 2
+    x, y = wcs.world_to_pixel(SkyCoord(catalog.table["ra_deg"], catalog.table["dec_deg"], unit="deg"))
+    expected = catalog.flux_at([freq])[:, 0]
+    rows = []
+    for k, name in enumerate(catalog.names):
+        ix, iy = int(round(float(x[k]))), int(round(float(y[k])))
+        if not (0 <= ix < image.shape[1] and 0 <= iy < image.shape[0]) or pb[iy, ix] < pb_cut:
+            continue
+        fit = fit_at(image, float(x[k]), float(y[k]), beam, half_box)
+        row = {"name": name, "ra_deg": catalog.table["ra_deg"].iloc[k], "dec_deg": catalog.table["dec_deg"].iloc[k],
+               "expected_jy": expected[k], "pb": float(pb[iy, ix]), "expected_snr": expected[k] * pb[iy, ix] / rms}  # fmt: skip
+        if fit is not None:
+            peak, fx, fy = fit
+            gain = float(pb[int(round(fy)), int(round(fx))])
+            where = wcs.pixel_to_world(fx, fy)
+            true = SkyCoord(row["ra_deg"], row["dec_deg"], unit="deg")
+            row.update(peak_jy_beam=peak, flux_jy=peak / gain, snr=peak / rms, offset_arcsec=float(where.separation(true).arcsec))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["name", "ra_deg", "dec_deg", "expected_jy", "pb", "expected_snr",
+                                       "peak_jy_beam", "flux_jy", "snr", "offset_arcsec"])  # fmt: skip
+
+
+def verdict(metrics: dict, qa_cfg: dict) -> list[str]:
+    """Reasons the image fails its gate (empty when it passes)."""
+    reasons = []
+    lo, hi = qa_cfg["flux_ratio_range"]
+    ratio = metrics["flux_ratio_median"]
+    if ratio is None or not lo <= ratio <= hi:
+        reasons.append(f"median flux ratio {ratio} of {metrics['n_flux_sources']} sources above "
+                       f"{qa_cfg['flux_ratio_min_jy']} Jy is outside [{lo}, {hi}]")  # fmt: skip
+    if metrics["rms_over_thermal"] > qa_cfg["max_rms_over_thermal"]:
+        reasons.append(f"rms {metrics['rms_jy'] * 1e3:.3f} mJy is {metrics['rms_over_thermal']:.2f} x the thermal "
+                       f"expectation (limit {qa_cfg['max_rms_over_thermal']})")  # fmt: skip
+    if metrics["completeness"] is not None and metrics["completeness"] < qa_cfg["min_completeness"]:
+        reasons.append(f"completeness {metrics['completeness']:.0%} above {qa_cfg['completeness_snr']} sigma "
+                       f"(limit {qa_cfg['min_completeness']:.0%})")  # fmt: skip
+    offset = metrics["astrometric_offset_arcsec_median"]
+    if offset is not None and offset > qa_cfg["max_offset_beam_fraction"] * metrics["beam_arcsec"][1]:
+        reasons.append(f"median astrometric offset {offset:.2f} arcsec exceeds {qa_cfg['max_offset_beam_fraction']} "
+                       f"of the beam's minor axis")  # fmt: skip
+    return reasons
+
+
+def image_metrics(image: np.ndarray, residual: np.ndarray, pb: np.ndarray, header, catalog: Catalog,
+                  thermal_jy: float, img_cfg: dict) -> tuple[dict, pd.DataFrame]:  # fmt: skip
+    """The QA record of one image and the per-source measurements behind it."""
+    qa_cfg, cut = img_cfg["qa"], img_cfg["pb_cut"]
+    inside = pb >= cut
+    rms = robust_rms(residual[inside])
+    sources = measure_catalog(image, pb, header, catalog, rms, cut)
+    detected = sources[(sources["snr"] >= qa_cfg["completeness_snr"]) & (sources["offset_arcsec"] <= 3600 * header["BMIN"])]
+    flux_set = detected[detected["expected_jy"] >= qa_cfg["flux_ratio_min_jy"]]
+    expected_visible = sources[sources["expected_snr"] >= qa_cfg["completeness_snr"]]
+    found = expected_visible["name"].isin(detected["name"])
+    peak = float(np.nanmax(image[inside]))
+    metrics = {
+        "rms_jy": rms,
+        "thermal_jy": thermal_jy,
+        "rms_over_thermal": rms / thermal_jy,
+        "peak_jy_beam": peak,
+        "dynamic_range": peak / rms,
+        "beam_arcsec": [3600 * header["BMAJ"], 3600 * header["BMIN"]],
+        "beam_pa_deg": header["BPA"],
+        "pixel_arcsec": 3600 * abs(header["CDELT2"]),
+        "frequency_hz": header["CRVAL3"],
+        "n_catalog_in_beam": len(sources),
+        "n_sources": len(detected),
+        "n_flux_sources": len(flux_set),
+        "flux_ratio_median": float(np.median(flux_set["flux_jy"] / flux_set["expected_jy"])) if len(flux_set) else None,
+        "astrometric_offset_arcsec_median": float(np.median(detected["offset_arcsec"])) if len(detected) else None,
+        "completeness": float(found.mean()) if len(expected_visible) else None,
+    }
+    metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
+    reasons = verdict(metrics, qa_cfg)
+    metrics.update(verdict="pass" if not reasons else "fail", reasons=reasons)
+    return metrics, sources
+
+
+def thumbnail(image_pb: np.ndarray, header, sources: pd.DataFrame, title: str, path, size: int = 800) -> None:
+    """PNG of the primary-beam-corrected image with the catalogue's positions circled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wcs = WCS(header).celestial
+    step = max(1, image_pb.shape[0] // size)
+    shown = image_pb[::step, ::step]
+    finite = shown[np.isfinite(shown)]
+    vmin, vmax = (np.percentile(finite, [1, 99.8]) if finite.size else (0, 1))
+    fig = plt.figure(figsize=(8, 8))
+    ax = fig.add_subplot(projection=wcs[::step, ::step])
+    ax.imshow(shown, origin="lower", cmap="gray_r", vmin=vmin, vmax=vmax)
+    if len(sources):
+        x, y = wcs.world_to_pixel(SkyCoord(sources["ra_deg"], sources["dec_deg"], unit="deg"))
+        hit = sources["snr"].fillna(0) >= 5
+        ax.scatter(x[hit] / step, y[hit] / step, s=80, facecolors="none", edgecolors="tab:green", label="catalogue, detected")
+        ax.scatter(x[~hit] / step, y[~hit] / step, s=80, facecolors="none", edgecolors="tab:red", label="catalogue, < 5 sigma")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set(title=title, xlabel="RA", ylabel="Dec")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,0 +1,70 @@
+"""The WSClean call for one calibrated group: image geometry from the data, options from config."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from casacore.tables import table
+
+from ..geometry import C_LIGHT
+
+PRODUCTS = ("image", "residual", "psf", "model")  # WSClean's outputs the workflow keeps
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Pixel size and image size: pixels of 1/``pixels_per_beam`` of the finest resolution."""
+
+    scale_arcsec: float
+    size: int
+    resolution_arcsec: float  # 1 / (longest baseline in wavelengths at the top frequency)
+
+
+def image_geometry(ms: str, fov_deg: float, pixels_per_beam: float) -> Geometry:
+    """The synthesised beam is never finer than 1/uv_max, so pixels of that / ``pixels_per_beam``
+    are at most 1/``pixels_per_beam`` of the beam; the size covers ``fov_deg`` (a multiple of 64)."""
+    with table(ms, ack=False) as main:
+        uvw = main.getcol("UVW")
+        flags = main.getcol("FLAG_ROW") | (main.getcol("ANTENNA1") == main.getcol("ANTENNA2"))
+    with table(f"{ms}/SPECTRAL_WINDOW", ack=False) as spw:
+        top = max(float(np.max(spw.getcell("CHAN_FREQ", k))) for k in range(spw.nrows()))
+    uv_max = float(np.hypot(uvw[~flags, 0], uvw[~flags, 1]).max()) * top / C_LIGHT
+    resolution = math.degrees(1.0 / uv_max) * 3600.0
+    scale = round(resolution / pixels_per_beam, 2)
+    size = int(math.ceil(fov_deg * 3600.0 / scale / 64.0)) * 64
+    return Geometry(scale, size, resolution)
+
+
+def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict, threads: int, mem_gb: float) -> list[str]:
+    """The WSClean command line: MFS over the band, Briggs weighting, auto-mask and auto-threshold.
+
+    WSClean's temporary files go beside ``prefix`` (by default they land in the working
+    directory, named after the MS, where parallel jobs would collide).
+    """
+    cmd = ["wsclean", "-name", prefix, "-size", str(geom.size), str(geom.size), "-scale", f"{geom.scale_arcsec}asec",
+           "-weight", "briggs", str(img_cfg["robust"]), "-niter", str(img_cfg["niter"]), "-mgain", str(img_cfg["mgain"]),
+           "-auto-mask", str(img_cfg["auto_mask"]), "-auto-threshold", str(img_cfg["auto_threshold"]),
+           "-no-dirty", "-j", str(threads), "-abs-mem", f"{mem_gb:.1f}",
+           "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
+    if img_cfg["local_rms"]:
+        cmd.append("-local-rms")
+    return cmd + [str(a) for a in img_cfg["extra_args"]] + [ms]
+
+
+def version() -> str:
+    out = subprocess.run(["wsclean", "--version"], capture_output=True, text=True, check=False).stdout
+    return next((line.strip() for line in out.splitlines() if "version" in line.lower()), "unknown")
+
+
+def run(cmd: list[str], log_path: Path | None) -> None:
+    """Run WSClean, its output appended to ``log_path``; raise naming the MS and the log on failure."""
+    with open(log_path or "/dev/null", "a") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"WSClean failed on {cmd[-1]} (exit {done.returncode}); see {log_path}")

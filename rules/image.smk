@@ -1,0 +1,53 @@
+# Every calibrated group -> images/{obs}-*.fits (WSClean), primary beam and its correction,
+# image QA (JSON) and a thumbnail.
+
+IMAGE_PRODUCTS = ["-image.fits", "-residual.fits", "-psf.fits", "-model.fits", "-pb.fits", "-image-pb.fits",
+                  "-qa.json", "-thumb.png"]  # fmt: skip
+
+
+rule image:
+    output:
+        [image_path(suffix) for suffix in IMAGE_PRODUCTS],
+    input:
+        ms=calibrated_path(".ms"),
+        record=calibrated_path(".cal.json"),
+        calibrators=config["inventory"]["calibrator_catalog"],
+        catalog=config["imaging"]["catalog"],
+    params:
+        prefix=image_path(""),
+        pointing_dec_deg=pointing_dec,
+        settings=config["imaging"],
+    log:
+        log_path("image"),
+    benchmark:
+        bench_path("image")
+    conda:
+        "../envs/imaging.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/image.py"
+
+
+rule mosaic:
+    output:
+        multiext(f"{WORK}/mosaics/{{hour}}", ".fits", "-weight.fits", "-residual.fits", ".json"),
+    input:
+        mosaic_images,
+    params:
+        prefixes=lambda wildcards: [image_path("").format(obs=obs) for obs in MOSAICS[wildcards.hour]],
+        pb_cut=config["imaging"]["pb_cut"],
+    log:
+        log_path("mosaic", "{hour}"),
+    benchmark:
+        bench_path("mosaic", "{hour}")
+    conda:
+        "../envs/imaging.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/mosaic.py"

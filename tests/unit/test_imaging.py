@@ -1,0 +1,204 @@
+"""Images of simulated groups against the truth: noise, fluxes, positions, headers, QA."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS
+from casacore.tables import table
+
+from contimg import convert, layout, naming, sky
+from contimg.imaging import image, mosaic, qa, subtract
+from conftest import project_config, simulate_night
+
+NOISE_ONLY = {"noise": True, "gains": False, "bandpass": False, "rfi": False}
+
+
+def demo_night(out, n_groups, catalog=None, **overrides):
+    cfg = project_config()
+    scales = {**cfg["simulation"]["scales"]}
+    scales["demo"] = {**scales["demo"], "n_groups": n_groups}
+    scene, files = simulate_night(out, catalog=catalog, scale="demo", scales=scales, variable=None, transient=None,
+                                  **overrides)  # fmt: skip
+    return scene, files, cfg
+
+
+def convert_group(files, group, out, cfg, **conv):
+    ms = out / f"g{group}.ms"
+    convert.convert_group(files[16 * group : 16 * (group + 1)], ms, out / f"g{group}.flags.json",
+                          layout.layout_from_config(cfg["instrument"]), {**cfg["conversion"], **conv},
+                          cfg["instrument"]["sefd_jy"], f"g{group}")  # fmt: skip
+    return ms
+
+
+def image_of(ms, out, cfg, catalog=None, **img):
+    """Image ``ms`` as rule image does; ``catalog`` (default: the configured ones) is the whole sky."""
+    settings = {**cfg["imaging"], **img}
+    calibrators = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]) if catalog is None else catalog
+    return image.image_group(
+        ms, out / "images" / ms.stem, {"calibration": "none (simulated without gains)", "calibrator": ""},
+        cfg["simulation"]["pointing_dec_deg"], layout.layout_from_config(cfg["instrument"]), 4.65, calibrators,
+        catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]), settings, 2, 8.0,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def late_groups(tmp_path_factory):
+    """Groups 3-5 of the demo night (the calibrator drifts west out of the image), no
+    instrumental corruption but noise, imaged with the default settings."""
+    out = tmp_path_factory.mktemp("late_groups")
+    scene, files, cfg = demo_night(out, 6, corruptions=NOISE_ONLY)
+    records = {}
+    for group in (3, 4, 5):
+        ms = convert_group(files, group, out, cfg, aoflagger=False)
+        records[group] = (ms, image_of(ms, out, cfg))
+    return out, scene, cfg, records
+
+
+@pytest.fixture(scope="module")
+def far_group(late_groups):
+    """Group 5: the calibrator is 4 deg west, in the first sidelobe."""
+    out, scene, cfg, records = late_groups
+    return (out, scene, cfg) + records[5]
+
+
+def test_noise_only_image_matches_the_radiometer_equation(tmp_path):
+    empty = sky.Catalog(pd.DataFrame(columns=list(sky.CATALOG_COLUMNS)))
+    scene, files, cfg = demo_night(tmp_path, 1, catalog=empty, corruptions=NOISE_ONLY)
+    ms = convert_group(files, 0, tmp_path, cfg, aoflagger=False)
+    record = image_of(ms, tmp_path, cfg, catalog=empty, fov_deg=2.0)
+    assert 0.8 < record["rms_over_thermal"] < 1.2, record["rms_over_thermal"]
+    assert record["verdict"] == "fail" and any("flux ratio None" in r for r in record["reasons"])  # nothing to measure
+
+
+def test_catalogue_sources_are_recovered_in_flux_and_position(far_group):
+    out, scene, cfg, ms, record = far_group
+    sources = pd.DataFrame(record["sources"])
+    # Below pb ~0.6 a source crosses a steep part of the beam while the sky drifts (its flux
+    # changes by tens of % within the group), is not PSF-shaped and loses up to 12 % of its
+    # peak (SIM J0928+5325 at pb 0.54): a known limit, left to a time-resolved treatment.
+    bright = sources[(sources["snr"] > 20) & (sources["pb"] >= 0.6)]
+    assert len(bright) >= 8
+    ratio = bright["flux_jy"] / bright["expected_jy"]
+    assert abs(np.median(ratio) - 1) < 0.02, ratio.round(3).tolist()
+    # within 5 %, or 3 sigma of the noise for the fainter ones
+    assert (np.abs(ratio - 1) <= np.maximum(0.05, 3 / bright["snr"])).all(), list(zip(bright["name"], ratio.round(3)))
+    beam = np.sqrt(record["beam_arcsec"][0] * record["beam_arcsec"][1])  # 64" x 15" on the demo
+    assert (bright["offset_arcsec"] <= beam / 10).all(), bright["offset_arcsec"].tolist()
+    assert record["verdict"] == "pass", record["reasons"]
+    assert record["pixel_arcsec"] <= record["beam_arcsec"][1] / 4  # at least 4 pixels across the beam
+
+
+def test_no_source_at_mirrored_positions(far_group):
+    out, scene, cfg, ms, record = far_group
+    with fits.open(out / "images/g5-image.fits") as hdul:
+        data, wcs = hdul[0].data[0, 0], WCS(hdul[0].header).celestial
+    sources = pd.DataFrame(record["sources"])
+    bright = sources[sources["snr"] > 50]
+    x, y = wcs.world_to_pixel(SkyCoord(bright["ra_deg"], bright["dec_deg"], unit="deg"))
+    centre = np.array(data.shape[::-1]) / 2
+    mx, my = 2 * centre[0] - x, 2 * centre[1] - y
+    all_x, all_y = wcs.world_to_pixel(SkyCoord(scene.sky.table["ra_deg"], scene.sky.table["dec_deg"], unit="deg"))
+    for px, py in zip(mx, my):
+        if np.min(np.hypot(all_x - px, all_y - py)) < 20:  # a real source happens to be there
+            continue
+        box = data[int(py) - 3 : int(py) + 4, int(px) - 3 : int(px) + 4]
+        assert np.abs(box).max() < 5 * record["rms_jy"]
+
+
+def test_products_and_headers(far_group):
+    out, scene, cfg, ms, record = far_group
+    images = out / "images"
+    names = {p.name for p in images.iterdir()}
+    for suffix in ("image", "residual", "psf", "model", "pb", "image-pb"):
+        assert f"g5-{suffix}.fits" in names
+    assert {"g5-qa.json", "g5-thumb.png"} <= names and not any(n.startswith(".") for n in names)
+    assert json.loads((images / "g5-qa.json").read_text())["verdict"] == record["verdict"]
+    with table(str(ms), ack=False) as main:
+        mid_mjd = np.mean(np.unique(main.getcol("TIME"))) / 86400.0
+    for suffix in ("image", "pb", "image-pb", "residual"):
+        header = fits.getheader(images / f"g5-{suffix}.fits")
+        assert abs(header["MJD-OBS"] - mid_mjd) < 1e-6
+        assert header["CALIB"].startswith("none") and "WSClean" in header["WSCLEAN"]
+        assert header["BMAJ"] > 0 and header["CRVAL3"] == pytest.approx(1.405e9, rel=0.01)
+    pb = fits.getdata(images / "g5-pb.fits")[0, 0]
+    image_pb = fits.getdata(images / "g5-image-pb.fits")[0, 0]
+    assert np.isnan(image_pb[pb < cfg["imaging"]["pb_cut"]]).all() and np.isfinite(image_pb[pb >= 0.5]).all()
+    assert 0.9 < pb.max() <= 1.0
+
+
+def test_bright_sources_are_subtracted_first(far_group):
+    out, scene, cfg, ms, record = far_group
+    assert "SIM CAL J0907+5440" in record["subtracted"]  # 4 deg away, in the first sidelobe
+    wcs = subtract.image_wcs((np.deg2rad(140.0), np.deg2rad(54.6)), 100, 36.0)
+    table_ = pd.DataFrame({"name": ["in", "out", "bright"], "ra_deg": [140.1, 145.0, 139.9], "dec_deg": [54.6] * 3,
+                           "apparent_jy": [0.5, 0.1, 3.0]})  # fmt: skip
+    assert list(subtract.to_subtract(table_, wcs, 100, 2.0)["name"]) == ["out", "bright"]
+
+
+def test_an_uncalibrated_image_fails_its_gate(tmp_path):
+    """Gains and bandpass left in (a calibration that was never applied): the gate says so."""
+    scene, files, cfg = demo_night(tmp_path, 6, corruptions={"noise": True, "gains": True, "bandpass": True, "rfi": False})
+    record = image_of(convert_group(files, 5, tmp_path, cfg, aoflagger=False), tmp_path, cfg, fov_deg=2.0)
+    assert record["verdict"] == "fail"
+    assert record["reasons"], record
+
+
+def test_the_mosaic_beats_every_image_and_keeps_the_fluxes(late_groups, tmp_path):
+    out, scene, cfg, records = late_groups
+    prefixes = [out / "images" / f"g{group}" for group in records]
+    record = mosaic.make_mosaic(prefixes, tmp_path / "hour", cfg["imaging"]["pb_cut"])
+    assert record["included"] == ["g3", "g4", "g5"] and record["excluded"] == []
+    residual = fits.getdata(tmp_path / "hour-residual.fits")
+    expected = fits.getdata(tmp_path / "hour-weight.fits") ** -0.5
+    best = expected <= 1.2 * np.nanmin(expected)  # where the groups overlap most
+    measured = qa.robust_rms(residual[best])
+    single = min(r["rms_jy"] for ms, r in records.values())  # each image's rms at its centre (pb = 1)
+    assert measured < single / 1.3, (measured, single)
+    assert 0.8 < measured / np.nanmedian(expected[best]) < 1.25
+    # the same fluxes: sources measured in the mosaic against those in the single images
+    header = fits.getheader(tmp_path / "hour.fits")
+    image = fits.getdata(tmp_path / "hour.fits")
+    flat = np.ones_like(image)  # the mosaic is already corrected for the primary beam
+    cat = sky.Catalog(scene.sky.table)
+    sources = qa.measure_catalog(np.nan_to_num(image), flat, {**header, "CRVAL3": records[5][1]["frequency_hz"]}, cat,
+                                 measured, 0.5)  # fmt: skip
+    bright = sources[sources["snr"] > 30]
+    assert len(bright) >= 10
+    ratio = bright["flux_jy"] / bright["expected_jy"]
+    assert abs(np.median(ratio) - 1) < 0.03, ratio.round(3).tolist()
+
+
+def test_a_failed_image_is_left_out_of_the_mosaic(late_groups, tmp_path):
+    out, scene, cfg, records = late_groups
+    images = tmp_path / "images"
+    shutil.copytree(out / "images", images)
+    qa_path = images / "g4-qa.json"
+    failed = {**json.loads(qa_path.read_text()), "verdict": "fail", "reasons": ["rms 9.0 x the thermal expectation"]}
+    qa_path.write_text(json.dumps(failed))
+    record = mosaic.make_mosaic([images / f"g{g}" for g in (3, 4, 5)], tmp_path / "hour", cfg["imaging"]["pb_cut"])
+    assert record["included"] == ["g3", "g5"]
+    assert record["excluded"] == [{"obs": "g4", "reasons": ["rms 9.0 x the thermal expectation"]}]
+    for g in (3, 5):  # no image passes: a blank mosaic that says so, not a failed job
+        (images / f"g{g}-qa.json").write_text(json.dumps({**failed, "reasons": ["test"]}))
+    empty = mosaic.make_mosaic([images / f"g{g}" for g in (3, 4, 5)], tmp_path / "none", cfg["imaging"]["pb_cut"])
+    assert empty["included"] == [] and len(empty["excluded"]) == 3 and empty["effective_noise_jy"] is None
+    assert np.isnan(fits.getdata(tmp_path / "none.fits")).all() and fits.getheader(tmp_path / "none.fits")["NIMAGES"] == 0
+
+
+def test_mosaic_names_bin_groups_by_hour():
+    assert naming.mosaic_name(61120.2101, 1.0) == "20260321T0500"
+    assert naming.mosaic_name(61120.2499, 1.0) == "20260321T0500"
+    assert naming.mosaic_name(61120.2501, 1.0) == "20260321T0600"
+    assert naming.mosaic_name(61120.2101, 2.0) == "20260321T0400"
+
+
+def test_robust_rms_ignores_sources():
+    rng = np.random.default_rng(1)
+    values = rng.normal(0, 2.0, 100_000)
+    values[:500] = 1000.0
+    assert qa.robust_rms(values) == pytest.approx(2.0, rel=0.02)
