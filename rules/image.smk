@@ -14,7 +14,7 @@ rule image:
         calibrators=config["inventory"]["calibrator_catalog"],
         catalog=config["imaging"]["catalog"],
     params:
-        prefix=image_path(""),
+        prefix=lambda wildcards, output: output[0].removesuffix("-image.fits"),
         pointing_dec_deg=pointing_dec,
         settings=config["imaging"],
     log:

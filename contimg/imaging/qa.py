@@ -103,6 +103,9 @@ def verdict(metrics: dict, qa_cfg: dict) -> list[str]:
     if metrics["completeness"] is not None and metrics["completeness"] < qa_cfg["min_completeness"]:
         reasons.append(f"completeness {metrics['completeness']:.0%} above {qa_cfg['completeness_snr']} sigma "
                        f"(limit {qa_cfg['min_completeness']:.0%})")  # fmt: skip
+    if metrics["beam_arcsec"][1] < qa_cfg["min_pixels_per_beam"] * metrics["pixel_arcsec"]:
+        reasons.append(f"beam minor axis {metrics['beam_arcsec'][1]:.2f} arcsec spans fewer than "
+                       f"{qa_cfg['min_pixels_per_beam']} pixels of {metrics['pixel_arcsec']:.2f} arcsec")  # fmt: skip
     offset = metrics["astrometric_offset_arcsec_median"]
     if offset is not None and offset > qa_cfg["max_offset_beam_fraction"] * metrics["beam_arcsec"][1]:
         reasons.append(f"median astrometric offset {offset:.2f} arcsec exceeds {qa_cfg['max_offset_beam_fraction']} "

@@ -33,7 +33,9 @@ def test_default_config_is_valid_and_gets_defaults(raw):
         (lambda c: c["simulation"]["scales"]["tiny"].update(channels_per_subband=5), "simulation.scales.tiny.channels_per_subband"),
         (lambda c: c["instrument"]["site"].pop("latitude_deg"), "instrument.site.latitude_deg"),
         (lambda c: c["simulation"].update(start_utc="yesterday"), "simulation.start_utc"),
-        (lambda c: c.update(imaging={}), "imaging"),
+        (lambda c: c.update(imagnig={}), "imagnig"),
+        (lambda c: c["imaging"].update(robust=3), "imaging.robust"),
+        (lambda c: c["calibration"]["qa"].update(amplitude_range=[1.0]), "calibration.qa.amplitude_range"),
     ],
 )
 def test_wrong_key_is_named_in_one_sentence(raw, mutate, key):
