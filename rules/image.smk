@@ -32,6 +32,8 @@ rule image:
 
 
 rule mosaic:
+    wildcard_constraints:
+        hour=r"\d{8}T\d{4}",
     output:
         multiext(f"{WORK}/mosaics/{{hour}}", ".fits", "-weight.fits", "-residual.fits", ".json"),
     input:
