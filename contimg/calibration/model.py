@@ -55,9 +55,14 @@ def phase_centre(ms: str) -> tuple[float, float]:
     return float(ra), float(dec)
 
 
-def mean_frequency(ms: str) -> float:
+def channel_frequencies(ms: str) -> np.ndarray:
+    """Every channel's frequency (Hz) of every spectral window, ascending."""
     with table(f"{ms}/SPECTRAL_WINDOW", ack=False) as spw:
-        return float(np.mean(np.concatenate([spw.getcell("CHAN_FREQ", k) for k in range(spw.nrows())])))
+        return np.sort(np.concatenate([spw.getcell("CHAN_FREQ", k) for k in range(spw.nrows())]))
+
+
+def mean_frequency(ms: str) -> float:
+    return float(np.mean(channel_frequencies(ms)))
 
 
 def _add_model_column(ms: table) -> None:

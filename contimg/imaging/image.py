@@ -31,11 +31,6 @@ def observation_times(ms: str) -> np.ndarray:
         return np.unique(main.getcol("TIME")) / 86400.0 + 2400000.5
 
 
-def channel_frequencies(ms: str) -> np.ndarray:
-    with table(f"{ms}/SPECTRAL_WINDOW", ack=False) as spw:
-        return np.sort(np.concatenate([spw.getcell("CHAN_FREQ", k) for k in range(spw.nrows())]))
-
-
 def _stamp(header, jd: np.ndarray, calibration: dict, img_cfg: dict, wsclean_version: str) -> None:
     """Observation time (mid, start, end), calibration and software in a FITS header."""
     mid = Time(float(np.mean(jd)), format="jd", scale="utc")
@@ -88,7 +83,7 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
         wsclean.run(cmd, log_path)
         t_clean = time.perf_counter()
         jd = observation_times(str(ms))
-        freqs = channel_frequencies(str(ms))
+        freqs = model.channel_frequencies(str(ms))
         sample = freqs[np.linspace(0, len(freqs) - 1, min(img_cfg["pb_frequencies"], len(freqs))).astype(int)]
         with fits.open(scratch / f"{name}-image.fits") as hdul:
             header, image = hdul[0].header, hdul[0].data[0, 0]

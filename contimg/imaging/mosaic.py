@@ -40,7 +40,7 @@ def common_grid(headers: list, pb_cut_footprints: list[np.ndarray]) -> tuple[WCS
     return grid, (ny, nx)
 
 
-def _footprint_edges(pb: np.ndarray, cut: float, step: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def _footprint(pb: np.ndarray, cut: float, step: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """(y, x) pixel coordinates of the points of the image where pb >= cut (subsampled)."""
     ys, xs = np.nonzero(pb[::step, ::step] >= cut)
     return ys * step, xs * step
@@ -69,7 +69,7 @@ def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> 
     for p in included or image_prefixes:  # no passing image: an empty (all-blank) mosaic on their grid
         headers.append(fits.getheader(f"{p}-image-pb.fits"))
         pbs.append(fits.getdata(f"{p}-pb.fits")[0, 0])
-    grid, shape = common_grid(headers, [_footprint_edges(pb, pb_cut) for pb in pbs])
+    grid, shape = common_grid(headers, [_footprint(pb, pb_cut) for pb in pbs])
     total = {"image": np.zeros(shape), "residual": np.zeros(shape)}
     weight = np.zeros(shape)
     for p, header, pb in zip(included, headers, pbs):  # nothing when no image passed
@@ -77,9 +77,10 @@ def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> 
         w = np.where(pb >= pb_cut, pb**2 / rms**2, 0.0)
         w_part, where = _reproject_into(w, header, grid, shape)
         w_part = np.nan_to_num(w_part)
+        corrected = {"image": fits.getdata(f"{p}-image-pb.fits")[0, 0],
+                     "residual": fits.getdata(f"{p}-residual.fits")[0, 0] / np.where(pb >= pb_cut, pb, np.nan)}  # fmt: skip
         for kind in total:
-            data = fits.getdata(f"{p}-image-pb.fits")[0, 0] if kind == "image" else fits.getdata(f"{p}-residual.fits")[0, 0] / np.where(pb >= pb_cut, pb, np.nan)
-            part, _ = _reproject_into(data, header, grid, shape)
+            part, _ = _reproject_into(corrected[kind], header, grid, shape)
             total[kind][where] += np.nan_to_num(w_part * part)
         weight[where] += w_part
     covered = weight > 0
