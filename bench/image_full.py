@@ -7,7 +7,9 @@ Measured in the same run, each in a fresh process (wall time and peak memory):
     (already subtracted) visibilities.
 The difference is the workflow's own overhead (goal: within 10 % of WSClean).
 
-    .venv/bin/python bench/image_full.py --ms CALIBRATED.ms
+    .venv/bin/python bench/image_full.py --ms CALIBRATED.ms [--keep DIR]
+
+``--keep DIR`` keeps our job's products (DIR/g-image.fits, ...; bench/photometry_full.py reads them).
 """
 
 import argparse
@@ -20,7 +22,9 @@ from common import report, timed_child
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--ms", type=Path, required=True, help="a calibrated full-size group (e.g. from a full-scale run)")
-ms = parser.parse_args().ms.resolve()
+parser.add_argument("--keep", type=Path, help="copy our job's image products into this directory")
+args = parser.parse_args()
+ms = args.ms.resolve()
 work = Path(tempfile.mkdtemp(prefix="image_bench_"))
 SETUP = f"""
 import sys; sys.path.insert(0, "tests")
@@ -61,4 +65,6 @@ report("image_full", {
     "verdict": record["verdict"],
     "rms_over_thermal": record["rms_over_thermal"],
 })  # fmt: skip
+if args.keep:
+    shutil.copytree(work / "ours", args.keep, dirs_exist_ok=True)
 shutil.rmtree(work, ignore_errors=True)

@@ -1,7 +1,8 @@
 """One calibrated group -> images/{obs}-{image,residual,psf,model,pb,image-pb}.fits + QA JSON + PNG.
 
-Bright catalogue sources are subtracted from a scratch copy first (`subtract`); WSClean writes into a scratch directory beside the products; the primary beam and its
-correction are added, every FITS header gets the observation's mid-time, the calibration
+Bright catalogue sources are subtracted from a scratch copy first (`subtract`) and those
+inside the image restored into it after cleaning; WSClean writes into a scratch directory
+beside the products; the primary beam and its correction are added, every FITS header gets the observation's mid-time, the calibration
 used and the software versions, and the files are moved to their final names.
 """
 
@@ -36,8 +37,10 @@ def _stamp(header, jd: np.ndarray, calibration: dict, img_cfg: dict, wsclean_ver
     mid = Time(float(np.mean(jd)), format="jd", scale="utc")
     header["DATE-OBS"] = (mid.isot, "mid-time of the group's integrations (UTC)")
     header["MJD-OBS"] = (round(mid.mjd, 8), "mid-time of the group's integrations (MJD, UTC)")
-    header["MJD-BEG"] = (round(float(jd.min()) - 2400000.5, 8), "first integration's mid-time")
-    header["MJD-END"] = (round(float(jd.max()) - 2400000.5, 8), "last integration's mid-time")
+    first, last = (Time(float(t), format="jd", scale="utc") for t in (jd.min(), jd.max()))
+    header["MJD-BEG"] = (round(first.mjd, 8), "first integration's mid-time")
+    header["MJD-END"] = (round(last.mjd, 8), "last integration's mid-time")
+    header["DATE-BEG"], header["DATE-END"] = first.isot, last.isot
     header["TIMESYS"] = "UTC"
     header["CALIB"] = (calibration.get("calibration", ""), "caltables/{cal} applied (calibrator group)")
     header["CALIBRTR"] = (calibration.get("calibrator", ""), "calibrator of that group")
@@ -49,20 +52,20 @@ def _stamp(header, jd: np.ndarray, calibration: dict, img_cfg: dict, wsclean_ver
 
 
 def subtract_bright(ms: Path, scratch: Path, geom: wsclean.Geometry, calibrators: Catalog, catalog: Catalog,
-                    pointing_dec_deg: float, layout: Layout, dish_m: float, img_cfg: dict) -> tuple[Path, list]:  # fmt: skip
+                    pointing_dec_deg: float, layout: Layout, dish_m: float, img_cfg: dict) -> tuple[Path, Catalog]:  # fmt: skip
     """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks (or
-    ``ms`` itself when there are none); and their names."""
+    ``ms`` itself when there are none); and those sources (column ``inside``)."""
     centre = model.phase_centre(str(ms))
     bright = model.select_sources(calibrators, catalog, centre, model.mean_frequency(str(ms)), dish_m,
                                   img_cfg["subtract_min_apparent_jy"], img_cfg["subtract_radius_deg"])  # fmt: skip
     chosen = subtract.to_subtract(bright, subtract.image_wcs(centre, geom.size, geom.scale_arcsec), geom.size,
                                   img_cfg["subtract_inside_min_apparent_jy"])  # fmt: skip
     if chosen.empty:
-        return ms, []
+        return ms, Catalog(chosen)
     copy = scratch / "subtracted.ms"
     shutil.copytree(ms, copy)
     subtract.subtract(str(copy), Catalog(chosen), np.deg2rad(pointing_dec_deg), layout, dish_m)
-    return copy, list(chosen["name"])
+    return copy, Catalog(chosen)
 
 
 def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: float, layout: Layout, dish_m: float,
@@ -89,15 +92,19 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
             header, image = hdul[0].header, hdul[0].data[0, 0]
         pb = pbeam.drift_averaged_beam(WCS(header), image.shape, jd, np.deg2rad(pointing_dec_deg), layout.site,
                                        sample, dish_m)  # fmt: skip
+        restored = Catalog(subtracted.table[subtracted.table["inside"]])
+        image = subtract.restore(image, header, restored, pb)
         image_pb = pbeam.correct(image, pb, img_cfg["pb_cut"])
         residual = fits.getdata(scratch / f"{name}-residual.fits")[0, 0]
         thermal = noise.briggs_noise(str(ms), geom.size, geom.scale_arcsec, img_cfg["robust"])
-        measured = Catalog(catalog.table[~catalog.table["name"].isin(subtracted)])  # not in the image any more
-        metrics, sources = qa.image_metrics(image, residual, pb, header, measured, thermal, img_cfg)
+        metrics, sources = qa.image_metrics(image, residual, pb, header, catalog, thermal, img_cfg)
         stamp_version = wsclean.version()
         for kind in wsclean.PRODUCTS:
             with fits.open(scratch / f"{name}-{kind}.fits", mode="update") as hdul:
                 _stamp(hdul[0].header, jd, calibration, img_cfg, stamp_version)
+                if kind == "image":
+                    hdul[0].data[0, 0] = image
+                    hdul[0].header["RESTORED"] = (len(restored), "catalogue sources subtracted and restored")
         for kind, data, unit in (("pb", pb, ""), ("image-pb", image_pb, "JY/BEAM")):
             out = fits.PrimaryHDU(data[None, None].astype(np.float32), header.copy())
             out.header["BUNIT"] = unit
@@ -110,7 +117,8 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
             "calibration": calibration.get("calibration", ""),
             **metrics,
             "image_size": geom.size,
-            "subtracted": subtracted,
+            "subtracted": subtracted.names,
+            "restored": restored.names,
             "wsclean": cmd,
             "wsclean_version": stamp_version,
             "timing_s": {"subtract": round(t_subtract - t0, 2), "wsclean": round(t_clean - t_subtract, 2),

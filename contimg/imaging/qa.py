@@ -15,6 +15,7 @@ from astropy.wcs import WCS
 from scipy.optimize import least_squares
 
 from ..sky import Catalog
+from .restoring_beam import RestoringBeam
 
 
 def robust_rms(values: np.ndarray) -> float:
@@ -23,24 +24,7 @@ def robust_rms(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
-def _beam_pixels(header, wcs: WCS) -> tuple[float, float, float]:
-    """Restoring beam (sigma_major, sigma_minor in pixels; position angle in radians, east of north)."""
-    pixel_deg = abs(wcs.celestial.wcs.cdelt[1])
-    fwhm_to_sigma = 1.0 / np.sqrt(8 * np.log(2))
-    return header["BMAJ"] / pixel_deg * fwhm_to_sigma, header["BMIN"] / pixel_deg * fwhm_to_sigma, np.deg2rad(header["BPA"])
-
-
-def _gaussian(params, x, y, beam):
-    amp, x0, y0, background = params
-    s_maj, s_min, pa = beam
-    # position angle from north (+y) through east (-x on the sky grid)
-    dx, dy = x - x0, y - y0
-    along = -dx * np.sin(pa) + dy * np.cos(pa)
-    across = dx * np.cos(pa) + dy * np.sin(pa)
-    return amp * np.exp(-0.5 * ((along / s_maj) ** 2 + (across / s_min) ** 2)) + background
-
-
-def fit_at(image: np.ndarray, x: float, y: float, beam: tuple, half_box: int) -> tuple[float, float, float] | None:
+def fit_at(image: np.ndarray, x: float, y: float, beam: RestoringBeam, half_box: int) -> tuple[float, float, float] | None:
     """(peak, x, y) of a beam-shaped Gaussian fitted near pixel (x, y); None at the image edge."""
     ix, iy = int(round(x)), int(round(y))
     ny, nx = image.shape
@@ -51,7 +35,12 @@ def fit_at(image: np.ndarray, x: float, y: float, beam: tuple, half_box: int) ->
         return None
     yy, xx = np.mgrid[iy - half_box : iy + half_box + 1, ix - half_box : ix + half_box + 1]
     start = [float(image[iy, ix]), x, y, float(np.median(box))]
-    fit = least_squares(lambda p: (_gaussian(p, xx, yy, beam) - box).ravel(), start,
+
+    def misfit(p):
+        amp, x0, y0, background = p
+        return (amp * beam.response(xx - x0, yy - y0) + background - box).ravel()
+
+    fit = least_squares(misfit, start,
                         bounds=([-np.inf, x - half_box / 2, y - half_box / 2, -np.inf],
                                 [np.inf, x + half_box / 2, y + half_box / 2, np.inf]))  # fmt: skip
     return float(fit.x[0]), float(fit.x[1]), float(fit.x[2])
@@ -66,8 +55,8 @@ def measure_catalog(image: np.ndarray, pb: np.ndarray, header, catalog: Catalog,
     """
     wcs = WCS(header).celestial
     freq = float(header["CRVAL3"])
-    beam = _beam_pixels(header, WCS(header))
-    half_box = int(np.ceil(2.0 * beam[0])) + 2
+    beam = RestoringBeam.from_header(header)
+    half_box = int(np.ceil(2.0 * beam.sigma_major)) + 2
     x, y = wcs.world_to_pixel(SkyCoord(catalog.table["ra_deg"], catalog.table["dec_deg"], unit="deg"))
     expected = catalog.flux_at([freq])[:, 0]
     rows = []

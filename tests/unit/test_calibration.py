@@ -9,20 +9,12 @@ import pandas as pd
 import pytest
 from casacore.tables import table
 
-from contimg import convert, layout, predict, sky
+from contimg import layout, predict, sky
 from contimg.calibration import apply, model, plan, qa, solve
-from conftest import project_config, simulate_night
+from conftest import convert_group, project_config, simulate_night
 
 PIPELINE_LIMIT = (1.0, 0.01)  # the requirement: rms phase (deg) and amplitude
 THERMAL_MARGIN = 1.5  # and within 1.5x the thermal limit of the solutions (a tighter test)
-
-
-def convert_group(files, group, out, cfg):
-    lay = layout.layout_from_config(cfg["instrument"])
-    ms = out / f"g{group}.ms"
-    convert.convert_group(files[16 * group : 16 * (group + 1)], ms, out / f"g{group}.flags.json", lay,
-                          cfg["conversion"], cfg["instrument"]["sefd_jy"], f"g{group}")  # fmt: skip
-    return ms
 
 
 def solve_on(ms, out, cfg, field=None):
