@@ -24,6 +24,7 @@ include: "rules/inventory.smk"
 include: "rules/convert.smk"
 include: "rules/calibrate.smk"
 include: "rules/image.smk"
+include: "rules/photometry.smk"
 
 
 rule all:

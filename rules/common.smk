@@ -90,6 +90,16 @@ def image_path(suffix):
     return f"{WORK}/images/{{obs}}{suffix}"
 
 
+def photometry_path(suffix):
+    """photometry/{obs}.parquet (forced), photometry/{obs}-blind.parquet, photometry/{obs}.json."""
+    return f"{WORK}/photometry/{{obs}}{suffix}"
+
+
+def lightcurves_path(name):
+    """lightcurves/measurements.parquet, sources.parquet, new_sources.parquet, plots/."""
+    return f"{WORK}/lightcurves/{name}"
+
+
 def mosaic_plan():
     """{mosaic name: [obs of the calibrated groups in that hour]}, from the inventory."""
     plan = {}
@@ -142,6 +152,9 @@ def all_targets():
     targets += expand(calibrated_path(".ms"), obs=CALIBRATED)
     targets += expand(image_path("-qa.json"), obs=CALIBRATED)
     targets += expand(f"{WORK}/mosaics/{{hour}}.fits", hour=list(MOSAICS))
+    targets += expand(photometry_path(".parquet"), obs=CALIBRATED)
+    if CALIBRATED:
+        targets.append(lightcurves_path("sources.parquet"))
     if not config["calibration"]["temporary_ms"]:
         targets += expand(ms_path(), obs=COMPLETE)
     return targets

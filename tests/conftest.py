@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from contimg import config as cfgmod
+from contimg import convert
 from contimg import layout as layoutmod
 from contimg import simulate, sky
 
@@ -23,6 +25,7 @@ def project_config(**sim_overrides) -> dict:
     config["inventory"]["calibrator_catalog"] = str(ROOT / config["inventory"]["calibrator_catalog"])
     config["calibration"]["field_catalog"] = str(ROOT / config["calibration"]["field_catalog"])
     config["imaging"]["catalog"] = str(ROOT / config["imaging"]["catalog"])
+    config["photometry"]["catalog"] = str(ROOT / config["photometry"]["catalog"])
     return cfgmod.validate(config, ROOT / "config/schema.yaml")
 
 
@@ -34,6 +37,50 @@ def simulate_night(out: Path, catalog: sky.Catalog | None = None, **sim_override
     scene = simulate.build_scene(config["simulation"], config["instrument"], layout, catalog)
     files = simulate.simulate_night(scene, out / "incoming", out / "truth")
     return scene, files
+
+
+def demo_night(out: Path, n_groups: int, catalog: sky.Catalog | None = None, **overrides):
+    """The first ``n_groups`` groups of the demo-scale night (no variable, no transient
+    unless ``overrides`` say so); return (scene, files, config)."""
+    cfg = project_config()
+    scales = {**cfg["simulation"]["scales"]}
+    scales["demo"] = {**scales["demo"], "n_groups": n_groups}
+    sim = {"variable": None, "transient": None, **overrides}
+    scene, files = simulate_night(out, catalog=catalog, scale="demo", scales=scales, **sim)
+    return scene, files, cfg
+
+
+def survey_fluxes(catalog: sky.Catalog, calibrators: sky.Catalog, seed: int) -> sky.Catalog:
+    """``catalog`` with the fluxes of its field sources off by up to +-15 %, as a survey's are
+    (the calibrators' stay right, as calibrators' are to a few per cent)."""
+    rng = np.random.default_rng(seed)
+    table = catalog.table.copy()
+    field = ~table["name"].isin(calibrators.names)
+    table.loc[field, "flux_jy"] *= rng.uniform(0.85, 1.15, int(field.sum()))
+    return sky.Catalog(table)
+
+
+def convert_group(files, group: int, out: Path, cfg: dict, **conv) -> Path:
+    """Group ``group`` of ``files`` -> out/g{group}.ms (conversion settings overridden by ``conv``)."""
+    ms = out / f"g{group}.ms"
+    convert.convert_group(files[16 * group : 16 * (group + 1)], ms, out / f"g{group}.flags.json",
+                          layoutmod.layout_from_config(cfg["instrument"]), {**cfg["conversion"], **conv},
+                          cfg["instrument"]["sefd_jy"], f"g{group}")  # fmt: skip
+    return ms
+
+
+def image_of(ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None, **img) -> dict:
+    """Image ``ms`` as rule image does into out/images/; ``catalog`` (default: the configured
+    ones) is the whole sky. Returns the QA record."""
+    from contimg.imaging import image
+
+    settings = {**cfg["imaging"], **img}
+    calibrators = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]) if catalog is None else catalog
+    return image.image_group(
+        ms, out / "images" / ms.stem, {"calibration": "none (simulated without gains)", "calibrator": ""},
+        cfg["simulation"]["pointing_dec_deg"], layoutmod.layout_from_config(cfg["instrument"]), 4.65, calibrators,
+        catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]), settings, 2, 8.0,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -104,6 +104,21 @@ def test_every_calibrated_group_is_imaged_and_mosaicked(tiny_run):
     assert sorted(record["included"] + [e["obs"] for e in record["excluded"]]) == sorted(groups["obs"])
 
 
+def test_every_image_is_measured_and_the_light_curves_built(tiny_run):
+    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    for obs in groups["obs"]:
+        record = json.loads((tiny_run / f"work/photometry/{obs}.json").read_text())
+        forced = pd.read_parquet(tiny_run / f"work/photometry/{obs}.parquet")
+        assert record["obs"] == obs and len(forced) == record.get("n_forced", 0)
+        assert (forced["obs"] == obs).all() and not forced.duplicated("name").any()
+        assert (tiny_run / f"work/photometry/{obs}-blind.parquet").exists()
+    measurements = pd.read_parquet(tiny_run / "work/lightcurves/measurements.parquet")
+    sources = pd.read_parquet(tiny_run / "work/lightcurves/sources.parquet")
+    assert len(measurements) == sum(len(pd.read_parquet(tiny_run / f"work/photometry/{o}.parquet")) for o in groups["obs"])
+    assert set(sources["name"]) == set(measurements["name"])
+    assert (tiny_run / "work/lightcurves/plots").is_dir()
+
+
 def test_second_run_has_nothing_to_do(tiny_run):
     result = run(tiny_run, "-n")
     assert result.returncode == 0

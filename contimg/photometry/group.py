@@ -1,0 +1,91 @@
+"""One group's image -> photometry/{obs}.parquet (forced), {obs}-blind.parquet (detections)
+and {obs}.json (what was measured, how, and why not when the image failed its QA).
+
+Every row carries the observation's mid-time (the image header's MJD-OBS), never the time
+of measurement. Outputs are written in a scratch directory and moved into place at the
+end, so an interrupted job leaves no partial table.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+
+from ..imaging.restoring_beam import RestoringBeam
+from ..sky import Catalog
+from . import blind, forced
+
+
+def _plane(path: Path) -> np.ndarray:
+    """The first image plane of a FITS file, as native float64."""
+    data = fits.getdata(path)
+    return np.asarray(data.reshape(data.shape[-2:]), dtype=float)
+
+
+def _with_epoch(table: pd.DataFrame, obs: str, mjd: float, freq_hz: float) -> pd.DataFrame:
+    """``table`` with the group's id, observation mid-time and frequency as its first columns
+    (`lightcurves.EPOCH`)."""
+    return pd.concat([pd.DataFrame({"obs": obs, "mjd": mjd, "freq_hz": freq_hz}, index=table.index), table], axis=1)
+
+
+def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut: float, phot_cfg: dict,
+                  cores: int) -> dict:  # fmt: skip
+    """Forced and blind photometry of ``image_prefix``-image.fits into ``out_prefix``.parquet,
+    ``out_prefix``-blind.parquet and ``out_prefix``.json; return the JSON record.
+
+    A failed-QA image gets empty tables and the reasons in the record.
+    """
+    t0 = time.perf_counter()
+    obs = out_prefix.name
+    qa = json.loads(Path(f"{image_prefix}-qa.json").read_text())
+    header = fits.getheader(f"{image_prefix}-image.fits")
+    mjd, freq = float(header["MJD-OBS"]), float(header["CRVAL3"])
+    scratch = out_prefix.parent / f".{obs}.photometry"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    record = {"obs": obs, "image": f"{image_prefix}-image.fits", "mjd": mjd, "freq_hz": freq, "image_verdict": qa["verdict"]}
+    try:
+        if qa["verdict"] != "pass":
+            forced_rows = pd.DataFrame(columns=forced.COLUMNS)
+            blind_rows = pd.DataFrame(columns=blind.COLUMNS)
+            record.update(measured=False, reason=f"image failed its QA: {'; '.join(qa['reasons'])}")
+        else:
+            bkg_path, rms_path = blind.background_maps(Path(f"{image_prefix}-residual.fits"), scratch / obs, cores)
+            image, residual, pb = (_plane(Path(f"{image_prefix}-{kind}.fits")) for kind in ("image", "residual", "pb"))
+            beam = RestoringBeam.from_header(header)
+            factor = forced.correlated_noise_factor(residual, (pb >= pb_cut) & np.isfinite(residual), beam)
+            maps = forced.ImageMaps(image - _plane(bkg_path), _plane(rms_path), pb, beam, factor,
+                                    phot_cfg["flux_systematic_fraction"])  # fmt: skip
+            margin = phot_cfg["edge_margin_beams"] * header["BMAJ"] / abs(header["CDELT2"])
+            forced_rows = forced.measure(maps, header, catalog, pb_cut, margin)
+            t_forced = time.perf_counter()
+            blind_cfg = phot_cfg["blind"]
+            found = blind.find_sources(Path(f"{image_prefix}-image.fits"), bkg_path, rms_path, blind_cfg["seed_clip"],
+                                       blind_cfg["flood_clip"], cores)  # fmt: skip
+            blind_rows = blind.cross_match(found, catalog, pb, header, margin, blind_cfg)
+            blind_rows = blind.with_forced_fluxes(blind_rows[blind_rows["pb"] >= pb_cut].reset_index(drop=True), maps, header)
+            record.update(
+                measured=True, correlated_noise_factor=round(factor, 4), n_forced=len(forced_rows),
+                n_forced_clean=int((forced_rows["flags"] == 0).sum()), n_detections=len(blind_rows),
+                n_matched=int((blind_rows["catalog_name"] != "").sum()), n_new_sources=int(blind_rows["new_source"].sum()),
+                new_sources=blind_rows.loc[blind_rows["new_source"], ["ra_deg", "dec_deg", "forced_flux_jy", "significance"]]
+                .round(6).to_dict("records"),
+                settings={k: v for k, v in phot_cfg.items() if k != "variability"}, pb_cut=pb_cut,
+                timing_s={"forced": round(t_forced - t0, 2), "blind": round(time.perf_counter() - t_forced, 2)},
+            )  # fmt: skip
+        record["versions"] = {name: version(name) for name in ("contimg", "AegeanTools", "numpy", "astropy")}
+        _with_epoch(forced_rows, obs, mjd, freq).to_parquet(scratch / f"{obs}.parquet", index=False)
+        _with_epoch(blind_rows, obs, mjd, freq).to_parquet(scratch / f"{obs}-blind.parquet", index=False)
+        (scratch / f"{obs}.json").write_text(json.dumps(record, indent=1))
+        for name in (f"{obs}.parquet", f"{obs}-blind.parquet", f"{obs}.json"):
+            (scratch / name).replace(out_prefix.parent / name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return record

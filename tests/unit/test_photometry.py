@@ -1,0 +1,174 @@
+"""Forced photometry, the cross-match of blind detections and the light curves, on images
+made here with a known answer (the simulated night's images: tests/science)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+from scipy.signal import fftconvolve
+
+from contimg.imaging.restoring_beam import RestoringBeam
+from contimg.photometry import blind, forced, group, lightcurves
+from contimg.sky import Catalog
+
+SIZE, PIXEL_DEG, FREQ = 1024, 3.27 / 3600, 1.405e9
+
+
+def header():
+    wcs = WCS(naxis=4)
+    wcs.wcs.ctype = ["RA---SIN", "DEC--SIN", "FREQ", "STOKES"]
+    wcs.wcs.crval = [140.0, 54.6, FREQ, 1]
+    wcs.wcs.crpix = [SIZE // 2 + 1, SIZE // 2 + 1, 1, 1]
+    wcs.wcs.cdelt = [-PIXEL_DEG, PIXEL_DEG, 1e8, 1]
+    h = wcs.to_header()
+    h["BMAJ"], h["BMIN"], h["BPA"] = 64.6 / 3600, 15.0 / 3600, 114.0
+    return h
+
+
+def sky_image(rng, hdr, sources: pd.DataFrame, noise: float, pb: np.ndarray):
+    """Noise correlated over the beam (white noise through the beam, scaled to ``noise``)
+    plus each source's beam times flux times pb."""
+    beam = RestoringBeam.from_header(hdr)
+    half = 40
+    dy, dx = np.mgrid[-half : half + 1, -half : half + 1]
+    white = fftconvolve(rng.normal(size=(SIZE, SIZE)), beam.response(dx, dy), mode="same")
+    image = white * noise / white.std()
+    x, y = WCS(hdr).celestial.world_to_pixel_values(sources["ra_deg"], sources["dec_deg"])
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    for xk, yk, flux in zip(x, y, sources["flux_jy"]):
+        image += flux * pb[int(round(yk)), int(round(xk))] * beam.response(xx - xk, yy - yk)
+    return image
+
+
+def grid_sources(hdr, n_side: int, rng, flux_range=(0.005, 1.0)) -> pd.DataFrame:
+    """Sources on a jittered grid (well apart), fluxes log-uniform."""
+    ticks = np.linspace(80, SIZE - 80, n_side)
+    gx, gy = np.meshgrid(ticks, ticks)
+    x = gx.ravel() + rng.uniform(-3, 3, gx.size)
+    y = gy.ravel() + rng.uniform(-3, 3, gy.size)
+    ra, dec = WCS(hdr).celestial.pixel_to_world_values(x, y)
+    flux = np.exp(rng.uniform(*np.log(flux_range), x.size))
+    return pd.DataFrame({"name": [f"S{k:03d}" for k in range(x.size)], "ra_deg": ra, "dec_deg": dec,
+                         "flux_jy": flux, "spectral_index": 0.0})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def field():
+    rng = np.random.default_rng(7)
+    hdr = header()
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    pb = np.exp(-((xx - SIZE / 2) ** 2 + (yy - SIZE / 2) ** 2) / (2 * 500.0**2))
+    sources = grid_sources(hdr, 14, rng)
+    noise = 1e-3
+    image = sky_image(rng, hdr, sources, noise, pb)
+    residual = sky_image(rng, hdr, sources.iloc[:0], noise, pb)
+    return hdr, pb, sources, noise, image, residual
+
+
+def test_fluxes_are_unbiased_and_errors_honest(field):
+    hdr, pb, sources, noise, image, residual = field
+    beam = RestoringBeam.from_header(hdr)
+    factor = forced.correlated_noise_factor(residual, pb > 0.1, beam)
+    assert 1.0 < factor < 2.0  # the filter averages noise correlated over the beam
+    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, beam, factor, 0.0)
+    rows = forced.measure(maps, hdr, Catalog(sources), 0.1, 10.0)
+    assert len(rows) == len(sources) and (rows["flags"] == 0).all()
+    truth = sources.set_index("name").loc[rows["name"], "flux_jy"].to_numpy()
+    pull = (rows["flux_jy"] - truth) / rows["flux_err_jy"]
+    # 196 sources: the mean pull is known to +-0.07, its spread to +-5 %
+    assert abs(pull.mean()) < 0.25, pull.mean()
+    assert 0.85 < pull.std() < 1.15, pull.std()
+    bright = (rows["snr"] > 100).to_numpy()  # errors < 1 %
+    assert bright.sum() > 20 and (np.abs(rows["flux_jy"].to_numpy()[bright] / truth[bright] - 1) < 0.03).all()
+    assert np.allclose(rows["flux_jy"], rows["peak_jy_beam"] / rows["pb"])
+    assert list(rows["name"]) == sorted(rows["name"])
+
+
+def test_flags_edge_blend_and_systematic_error(field):
+    hdr, pb, sources, noise, image, residual = field
+    wcs = WCS(hdr).celestial
+    (ra_edge, dec_edge), (ra_a, dec_a), (ra_b, dec_b), (ra_out, dec_out) = (
+        wcs.pixel_to_world_values(x, y) for x, y in ((3.0, 500.0), (300.0, 300.0), (304.0, 302.0), (-50.0, 500.0)))  # fmt: skip
+    extra = pd.DataFrame({"name": ["edge", "a", "b", "outside", "alone"], "ra_deg": [ra_edge, ra_a, ra_b, ra_out, ra_a],
+                          "dec_deg": [dec_edge, dec_a, dec_b, dec_out, dec_a + 0.05], "flux_jy": 0.1,
+                          "spectral_index": 0.0})  # fmt: skip
+    maps = forced.ImageMaps(image, np.full_like(image, noise), np.ones_like(image), RestoringBeam.from_header(hdr), 1.2, 0.02)
+    rows = forced.measure(maps, hdr, Catalog(extra), 0.1, 50.0).set_index("name")
+    assert "outside" not in rows.index
+    assert rows.loc["edge", "flags"] == forced.FLAG_EDGE | forced.FLAG_NEAR_EDGE and np.isnan(rows.loc["edge", "flux_jy"])
+    assert rows.loc["a", "flags"] == rows.loc["b", "flags"] == forced.FLAG_BLENDED
+    alone = rows.loc["alone"]
+    assert alone["flags"] == 0
+    assert alone["flux_err_jy"] == pytest.approx(np.hypot(1.2 * noise, 0.02 * alone["flux_jy"]))
+
+
+def test_cross_match_new_sources_edges_and_artefacts():
+    hdr = header()
+    pb = np.ones((SIZE, SIZE))
+    wcs = WCS(hdr).celestial
+    catalog = Catalog(pd.DataFrame({"name": ["bright", "faint"], "ra_deg": [140.0, 140.3], "dec_deg": [54.6, 54.8],
+                                    "flux_jy": [1.0, 0.02], "spectral_index": 0.0}))  # fmt: skip
+    ra_edge, dec_edge = wcs.pixel_to_world_values(20.0, 500.0)
+    found = pd.DataFrame({"ra_deg": [140.015, 140.0, 140.5, 140.5, ra_edge, 140.2, 139.6],
+                          "dec_deg": [54.6, 54.7, 54.3, 54.31, dec_edge, 54.45, 54.62],
+                          "peak_jy_beam": [1.0, 0.02, 0.05, 0.006, 0.05, 0.05, 0.03], "local_rms_jy": 0.001,
+                          "a_arcsec": [64.6] * 5 + [95.0, 64.6], "b_arcsec": 15.0})  # fmt: skip
+    for column in blind.COLUMNS[:11]:
+        found[column] = found.get(column, 0.0)
+    found["aegean_flags"] = 0
+    found["significance"] = found["peak_jy_beam"] / found["local_rms_jy"]
+    cfg = {"match_radius_beams": 1.0, "new_source_min_snr": 8.0, "artefact_radius_arcmin": 10.0,
+           "artefact_flux_fraction": 0.05, "sidelobe_band_arcmin": 3.0, "shape_tolerance": 0.3}  # fmt: skip
+    out = blind.cross_match(found, catalog, pb, hdr, 40.0, cfg)
+    # 31" from "bright" (inside one 64.6" major axis); 6 arcmin from it at 2 %: an artefact;
+    # 20 arcmin away at 50 sigma: new; at 6 sigma: below the new-source threshold; 20 px from
+    # the edge; 1.47x longer than the beam; 14 arcmin east of "bright", 1.2 arcmin off its
+    # declination, at 3 %: on its east-west sidelobe
+    assert list(out["catalog_name"]) == ["bright", "", "", "", "", "", ""]
+    assert list(out["near_bright"]) == [False, True, False, False, True, False, True]  # the edge one is on the band too
+    assert list(out["near_edge"]) == [False, False, False, False, True, False, False]
+    assert list(out["point_like"]) == [True] * 5 + [False, True]
+    assert list(out["new_source"]) == [False, False, True, False, False, False, False]
+
+
+def write_group(path, obs, mjd, fluxes: dict, err=0.002):
+    rows = pd.DataFrame({"obs": obs, "mjd": mjd, "freq_hz": FREQ, "name": list(fluxes), "ra_deg": 140.0,
+                         "dec_deg": 54.6, "catalog_flux_jy": 0.1, "flux_jy": list(fluxes.values()),
+                         "flux_err_jy": err, "snr": 50.0, "flags": 0})  # fmt: skip
+    rows.to_parquet(path / f"{obs}.parquet", index=False)
+    return path / f"{obs}.parquet"
+
+
+def test_light_curves_flag_the_variable_and_rebuild_identically(tmp_path):
+    cfg = {"min_epochs": 2, "vs_min": 4.3, "m_min": 0.26, "eta_min": 5.0, "v_min": 0.1}
+    paths = [write_group(tmp_path, f"g{k}", 61000.0 + k / 288, {"steady": 0.1 + 0.001 * (-1) ** k, "flare": f})
+             for k, f in enumerate([0.1, 0.1, 0.3, 0.1])]  # fmt: skip
+    blind_paths = []
+    for k in range(4):
+        table = pd.DataFrame({c: [] for c in blind.COLUMNS}).astype({"new_source": bool})
+        table.insert(0, "mjd", [])
+        table.to_parquet(tmp_path / f"g{k}-blind.parquet", index=False)
+        blind_paths.append(tmp_path / f"g{k}-blind.parquet")
+    out = tmp_path / "lc"
+    summary = lightcurves.build(paths, blind_paths, out, cfg)
+    assert summary["variable"] == ["flare"] and summary["n_measurements"] == 8
+    assert (out / "plots" / "flare.png").exists() and not (out / "plots" / "steady.png").exists()
+    first = {name: (out / name).read_bytes() for name in ("measurements.parquet", "sources.parquet")}
+    lightcurves.build(paths, blind_paths, out, cfg)
+    assert first == {name: (out / name).read_bytes() for name in first}
+    with pytest.raises(ValueError, match="repeat"):
+        lightcurves.build(paths + paths[:1], blind_paths, out, cfg)
+
+
+def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
+    hdr = header()
+    hdr["MJD-OBS"] = 61120.25
+    fits.PrimaryHDU(np.zeros((1, 1, 64, 64), np.float32), hdr).writeto(tmp_path / "g-image.fits")
+    (tmp_path / "g-qa.json").write_text('{"verdict": "fail", "reasons": ["rms 9.0 x the thermal expectation"]}')
+    out = tmp_path / "phot"
+    out.mkdir()
+    record = group.measure_group(tmp_path / "g", out / "g", Catalog(pd.DataFrame()), 0.1, {}, 1)
+    assert record["measured"] is False and "rms 9.0" in record["reason"]
+    assert pd.read_parquet(out / "g.parquet").empty and pd.read_parquet(out / "g-blind.parquet").empty
+    assert sorted(p.name for p in out.iterdir()) == ["g-blind.parquet", "g.json", "g.parquet"]  # no scratch left
