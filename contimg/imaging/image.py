@@ -56,10 +56,11 @@ def subtract_bright(ms: Path, scratch: Path, geom: wsclean.Geometry, calibrators
     """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks (or
     ``ms`` itself when there are none); and those sources (column ``inside``)."""
     centre = model.phase_centre(str(ms))
+    outside_min, inside_min = img_cfg["subtract_min_apparent_jy"], img_cfg["subtract_inside_min_apparent_jy"]
     bright = model.select_sources(calibrators, catalog, centre, model.mean_frequency(str(ms)), dish_m,
-                                  img_cfg["subtract_min_apparent_jy"], img_cfg["subtract_radius_deg"])  # fmt: skip
+                                  min(outside_min, inside_min), img_cfg["subtract_radius_deg"])  # fmt: skip
     chosen = subtract.to_subtract(bright, subtract.image_wcs(centre, geom.size, geom.scale_arcsec), geom.size,
-                                  img_cfg["subtract_inside_min_apparent_jy"])  # fmt: skip
+                                  outside_min, inside_min)  # fmt: skip
     if chosen.empty:
         return ms, Catalog(chosen)
     copy = scratch / "subtracted.ms"

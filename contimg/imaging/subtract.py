@@ -39,12 +39,15 @@ def image_wcs(centre_rad: tuple[float, float], size: int, scale_arcsec: float) -
     return wcs
 
 
-def to_subtract(sources: pd.DataFrame, wcs: WCS, size: int, inside_min_apparent_jy: float) -> pd.DataFrame:
-    """The rows of ``sources`` outside the image (or behind its projection), and those inside
-    whose apparent flux is at least ``inside_min_apparent_jy``; column ``inside`` says which."""
+def to_subtract(sources: pd.DataFrame, wcs: WCS, size: int, outside_min_apparent_jy: float,
+                inside_min_apparent_jy: float) -> pd.DataFrame:  # fmt: skip
+    """The rows of ``sources`` outside the image (or behind its projection) whose apparent flux
+    is at least ``outside_min_apparent_jy``, and those inside at least ``inside_min_apparent_jy``;
+    column ``inside`` says which."""
     x, y = wcs.world_to_pixel(SkyCoord(sources["ra_deg"], sources["dec_deg"], unit="deg"))
     inside = np.isfinite(x) & np.isfinite(y) & (x >= -0.5) & (x < size - 0.5) & (y >= -0.5) & (y < size - 0.5)
-    chosen = ~inside | (sources["apparent_jy"].to_numpy() >= inside_min_apparent_jy)
+    apparent = sources["apparent_jy"].to_numpy()
+    chosen = np.where(inside, apparent >= inside_min_apparent_jy, apparent >= outside_min_apparent_jy)
     return sources[chosen].assign(inside=inside[chosen])
 
 

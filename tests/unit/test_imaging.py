@@ -114,10 +114,15 @@ def test_bright_sources_are_subtracted_first(far_group):
     out, scene, cfg, ms, record = far_group
     assert "SIM CAL J0907+5440" in record["subtracted"]  # 3 deg away, 54 mJy through the sidelobe
     wcs = subtract.image_wcs((np.deg2rad(140.0), np.deg2rad(54.6)), 100, 36.0)
-    table_ = pd.DataFrame({"name": ["in", "out", "bright"], "ra_deg": [140.1, 145.0, 139.9], "dec_deg": [54.6] * 3,
-                           "apparent_jy": [0.5, 0.1, 3.0]})  # fmt: skip
-    chosen = subtract.to_subtract(table_, wcs, 100, 2.0)
+    table_ = pd.DataFrame({"name": ["in", "out", "bright", "faint out"], "ra_deg": [140.1, 145.0, 139.9, 145.0],
+                           "dec_deg": [54.6] * 4, "apparent_jy": [0.5, 0.1, 3.0, 0.03]})  # fmt: skip
+    chosen = subtract.to_subtract(table_, wcs, 100, 0.05, 2.0)
     assert list(chosen["name"]) == ["out", "bright"] and list(chosen["inside"]) == [False, True]
+    # in the image: restored down to 20 mJy apparent (the default), fainter ones cleaned as usual
+    sources = pd.DataFrame(record["sources"]).set_index("name")
+    apparent = sources["expected_jy"] * sources["pb"]
+    assert (apparent[apparent.index.isin(record["restored"])] < 0.045).any()
+    assert (apparent[~apparent.index.isin(record["restored"])] < 0.025).all()
 
 
 def test_an_uncalibrated_image_fails_its_gate(tmp_path):
