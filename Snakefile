@@ -25,6 +25,7 @@ include: "rules/convert.smk"
 include: "rules/calibrate.smk"
 include: "rules/image.smk"
 include: "rules/photometry.smk"
+include: "rules/index.smk"
 
 
 rule all:

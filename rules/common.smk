@@ -143,8 +143,8 @@ def group_files(wildcards):
     return [f"{INCOMING}/{row.iloc[0][c]}" for c in SUBBAND_COLUMNS]
 
 
-def all_targets():
-    """What `snakemake` with no target builds: the inventory, then every group's products."""
+def product_targets():
+    """Every product of the run: the inventory, then every group's products."""
     targets = [inv_path("groups.csv")]
     if SIMULATE:
         targets.append(f"{TRUTH}/simulation.json")
@@ -158,3 +158,8 @@ def all_targets():
     if not config["calibration"]["temporary_ms"]:
         targets += expand(ms_path(), obs=COMPLETE)
     return targets
+
+
+def all_targets():
+    """What `snakemake` with no target builds: every product, then their index."""
+    return product_targets() + [f"{WORK}/index/last_run.json"]

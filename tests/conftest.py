@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from contimg import config as cfgmod
 from contimg import convert
@@ -99,3 +103,45 @@ def clean_night(tmp_path_factory):
         out, scale="tiny", corruptions={"noise": False, "gains": False, "bandpass": False, "rfi": False}
     )
     return out, scene, files
+
+
+# The workflow as users run it (tests/workflow/)
+
+TINY_IMAGE_QA = {"max_rms_over_thermal": 100.0, "min_completeness": 0.0, "flux_ratio_min_jy": 0.0,
+                 "flux_ratio_range": [0.0, 100.0]}
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+
+
+def deploy(tmp_path: Path, calibration: dict | None = None, image_qa: dict | None = None, **sim) -> Path:
+    """A working directory with its own config/ (as `snakedeploy` would make); images of
+    1 deg (the plumbing is what the workflow tests check; tests/unit/test_imaging.py the images)."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    cfg_path = tmp_path / "config/config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["simulation"].update(sim)
+    cfg["calibration"].update(calibration or {})
+    cfg["imaging"]["qa"].update(image_qa or {})
+    cfg["imaging"]["fov_deg"] = 1.0
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    return tmp_path
+
+
+def add_catalog_row(path: Path, row: str) -> None:
+    path.write_text(path.read_text().rstrip("\n") + "\n" + row + "\n")
+
+
+def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny night run through the whole workflow, as `make demo` does (never modified).
+
+    16 antennas and 1-degree images are 14-28x the thermal noise (sidelobes of the sources
+    outside): the image QA is opened wide so that every stage after it runs too."""
+    workdir = deploy(tmp_path_factory.mktemp("wf"), scale="tiny", image_qa=TINY_IMAGE_QA)
+    for step in (["inventory"], []):  # the inventory, then the night it plans
+        result = run(workdir, *step)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return workdir

@@ -116,12 +116,16 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
             "obs": name,
             "ms": str(ms),
             "calibration": calibration.get("calibration", ""),
+            "mjd": round(float(np.mean(jd)) - 2400000.5, 8),  # = MJD-OBS of the FITS files
+            "ra_deg": header["CRVAL1"],
+            "dec_deg": header["CRVAL2"],
             **metrics,
             "image_size": geom.size,
             "subtracted": subtracted.names,
             "restored": restored.names,
             "wsclean": cmd,
-            "wsclean_version": stamp_version,
+            "software": {"wsclean": stamp_version, "contimg": version("contimg"),
+                         "python-casacore": version("python-casacore")},
             "timing_s": {"subtract": round(t_subtract - t0, 2), "wsclean": round(t_clean - t_subtract, 2),
                          "beam_qa_headers": round(time.perf_counter() - t_clean, 2)},  # fmt: skip
             "sources": sources.round(6).replace({np.nan: None}).to_dict("records"),

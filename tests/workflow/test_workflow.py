@@ -1,51 +1,15 @@
 """The workflow as users run it: snakemake on a deployed config, lint, and config errors."""
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 
-from conftest import ROOT
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-
-
-def deploy(tmp_path: Path, calibration: dict | None = None, **sim) -> Path:
-    """A working directory with its own config/ (as `snakedeploy` would make); images of
-    1 deg (the plumbing is what these tests check; tests/unit/test_imaging.py the images)."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    cfg_path = tmp_path / "config/config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
-    cfg["simulation"].update(sim)
-    cfg["calibration"].update(calibration or {})
-    cfg["imaging"]["fov_deg"] = 1.0
-    cfg_path.write_text(yaml.safe_dump(cfg))
-    return tmp_path
-
-
-def add_catalog_row(path: Path, row: str) -> None:
-    path.write_text(path.read_text().rstrip("\n") + "\n" + row + "\n")
-
-
-def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = deploy(tmp_path_factory.mktemp("wf"), scale="tiny")
-    for step in (["inventory"], []):  # as `make demo`: the inventory, then the night it plans
-        result = run(workdir, *step)
-        assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
-
+from conftest import ROOT, SNAKEMAKE, add_catalog_row, deploy, run
 
 def test_simulated_night_and_inventory_are_built(tiny_run):
     groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")

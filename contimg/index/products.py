@@ -1,0 +1,104 @@
+"""Which products a work area holds, the files that make up each, and their checksums.
+
+A product is what one rule writes for one group (or calibrator group, hour, run): its
+``path`` is the record the indexer reads (a JSON, CSV or Parquet file, or the MS), its
+``files`` everything hashed for provenance. Of a CASA table (an MS, a calibration table)
+only the main table's files are hashed, not its subtables or its lock file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+OBS = r"\d{8}T\d{6}"
+
+# kind -> (glob of the record relative to the work area, regex giving the key, companions
+# of the record as format strings of {key}). In the order the indexer loads them (a
+# product may refer to the groups and sources of an earlier kind).
+KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "inventory": ("inventory/groups.csv", r"inventory/groups\.csv", ("inventory/files.csv",)),
+    "calibration_plan": ("calibration/plan.csv", r"calibration/plan\.csv", ()),
+    "ms": ("ms/*.ms", rf"ms/({OBS})\.ms", ("ms/{key}.ms.flags.json",)),
+    "calibration": ("caltables/*/qa.json", rf"caltables/({OBS})/qa\.json", ("caltables/{key}",)),
+    "calibrated": ("calibrated/*.cal.json", rf"calibrated/({OBS})\.cal\.json", ("calibrated/{key}.ms",)),
+    "image": ("images/*-qa.json", rf"images/({OBS})-qa\.json",
+              tuple(f"images/{{key}}{s}" for s in ("-image.fits", "-residual.fits", "-psf.fits", "-model.fits",
+                                                   "-pb.fits", "-image-pb.fits", "-thumb.png"))),
+    "mosaic": ("mosaics/*.json", r"mosaics/(\d{8}T\d{4})\.json",
+               tuple(f"mosaics/{{key}}{s}" for s in (".fits", "-weight.fits", "-residual.fits"))),
+    "photometry": ("photometry/*.json", rf"photometry/({OBS})\.json",
+                   ("photometry/{key}.parquet", "photometry/{key}-blind.parquet")),
+    "lightcurves": ("lightcurves/sources.parquet", r"lightcurves/sources\.parquet",
+                    ("lightcurves/measurements.parquet", "lightcurves/new_sources.parquet", "lightcurves/plots")),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Product:
+    kind: str
+    key: str  # obs id, calibrator obs id, mosaic hour, or the kind itself for run-wide products
+    path: str  # the record, relative to the work area
+    files: tuple[str, ...]  # every hashed file, relative to the work area
+
+
+def _is_table(path: Path) -> bool:
+    return (path / "table.dat").is_file()
+
+
+def files_of(work: Path, rel: str) -> list[str]:
+    """The files under ``rel`` that make up a product (sorted; hidden names skipped)."""
+    path = work / rel
+    if path.is_file():
+        return [rel]
+    if not path.is_dir():
+        return []
+    if _is_table(path):
+        return sorted(f"{rel}/{e.name}" for e in os.scandir(path) if e.is_file() and e.name != "table.lock")
+    found = []
+    for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        if not entry.name.startswith("."):
+            found += files_of(work, f"{rel}/{entry.name}")
+    return found
+
+
+def discover(work: Path) -> list[Product]:
+    """Every product present in the work area, in loading order."""
+    products = []
+    for kind, (pattern, key_regex, companions) in KINDS.items():
+        for record in sorted(work.glob(pattern)):
+            rel = record.relative_to(work).as_posix()
+            match = re.fullmatch(key_regex, rel)
+            if not match:  # e.g. a hidden scratch file or another naming
+                continue
+            key = match.group(1) if match.groups() else kind
+            files = files_of(work, rel)
+            for companion in companions:
+                files += [f for f in files_of(work, companion.format(key=key)) if f not in files]
+            products.append(Product(kind, key, rel, tuple(files)))
+    return products
+
+
+def stat(work: Path, files: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """{file: (size, mtime_ns)}: what tells the indexer that a product changed."""
+    found = {}
+    for rel in files:
+        st = os.stat(work / rel)
+        found[rel] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def sha256_product(file_digests: dict[str, str]) -> str:
+    """One digest for a product: over its files' relative paths and digests, in path order."""
+    digest = hashlib.sha256()
+    for rel in sorted(file_digests):
+        digest.update(f"{rel}\0{file_digests[rel]}\n".encode())
+    return digest.hexdigest()

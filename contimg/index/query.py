@@ -1,0 +1,232 @@
+"""Read-only queries of the products index: what users ask of a night or a release.
+
+Every function takes a connection from ``connect_read_only`` and returns
+``(columns, rows)``. The connection cannot change the database: the file is opened
+read-only, the session is ``query_only``, and an authorizer refuses anything but reading
+(so raw SQL typed by a user is safe to run).
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import schema
+
+MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
+MAX_RADIUS_ARCSEC = 3600.0
+READING = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered, phrased for the user."""
+
+
+def _only_reading(action, *_):
+    return sqlite3.SQLITE_OK if action in READING else sqlite3.SQLITE_DENY
+
+
+def connect_read_only(db: Path) -> sqlite3.Connection:
+    """A connection to the index at ``db`` that can only read."""
+    db = Path(db)
+    if not db.is_file():
+        raise QueryError(f"no products index at {db} (build it with scripts/index_products.py or the workflow)")
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        conn.execute("PRAGMA query_only = ON")
+        found = schema.version(conn)
+    except sqlite3.DatabaseError as err:
+        raise QueryError(f"{db} is not a readable SQLite products index: {err}") from err
+    if found != schema.SCHEMA_VERSION:
+        raise QueryError(f"{db} has index schema version {found}, this code reads version {schema.SCHEMA_VERSION}: "
+                         "re-run the indexer (it migrates) or use the matching contimg")  # fmt: skip
+    conn.set_authorizer(_only_reading)
+    return conn
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params=()) -> tuple[list[str], list[tuple]]:
+    cursor = conn.execute(sql, params)
+    return [d[0] for d in cursor.description or []], cursor.fetchall()
+
+
+def to_mjd(text: str) -> float:
+    """An MJD from a number or an ISO 8601 UTC date/time (e.g. 2026-03-21T05:00, 20260321T050000)."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise QueryError(f"'{text}' is neither an MJD nor an ISO date/time such as 2026-03-21T05:00") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return (moment - MJD_EPOCH).total_seconds() / 86400.0
+    if not math.isfinite(value):
+        raise QueryError(f"time {text} is not a finite MJD")
+    return value
+
+
+def check_position(ra_deg: float, dec_deg: float, radius_arcsec: float) -> None:
+    """Reject positions and radii outside the sky (NaN, infinite, |dec| > 90, huge radii)."""
+    if not all(math.isfinite(v) for v in (ra_deg, dec_deg, radius_arcsec)):
+        raise QueryError("RA, Dec and radius must be finite numbers")
+    if not (0.0 <= ra_deg < 360.0 and -90.0 <= dec_deg <= 90.0):
+        raise QueryError(f"position RA {ra_deg} Dec {dec_deg} is outside 0 <= RA < 360, -90 <= Dec <= 90 (degrees)")
+    if not 0.0 < radius_arcsec <= MAX_RADIUS_ARCSEC:
+        raise QueryError(f"radius {radius_arcsec} arcsec is outside (0, {MAX_RADIUS_ARCSEC:g}]")
+
+
+def separation_arcsec(ra1, dec1, ra2, dec2) -> float:
+    """Angular distance between two positions (degrees in, arcsec out; haversine)."""
+    ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
+    h = math.sin((dec2 - dec1) / 2) ** 2 + math.cos(dec1) * math.cos(dec2) * math.sin((ra2 - ra1) / 2) ** 2
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 3600.0
+
+
+def cone(conn: sqlite3.Connection, ra_deg: float, dec_deg: float, radius_arcsec: float) -> list[tuple[int, float]]:
+    """[(source_id, separation_arcsec)] of the sources within the radius, nearest first.
+
+    Uses the (dec, ra) index: a declination band, then an RA window widened by 1/cos(dec)
+    (the whole circle near a pole, split in two across RA 0), then the exact distance.
+    """
+    check_position(ra_deg, dec_deg, radius_arcsec)
+    r = radius_arcsec / 3600.0
+    lo, hi = max(-90.0, dec_deg - r), min(90.0, dec_deg + r)
+    sql = "SELECT source_id, ra_deg, dec_deg FROM sources WHERE dec_deg BETWEEN ? AND ?"
+    params: list[float] = [lo, hi]
+    widest = max(abs(lo), abs(hi))
+    if widest < 89.0:
+        half = r / math.cos(math.radians(widest))
+        ra_lo, ra_hi = ra_deg - half, ra_deg + half
+        if ra_lo < 0 or ra_hi >= 360:
+            sql += " AND (ra_deg >= ? OR ra_deg <= ?)"
+            params += [ra_lo % 360.0, ra_hi % 360.0]
+        else:
+            sql += " AND ra_deg BETWEEN ? AND ?"
+            params += [ra_lo, ra_hi]
+    found = [(sid, separation_arcsec(ra_deg, dec_deg, ra, dec)) for sid, ra, dec in conn.execute(sql, params)]
+    return sorted((f for f in found if f[1] <= radius_arcsec), key=lambda f: f[1])
+
+
+LIGHTCURVE = """SELECT s.name, g.obs, p.mjd, i.freq_hz, p.flux_jy, p.flux_err_jy, p.snr, p.catalog_flux_jy, p.flags
+    FROM photometry p JOIN sources s USING (source_id) JOIN groups g USING (group_id)
+    LEFT JOIN images i USING (group_id) WHERE p.source_id = ? ORDER BY p.mjd"""
+
+
+def lightcurve(conn, name: str | None = None, ra_deg: float | None = None, dec_deg: float | None = None,
+               radius_arcsec: float = 30.0) -> tuple[list[str], list[tuple]]:  # fmt: skip
+    """Every forced measurement of the named source, or of each source within the radius of a
+    position (with its distance), in time order."""
+    columns = ["name", "obs", "mjd", "freq_hz", "flux_jy", "flux_err_jy", "snr", "catalog_flux_jy", "flags"]
+    if name is not None:
+        row = conn.execute("SELECT source_id FROM sources WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise QueryError(f"no source named '{name}' in the index")
+        return columns, conn.execute(LIGHTCURVE, (row[0],)).fetchall()
+    rows = []
+    for source_id, separation in cone(conn, ra_deg, dec_deg, radius_arcsec):
+        rows += [(*row, round(separation, 3)) for row in conn.execute(LIGHTCURVE, (source_id,))]
+    return columns + ["separation_arcsec"], rows
+
+
+def _time_filter(column: str, start: str | None, end: str | None) -> tuple[str, list[float]]:
+    clauses, params = [], []
+    if start is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(to_mjd(start))
+    if end is not None:
+        clauses.append(f"{column} <= ?")
+        params.append(to_mjd(end))
+    return " AND ".join(clauses) or "1", params
+
+
+def images(conn, start: str | None = None, end: str | None = None, verdict: str | None = None):
+    """Images with mid-time in [start, end] (and the given QA verdict), in time order."""
+    where, params = _time_filter("i.mjd", start, end)
+    if verdict is not None:
+        where += " AND i.verdict = ?"
+        params.append(verdict)
+    return _rows(conn, f"""SELECT g.obs, i.mjd, i.verdict, i.rms_jy, i.rms_over_thermal, i.flux_ratio_median,
+        i.astrometric_offset_arcsec, i.n_sources, c.obs AS calibration, i.reasons, i.path
+        FROM images i JOIN groups g USING (group_id) LEFT JOIN groups c ON c.group_id = i.calibration_group_id
+        WHERE {where} ORDER BY i.mjd""", params)  # fmt: skip
+
+
+GROUP_STATE = """SELECT g.obs, g.mjd_mid, g.status, g.reason, g.calibrator,
+    ms.path IS NOT NULL AS converted, cal.obs AS calibration, i.verdict AS image_verdict,
+    mg.measured AS photometry_measured
+    FROM groups g
+    LEFT JOIN measurement_sets ms ON ms.group_id = g.group_id AND ms.kind = 'flagged'
+    LEFT JOIN measurement_sets cm ON cm.group_id = g.group_id AND cm.kind = 'calibrated'
+    LEFT JOIN groups cal ON cal.group_id = cm.calibration_group_id
+    LEFT JOIN images i ON i.group_id = g.group_id
+    LEFT JOIN measured_groups mg ON mg.group_id = g.group_id"""
+
+
+def groups(conn, start: str | None = None, end: str | None = None, status: str | None = None):
+    """Groups with mid-time in [start, end] (and the inventory status), with how far each got."""
+    where, params = _time_filter("g.mjd_mid", start, end)
+    if status is not None:
+        where += " AND g.status = ?"
+        params.append(status)
+    return _rows(conn, f"{GROUP_STATE} WHERE {where} ORDER BY g.mjd_mid, g.obs", params)
+
+
+def calibration(conn, obs: str):
+    """The calibration group ``obs`` was calibrated with, the calibration's verdict and each
+    table's quality; for a calibrator group, also the groups it served (column ``served``)."""
+    group = conn.execute("SELECT group_id FROM groups WHERE obs = ?", (obs,)).fetchone()
+    if group is None:
+        raise QueryError(f"no group '{obs}' in the index")
+    return _rows(conn, """SELECT g.obs, c.obs AS calibration, k.calibrator, k.verdict, k.reasons,
+        t.kind AS caltable, t.verdict AS caltable_verdict, t.snr_median, t.flagged_fraction,
+        t.phase_scatter_deg_median, m.passed_over,
+        (SELECT count(*) FROM measurement_sets s WHERE s.kind = 'calibrated'
+            AND s.calibration_group_id = g.group_id) AS served
+        FROM groups g
+        LEFT JOIN measurement_sets m ON m.group_id = g.group_id AND m.kind = 'calibrated'
+        LEFT JOIN groups c ON c.group_id = coalesce(m.calibration_group_id,
+            (SELECT group_id FROM calibrations WHERE group_id = g.group_id))
+        LEFT JOIN calibrations k ON k.group_id = c.group_id
+        LEFT JOIN caltables t ON t.group_id = c.group_id
+        WHERE g.group_id = ? ORDER BY t.kind""", (group[0],))  # fmt: skip
+
+
+PROBLEMS = """
+SELECT obs, 'inventory', status || ': ' || reason FROM groups WHERE in_inventory AND status != 'complete'
+UNION ALL SELECT g.obs, 'calibration', 'no calibration: ' || p.reason
+    FROM calibration_plan p JOIN groups g USING (group_id) WHERE p.reason != ''
+UNION ALL SELECT g.obs, 'calibration', 'calibration failed its gate: ' || c.reasons
+    FROM calibrations c JOIN groups g USING (group_id) WHERE c.verdict != 'good'
+UNION ALL SELECT obs, 'convert', 'no measurement set' FROM groups g WHERE status = 'complete'
+    AND NOT EXISTS (SELECT 1 FROM measurement_sets m WHERE m.group_id = g.group_id)
+UNION ALL SELECT g.obs, 'apply_calibration', 'no calibrated measurement set' FROM groups g
+    JOIN calibration_plan p USING (group_id) WHERE p.reason = ''
+    AND NOT EXISTS (SELECT 1 FROM measurement_sets m WHERE m.group_id = g.group_id AND m.kind = 'calibrated')
+UNION ALL SELECT g.obs, 'image', 'not imaged' FROM groups g JOIN measurement_sets m USING (group_id)
+    WHERE m.kind = 'calibrated' AND NOT EXISTS (SELECT 1 FROM images i WHERE i.group_id = g.group_id)
+UNION ALL SELECT g.obs, 'image', 'image failed QA: ' || i.reasons FROM images i JOIN groups g USING (group_id)
+    WHERE i.verdict != 'pass'
+UNION ALL SELECT g.obs, 'photometry', 'no photometry' FROM groups g JOIN images i USING (group_id)
+    WHERE NOT EXISTS (SELECT 1 FROM measured_groups m WHERE m.group_id = g.group_id)
+UNION ALL SELECT g.obs, 'photometry', 'not measured: ' || coalesce(m.reason, '') FROM measured_groups m
+    JOIN groups g USING (group_id) WHERE NOT m.measured AND coalesce(m.image_verdict, '') = 'pass'
+ORDER BY 1, 2"""
+
+
+def problems(conn):
+    """Every group whose products are missing or failed, with the stage and the reason."""
+    columns, rows = _rows(conn, PROBLEMS)
+    return ["obs", "stage", "problem"], rows
+
+
+def sql(conn, statement: str):
+    """One read-only SQL statement typed by the user."""
+    try:
+        return _rows(conn, statement)
+    except sqlite3.DatabaseError as err:
+        if "not authorized" in str(err) or "readonly" in str(err):
+            raise QueryError(f"SQL refused: the query command only reads ({err})") from err
+        raise QueryError(f"SQL error: {err}") from err

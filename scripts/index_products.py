@@ -1,0 +1,42 @@
+"""Index every product of a work area into SQLite: the workflow's last rule, or standalone.
+
+Standalone (any work area, e.g. a copy of a release):
+    python scripts/index_products.py [--config config/config.yaml] [--work DIR] [--db FILE]
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from contimg import config as cfgmod
+from contimg import runlog
+from contimg.index import indexer
+
+
+def index(config: dict, work: str, db: Path, log, summary: Path | None = None) -> dict:
+    result = indexer.index_work_area(Path(work), db, config, log, config["index"]["busy_timeout_s"])
+    if summary is not None:
+        summary.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+if "snakemake" in globals():
+    smk = globals()["snakemake"]
+    work = smk.config["paths"]["work"]
+    index(smk.config, work, indexer.database_path(work, smk.config["index"]["database"]),
+          runlog.setup(smk.log[0]), Path(smk.output[0]))  # fmt: skip
+else:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    parser.add_argument("--work", help="the work area (default: the config's paths.work)")
+    parser.add_argument("--db", type=Path, help="the index (default: the config's index.database in the work area)")
+    args = parser.parse_args()
+    try:
+        cfg = cfgmod.validate(yaml.safe_load(args.config.read_text()), Path(__file__).parents[1] / "config/schema.yaml")
+    except (OSError, cfgmod.ConfigError) as err:
+        sys.exit(f"index_products: {args.config}: {err}")
+    work = args.work or cfg["paths"]["work"]
+    index(cfg, work, args.db or indexer.database_path(work, cfg["index"]["database"]), runlog.setup(None))

@@ -1,0 +1,270 @@
+"""The products index as users get it: built by the workflow's last rule from the tiny night
+and checked against the files; idempotent; updated when products change or vanish; intact
+when the indexer is killed; consistent for readers during indexing and with two indexers;
+and the query command's answers and refusals."""
+
+import hashlib
+import json
+import math
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from contimg.index import cli, query, synthetic
+from conftest import ROOT
+
+INDEXER = [sys.executable, str(ROOT / "scripts/index_products.py"), "--config", str(ROOT / "config/config.yaml")]
+QUERY = str(Path(sys.executable).parent / "contimg-query")
+
+
+def index(work: Path, db: Path, **popen) -> subprocess.Popen:
+    return subprocess.Popen([*INDEXER, "--work", str(work), "--db", str(db)], stderr=subprocess.PIPE, text=True,
+                            **popen)  # fmt: skip
+
+
+def index_now(work: Path, db: Path) -> str:
+    """Run the standalone indexer to the end; return its log."""
+    process = index(work, db)
+    _, log = process.communicate(timeout=600)
+    assert process.returncode == 0, log
+    return log
+
+
+def content(db: Path) -> list[str]:
+    """Every row of every table, as SQL text (what 'the index is unchanged' compares)."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def table_rows(db: Path, table: str) -> list[tuple]:
+    return sorted(plain_query(db, f"SELECT * FROM {table}"))
+
+
+def plain_query(db: Path, sql: str) -> list[tuple]:
+    """A query the read-only command would refuse (PRAGMA), on a plain read-only connection."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def ask(db: Path, *argv: str, fmt: str = "json", capsys=None):
+    code = cli.main(["--db", str(db), "--format", fmt, *argv])
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if fmt == "json" and code == 0 else out), err
+
+
+@pytest.fixture
+def work_copy(tiny_run, tmp_path):
+    """A copy of the tiny run's work area (products and index), free to damage."""
+    return Path(shutil.copytree(tiny_run / "work", tmp_path / "work", symlinks=True))
+
+
+def test_the_workflow_indexes_every_product_with_its_values(tiny_run):
+    work = tiny_run / "work"
+    db = work / "products.sqlite"
+    assert json.loads((work / "index/last_run.json").read_text())["changed"] is True
+    conn = query.connect_read_only(db)
+    one = lambda sql, *p: conn.execute(sql, p).fetchone()[0]  # noqa: E731
+    groups = pd.read_csv(work / "inventory/groups.csv", dtype={"obs": str})
+    assert one("SELECT count(*) FROM groups") == len(groups)
+    assert one("SELECT count(*) FROM raw_files WHERE group_id IS NOT NULL") == 16 * len(groups)
+    assert one("SELECT count(*) FROM measurement_sets WHERE kind = 'flagged'") == len(groups)
+    for obs in groups["obs"]:
+        qa = json.loads((work / f"images/{obs}-qa.json").read_text())
+        row = conn.execute("SELECT i.verdict, i.rms_jy, i.bmaj_arcsec, c.obs FROM images i JOIN groups g USING "
+                           "(group_id) JOIN groups c ON c.group_id = i.calibration_group_id WHERE g.obs = ?",
+                           (obs,)).fetchone()  # fmt: skip
+        assert row == (qa["verdict"], qa["rms_jy"], qa["beam_arcsec"][0], qa["calibration"])
+        applied = json.loads((work / f"calibrated/{obs}.cal.json").read_text())
+        columns, rows = query.calibration(conn, obs)
+        assert {r[columns.index("calibration")] for r in rows} == {applied["calibration"]}
+        assert {r[columns.index("caltable")] for r in rows} == {"bandpass", "gains"}
+    measurements = pd.read_parquet(work / "lightcurves/measurements.parquet")
+    assert one("SELECT count(*) FROM photometry") == len(measurements) > 0
+    name = measurements["name"].value_counts().index[0]
+    columns, rows = query.lightcurve(conn, name=name)
+    expected = measurements[measurements["name"] == name].sort_values("mjd")
+    assert [r[columns.index("obs")] for r in rows] == list(expected["obs"])
+    assert [r[columns.index("flux_jy")] for r in rows] == pytest.approx(list(expected["flux_jy"]), rel=1e-12)
+    assert one("SELECT count(*) FROM variability") == len(pd.read_parquet(work / "lightcurves/sources.parquet"))
+    assert one("SELECT count(*) FROM mosaics") == len(list((work / "mosaics").glob("*.json")))
+    for path, sha in conn.execute("SELECT path, sha256 FROM product_files"):
+        assert hashlib.sha256((work / path).read_bytes()).hexdigest() == sha, path
+    assert one("SELECT count(*) FROM product_files WHERE path LIKE 'ms/%.ms/table.f%'") >= len(groups)
+    assert one("SELECT count(*) FROM product_files WHERE path LIKE '%/ANTENNA/%' OR path LIKE '%table.lock'") == 0
+    run = conn.execute("SELECT config_sha256, code_version, software FROM runs").fetchall()
+    assert len(run) == 1 and len(run[0][0]) == 64 and run[0][1].startswith("0.1.0") and "pyarrow" in run[0][2]
+    assert plain_query(db, "PRAGMA foreign_key_check") == []
+    assert plain_query(db, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_copied_work_area_reindexes_to_the_same_file(work_copy):
+    db = work_copy / "products.sqlite"
+    before = db.read_bytes()
+    assert "no change" in index_now(work_copy, db)  # relative paths, same sizes and times: nothing to do
+    assert "no change" in index_now(work_copy, db)
+    assert db.read_bytes() == before
+
+
+def test_removed_and_changed_products_are_taken_out_and_updated(work_copy, capsys):
+    db = work_copy / "products.sqlite"
+    groups = pd.read_csv(work_copy / "inventory/groups.csv", dtype={"obs": str})["obs"].tolist()
+    lost, failed = groups[0], groups[1]  # the tiny night's groups 0 and 2 fail their image QA, 1 passes
+    code, rows, _ = ask(db, "problems", capsys=capsys)
+    problems_before = {(r["obs"], r["stage"]) for r in rows}
+    assert (failed, "image") not in problems_before
+    for suffix in (".parquet", "-blind.parquet", ".json"):
+        (work_copy / f"photometry/{lost}{suffix}").unlink()
+    qa_path = work_copy / f"images/{failed}-qa.json"
+    qa = json.loads(qa_path.read_text())
+    qa_path.write_text(json.dumps({**qa, "verdict": "fail", "reasons": ["rms 9.9 x thermal > 2.0"]}))
+    log = index_now(work_copy, db)
+    assert "1 updated, 1 removed" in log
+    code, rows, _ = ask(db, "sql", f"SELECT count(*) AS n FROM photometry JOIN groups USING (group_id) "
+                                   f"WHERE obs = '{lost}'", capsys=capsys)  # fmt: skip
+    assert rows == [{"n": 0}]
+    code, rows, _ = ask(db, "problems", capsys=capsys)
+    assert {(r["obs"], r["stage"]) for r in rows} == problems_before | {(lost, "photometry"), (failed, "image")}
+    assert [r["problem"] for r in rows if r["obs"] == failed] == ['image failed QA: ["rms 9.9 x thermal > 2.0"]']
+    code, rows, _ = ask(db, "images", "--verdict", "fail", capsys=capsys)
+    assert [r["obs"] for r in rows] == sorted(groups)  # all three now
+    code, rows, _ = ask(db, "sql", "SELECT n_added, n_updated, n_removed FROM runs ORDER BY run_id", capsys=capsys)
+    assert rows[-1] == {"n_added": 0, "n_updated": 1, "n_removed": 1} and len(rows) == 2
+
+
+def test_a_damaged_record_is_reported_and_the_rest_indexed(work_copy):
+    db = work_copy / "products.sqlite"
+    count_by_group = "SELECT g.obs, count(*) FROM photometry JOIN groups g USING (group_id) GROUP BY g.obs"
+    before = dict(plain_query(db, count_by_group))
+    obs = sorted(before)[0]
+    (work_copy / f"photometry/{obs}.json").write_text('{"obs": "truncated')
+    (work_copy / f"photometry/{obs}.parquet").write_bytes(b"PAR1 not really")
+    log = index_now(work_copy, db)
+    assert f"photometry/{obs}.json not indexed: JSONDecodeError" in log and "1 unreadable" in log
+    assert dict(plain_query(db, count_by_group)) == {k: v for k, v in before.items() if k != obs}
+    assert plain_query(db, "SELECT count(*) FROM measured_groups") == [(len(list(work_copy.glob("photometry/*.json"))) - 1,)]
+
+
+def synthetic_area(path: Path, n_images: int) -> Path:
+    synthetic.write_work_area(path, n_images, rows_per_image=2000, n_sources=20000)
+    return path
+
+
+def touch_all(work: Path) -> None:
+    """New modification times for every photometry table: the indexer must reload them all."""
+    for path in (work / "photometry").glob("*.parquet"):
+        path.touch()
+
+
+def test_a_killed_indexer_leaves_the_previous_index_intact(tmp_path):
+    work, db = synthetic_area(tmp_path / "work", 400), tmp_path / "index.sqlite"
+    index_now(work, db)
+    before, photometry = content(db), table_rows(db, "photometry")
+    touch_all(work)
+    process = index(work, db)
+    for line in process.stderr:  # kill it while it loads the 800,000 photometry rows again
+        if "loading" in line and "photometry" in line:
+            time.sleep(0.5)
+            break
+    assert process.poll() is None, "the indexer finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert content(db) == before
+    assert plain_query(db, "PRAGMA integrity_check") == [("ok",)]
+    assert "400 updated" in index_now(work, db)
+    assert table_rows(db, "photometry") == photometry
+
+
+def test_readers_see_the_old_or_the_new_index_while_it_is_written(tmp_path):
+    work, db = synthetic_area(tmp_path / "work", 300), tmp_path / "index.sqlite"
+    for parquet in sorted((work / "photometry").glob("*.parquet"))[100:]:  # index a third of it first
+        parquet.rename(parquet.with_suffix(".hidden"))
+    index_now(work, db)
+    for hidden in (work / "photometry").glob("*.hidden"):
+        hidden.rename(hidden.with_suffix(".parquet"))
+    conn = query.connect_read_only(db)
+    count = lambda: conn.execute("SELECT count(*) FROM photometry").fetchone()[0]  # noqa: E731
+    old = count()
+    assert old == 100 * 2000
+    process = index(work, db)
+    seen = []
+    while process.poll() is None:
+        seen.append(count())
+        time.sleep(0.02)
+    assert process.wait() == 0, process.stderr.read()
+    seen.append(count())
+    assert set(seen) == {old, 300 * 2000} and len(seen) > 10  # never a partly written state
+
+
+def test_two_indexers_at_once_give_one_consistent_index(tmp_path):
+    work, db = synthetic_area(tmp_path / "work", 200), tmp_path / "index.sqlite"
+    first, second = index(work, db), index(work, db)
+    logs = [p.communicate(timeout=600)[1] for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], logs
+    assert sum("no change" in log for log in logs) == 1  # the second waited for the first, then found it done
+    conn = query.connect_read_only(db)
+    assert conn.execute("SELECT count(*) FROM photometry").fetchone()[0] == 200 * 2000
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
+def test_query_command_answers_in_every_format(tiny_run, capsys):
+    db = tiny_run / "work/products.sqlite"
+    measurements = pd.read_parquet(tiny_run / "work/lightcurves/measurements.parquet")
+    source = measurements.iloc[0]
+    code, by_name, _ = ask(db, "lightcurve", "--name", source["name"], capsys=capsys)
+    assert code == 0 and len(by_name) == (measurements["name"] == source["name"]).sum()
+    code, by_position, _ = ask(db, "lightcurve", "--ra", str(source["ra_deg"] + 0.001), "--dec",
+                               str(source["dec_deg"]), "--radius", "10", capsys=capsys)  # fmt: skip
+    assert [r["flux_jy"] for r in by_position] == [r["flux_jy"] for r in by_name]
+    offset = 3.6 * math.cos(math.radians(source["dec_deg"]))  # 0.001 deg of RA, in arcsec
+    assert [r["separation_arcsec"] for r in by_position] == pytest.approx([offset] * len(by_position), abs=0.01)
+    code, csv_text, _ = ask(db, "groups", "--start", "2026-03-21T04:00", "--end", "2026-03-22", fmt="csv",
+                            capsys=capsys)  # fmt: skip
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("obs,mjd_mid,status") and len(lines) == 1 + 3
+    code, table, _ = ask(db, "calibration", lines[1].split(",")[0], fmt="table", capsys=capsys)
+    assert code == 0 and "bandpass" in table and "gains" in table
+    code, rows, _ = ask(db, "images", "--start", "70000", capsys=capsys)
+    assert code == 0 and rows == []
+    installed = subprocess.run([QUERY, "--db", str(db), "problems"], capture_output=True, text=True, timeout=60)
+    assert installed.returncode == 0 and installed.stdout.startswith("obs"), installed.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["lightcurve", "--name", "x'; DROP TABLE photometry; --"], "no source named"),
+    (["lightcurve", "--ra", "10", "--dec", "95"], "outside"),
+    (["lightcurve", "--ra", "10", "--dec", "54", "--radius", "1e300"], "radius"),
+    (["lightcurve", "--ra", "10"], "--ra needs --dec"),
+    (["images", "--start", "'; DELETE FROM images; --"], "neither an MJD"),
+    (["calibration", "20260321T050000' OR '1'='1"], "no group"),
+    (["sql", "DROP TABLE photometry"], "only reads"),
+    (["sql", "SELECT 1; DELETE FROM images"], "one statement"),
+    (["sql", "UPDATE images SET verdict = 'pass'"], "only reads"),
+    (["sql", "ATTACH DATABASE 'x.sqlite' AS x"], "only reads"),
+    (["sql", "SELECT * FROM no_such_table"], "no such table"),
+])  # fmt: skip
+def test_hostile_queries_are_refused_and_change_nothing(work_copy, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(work_copy)
+    db = work_copy / "products.sqlite"
+    before = content(db)
+    code, _, err = ask(db, *argv, capsys=capsys)
+    assert code == 1 and message in err
+    assert content(db) == before and not (work_copy / "x.sqlite").exists()
+
+
+def test_nan_coordinates_are_rejected_by_the_command_line(tiny_run, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--db", str(tiny_run / "work/products.sqlite"), "lightcurve", "--ra", "nan", "--dec", "0"])
+    assert stop.value.code == 2 and "not a finite number" in capsys.readouterr().err
