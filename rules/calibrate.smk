@@ -19,8 +19,8 @@ rule calibration_plan:
         "../envs/calibration.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(5),
     script:
         "../scripts/calibration_plan.py"
 
@@ -44,8 +44,8 @@ rule solve_calibration:
     threads: 1
     # bench/calibrate_full.py: a full-size calibrator group takes ~280 s, peak 6.0 GiB
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(30),
     script:
         "../scripts/solve_calibration.py"
 
@@ -66,7 +66,7 @@ rule apply_calibration:
     threads: 1
     # bench/calibrate_full.py: a full-size group takes ~14 s, peak 0.7 GiB
     resources:
-        mem_mb=4000,
-        runtime=20,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(20),
     script:
         "../scripts/apply_calibration.py"

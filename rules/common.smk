@@ -25,6 +25,12 @@ def bench_path(stage, name="{obs}"):
     return f"{WORK}/benchmarks/{stage}/{name}.tsv"
 
 
+def per_attempt(base):
+    """A resource that doubles with each retry (Snakemake's `attempt`): a job Slurm killed
+    for its time or memory limit is resubmitted with twice as much (profiles: `retries`)."""
+    return lambda wildcards, attempt: base * 2 ** (attempt - 1)
+
+
 def incoming_signature():
     """A digest of the names, sizes and mtimes of the correlator files now in INCOMING.
 

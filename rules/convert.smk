@@ -20,7 +20,7 @@ rule convert:
     threads: config["conversion"]["workers"]
     # bench/convert_full.py: a full-size group peaks at 3.3 GiB and takes ~35 s on 2 cores
     resources:
-        mem_mb=6000,
-        runtime=20,
+        mem_mb=per_attempt(6000),
+        runtime=per_attempt(20),
     script:
         "../scripts/convert.py"

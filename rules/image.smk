@@ -25,8 +25,8 @@ rule image:
         "../envs/imaging.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(30),
     script:
         "../scripts/image.py"
 
@@ -49,7 +49,7 @@ rule mosaic:
         "../envs/imaging.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=30,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(30),
     script:
         "../scripts/mosaic.py"

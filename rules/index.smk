@@ -19,7 +19,7 @@ rule index:
     localrule: True
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(60),
     script:
         "../scripts/index_products.py"

@@ -20,7 +20,7 @@ rule inventory:
         "../envs/inventory.yaml"
     threads: config["inventory"]["workers"]
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(60),
     script:
         "../scripts/inventory.py"

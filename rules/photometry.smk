@@ -23,8 +23,8 @@ rule photometry:
         "../envs/photometry.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=15,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(15),
     script:
         "../scripts/photometry.py"
 
@@ -48,7 +48,7 @@ rule lightcurves:
         "../envs/photometry.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=15,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(15),
     script:
         "../scripts/lightcurves.py"

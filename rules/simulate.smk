@@ -19,7 +19,7 @@ rule simulate_night:
         "../envs/simulation.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     script:
         "../scripts/simulate_night.py"
