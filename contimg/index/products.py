@@ -83,10 +83,14 @@ def discover(work: Path) -> list[Product]:
 
 
 def stat(work: Path, files: tuple[str, ...]) -> dict[str, tuple[int, int]]:
-    """{file: (size, mtime_ns)}: what tells the indexer that a product changed."""
+    """{file: (size, mtime_ns)}: what tells the indexer that a product changed (a file that
+    vanished since the product was discovered is left out: the product then counts as changed)."""
     found = {}
     for rel in files:
-        st = os.stat(work / rel)
+        try:
+            st = os.stat(work / rel)
+        except FileNotFoundError:
+            continue
         found[rel] = (st.st_size, st.st_mtime_ns)
     return found
 

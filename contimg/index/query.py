@@ -88,17 +88,18 @@ def separation_arcsec(ra1, dec1, ra2, dec2) -> float:
 def cone(conn: sqlite3.Connection, ra_deg: float, dec_deg: float, radius_arcsec: float) -> list[tuple[int, float]]:
     """[(source_id, separation_arcsec)] of the sources within the radius, nearest first.
 
-    Uses the (dec, ra) index: a declination band, then an RA window widened by 1/cos(dec)
-    (the whole circle near a pole, split in two across RA 0), then the exact distance.
+    Uses the (dec, ra) index: a declination band, then the circle's RA extent
+    asin(sin r / cos dec) (the whole circle when it holds a pole, split in two across RA 0),
+    then the exact distance.
     """
     check_position(ra_deg, dec_deg, radius_arcsec)
     r = radius_arcsec / 3600.0
     lo, hi = max(-90.0, dec_deg - r), min(90.0, dec_deg + r)
     sql = "SELECT source_id, ra_deg, dec_deg FROM sources WHERE dec_deg BETWEEN ? AND ?"
     params: list[float] = [lo, hi]
-    widest = max(abs(lo), abs(hi))
-    if widest < 89.0:
-        half = r / math.cos(math.radians(widest))
+    extent = math.sin(math.radians(r)) / max(math.cos(math.radians(dec_deg)), 1e-12)
+    if extent < 1.0:
+        half = math.degrees(math.asin(extent))
         ra_lo, ra_hi = ra_deg - half, ra_deg + half
         if ra_lo < 0 or ra_hi >= 360:
             sql += " AND (ra_deg >= ? OR ra_deg <= ?)"

@@ -39,6 +39,17 @@ def test_cone_search_finds_sources_across_ra_zero_and_near_the_pole(tmp_path):
     assert names_within(db, 120.0, 80.0, 12.0) == []
 
 
+def test_cone_search_reaches_the_widest_point_of_a_circle_near_the_pole(tmp_path):
+    # centre (100, 85), radius 1 deg: the circle is widest in RA (11.55 deg) at dec 85.09,
+    # not at its centre's declination; a source just inside that point must be found
+    dec0, r = math.radians(85.0), math.radians(1.0)
+    dec_t = math.asin(math.sin(dec0) / math.cos(r))
+    half = math.degrees(math.asin(math.sin(r) / math.cos(dec0)))
+    db = make_index(tmp_path / "i.sqlite", [("widest", 100.0 + 0.999 * half, math.degrees(dec_t)),
+                                            ("outside", 100.0 + 1.01 * half, math.degrees(dec_t))])  # fmt: skip
+    assert names_within(db, 100.0, 85.0, 3600.0) == ["widest"]
+
+
 def test_separation_matches_a_known_distance():
     assert query.separation_arcsec(10.0, 0.0, 10.0, 1.0) == pytest.approx(3600.0, rel=1e-9)
     assert query.separation_arcsec(0.0, 60.0, 1.0, 60.0) == pytest.approx(3600.0 * 0.5, rel=1e-4)
