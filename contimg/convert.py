@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import mmap
 import multiprocessing
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import flagging, geometry, msio
+from . import flagging, geometry, msio, staging
 from .layout import Layout
 
 C_LIGHT = geometry.C_LIGHT
@@ -326,6 +324,12 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
         counts.aoflagger = flagging.flag_rfi(group.data, group.flags, header.ant1, header.ant2,
                                              strategy_path, conv_cfg["workers"])  # fmt: skip
     t_flag = time.perf_counter()
+    cross = header.ant1 != header.ant2
+    if group.flags.all(axis=(1, 2))[cross].all():
+        raise ConversionError(
+            f"{paths[0].parent}: every cross-correlation of group {name} is flagged (input flags "
+            f"{counts.input_flags}, bad values {counts.bad_values}, AOFlagger {counts.aoflagger} of {counts.total})"
+        )
 
     # The MS holds pyuvdata's visibilities conjugated with uvw negated (its write_ms convention).
     np.conjugate(group.data, out=group.data)
@@ -354,9 +358,7 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
     )  # fmt: skip
     t_phase = time.perf_counter()
 
-    tmp = ms_path.with_name(f".{ms_path.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with staging.staged_directory(ms_path) as tmp:
         msio.write_ms(str(tmp), content, layout, header.telescope_name, dish_diameter_m)
         summary = flagging.flag_summary(group.flags, header.ant1, header.ant2,
                                         dict(zip(layout.numbers, layout.names)), group.freqs_hz, counts)  # fmt: skip
@@ -368,9 +370,5 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
         }
         summary["phase_centre_icrs_deg"] = [round(float(np.rad2deg(geom.ra_rad)), 6),
                                             round(float(np.rad2deg(geom.dec_rad)), 6)]  # fmt: skip
-        os.replace(tmp, ms_path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     flags_json.write_text(json.dumps(summary, indent=1))
     return summary

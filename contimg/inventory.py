@@ -180,7 +180,7 @@ def _consistency(r: dict, dec: float, inv_cfg: dict) -> list[tuple[str, str]]:
             problems.append(("inconsistent", f"{name}: pointing dec {d:.2f} deg differs from the group's {dec:.2f} deg"))
     values, counts = np.unique(r["n_freqs"], return_counts=True)
     n_freqs = values[np.argmax(counts)]
-    problems += [("inconsistent", f"{name}: {n} channels where the group has {n_freqs}")
+    problems += [("inconsistent", f"{name}: {int(n)} channels where the group has {int(n_freqs)}")
                  for name, n in zip(r["name"], r["n_freqs"]) if n != n_freqs]  # fmt: skip
     for name in r["name"][np.abs(r["jd_first"] - r["stamp_jd"]) * 86400 > inv_cfg["group_tolerance_s"]]:
         problems.append(("inconsistent", f"{name}: header start time disagrees with the file name"))

@@ -296,8 +296,9 @@ def write_subband(scene: Scene, group: Group, geom: predict.SourceGeometry, subb
             phase_center_catalog=catalog,
             phase_center_id_array=np.zeros(n_int * len(pairs), int),
             vis_units="uncalib",
-            history=f"Simulated DSA-110 group {group.index}, subband {subband}, {SIGNATURE}",
         )
+    # set here, not in new(), which appends its creation time: the same night is the same bytes
+    uvd.history = f"Simulated DSA-110 group {group.index}, subband {subband}, {SIGNATURE}"
     uvd.extra_keywords["phase_center_dec"] = dec
     _refuse_foreign(path)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -40,7 +40,7 @@ class Catalog:
 
 def read_catalog(path: str) -> Catalog:
     """Read a source CSV ('#' lines are comments); missing columns are named in the error."""
-    table = pd.read_csv(path, comment="#", skipinitialspace=True)
+    table = pd.read_csv(path, comment="#", skipinitialspace=True, float_precision="round_trip")
     missing = [c for c in CATALOG_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: catalogue lacks column(s) {', '.join(missing)}")

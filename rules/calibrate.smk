@@ -1,6 +1,7 @@
 # Calibrator groups -> caltables/{cal}/ (bandpass, gains, QA, plots); every group with a
 # calibration in reach -> calibrated/{obs}.ms. Which calibrations a group may use is fixed
-# from the inventory when the DAG is built (calibration/plan.csv records it).
+# from the inventory when the DAG is built (calibration/plan.csv records it); calibrations
+# already solved and failed count as out of reach.
 
 
 rule calibration_plan:
@@ -11,6 +12,7 @@ rule calibration_plan:
     params:
         settings=config["calibration"],
         dec_tolerance_deg=config["inventory"]["pointing_tolerance_deg"],
+        failed=FAILED_CALIBRATIONS,
     log:
         log_path("calibration", "plan"),
     benchmark:

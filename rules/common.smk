@@ -3,7 +3,7 @@ import hashlib
 import os
 import sys
 
-from contimg import naming, tables
+from contimg import naming, quarantine, tables
 from contimg.calibration import plan as calplan
 
 WORK = config["paths"]["work"]
@@ -31,28 +31,42 @@ def per_attempt(base):
     return lambda wildcards, attempt: base * 2 ** (attempt - 1)
 
 
-def incoming_signature():
-    """A digest of the names, sizes and mtimes of the correlator files now in INCOMING.
-
-    Used as a parameter of the inventory rule: when files arrive, change or vanish the
-    digest changes and Snakemake re-runs the (incremental) inventory. A simulated night
-    is tracked through the simulation's summary file instead.
-    """
+def directory_signature(directory, keep):
+    """A digest of the names, sizes and mtimes of the files in ``directory`` whose names
+    ``keep`` accepts: as a rule parameter it makes Snakemake re-run the rule when such
+    files arrive, change or vanish."""
     digest = hashlib.sha1()
-    if os.path.isdir(INCOMING):
-        with os.scandir(INCOMING) as it:
-            listing = sorted(
-                (e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in it if naming.parse_raw_filename(e.name)
-            )
+    if os.path.isdir(directory):
+        with os.scandir(directory) as it:
+            listing = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in it if keep(e.name))
         for entry in listing:
             digest.update(repr(entry).encode())
     return digest.hexdigest()
 
 
+def incoming_signature():
+    """The correlator files now in INCOMING (a simulated night is tracked through the
+    simulation's summary file instead)."""
+    return directory_signature(INCOMING, naming.parse_raw_filename)
+
+
+def quarantine_path(name=""):
+    """quarantine/{obs}.json: a group whose data failed a job after the inventory passed it."""
+    return f"{WORK}/quarantine/{name}"
+
+
 def load_groups():
-    """The groups table of the last inventory, or None before the first one."""
+    """The groups table of the last inventory, or None before the first one; groups
+    quarantined since then are failed already (the inventory re-runs to record it)."""
     path = inv_path("groups.csv")
-    return tables.read_groups(path) if os.path.exists(path) else None
+    if not os.path.exists(path):
+        return None
+    groups, records = tables.read_groups(path), quarantine.read_all(quarantine_path())
+    if records:
+        groups, _ = quarantine.mark_groups(groups, INCOMING, records)
+        for row in groups[groups["status"] == quarantine.FAILED].itertuples():
+            print(f"group {row.obs} is skipped: {row.reason}", file=sys.stderr)
+    return groups
 
 
 GROUPS = load_groups()
@@ -60,12 +74,17 @@ COMPLETE = [] if GROUPS is None else list(GROUPS.loc[GROUPS["status"] == "comple
 SUBBAND_COLUMNS = [f"sb{k:02d}" for k in range(config["instrument"]["band"]["n_subbands"])]
 
 
+# Calibrations solved earlier whose quality gate failed (with the current settings)
+FAILED_CALIBRATIONS = calplan.failed_calibrations(f"{WORK}/caltables", config["calibration"])
+
+
 def calibration_plan():
     """Each complete group's candidate calibrations (calibrator-group obs ids, nearest first)."""
     if GROUPS is None:
         return {}, {}
     cal = config["calibration"]
-    table = calplan.plan(GROUPS, cal["validity_hours"], config["inventory"]["pointing_tolerance_deg"], cal["max_candidates"])
+    table = calplan.plan(GROUPS, cal["validity_hours"], config["inventory"]["pointing_tolerance_deg"],
+                         cal["max_candidates"], FAILED_CALIBRATIONS)  # fmt: skip
     return dict(zip(table["obs"], table["candidates"])), dict(zip(table["obs"], table["reason"]))
 
 

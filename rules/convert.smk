@@ -11,6 +11,7 @@ rule convert:
         strategy=config["conversion"]["aoflagger_strategy"],
     params:
         settings=config["conversion"],
+        quarantine=quarantine_path(),
     log:
         log_path("convert"),
     benchmark:

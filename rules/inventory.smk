@@ -1,4 +1,5 @@
-# Header-only scan of the incoming directory: groups, their status, calibrator transits.
+# Header-only scan of the incoming directory: groups, their status, calibrator transits;
+# groups whose data failed a later job (quarantine/) are marked failed.
 
 
 rule inventory:
@@ -12,6 +13,8 @@ rule inventory:
         settings=config["inventory"],
         listing="simulated night" if SIMULATE else incoming_signature(),
         cache=inv_path("header_cache.csv"),
+        quarantine=quarantine_path(),
+        quarantined=directory_signature(quarantine_path(), lambda name: name.endswith(".json")),
     log:
         log_path("inventory", "inventory"),
     benchmark:

@@ -6,7 +6,7 @@ from contimg.calibration import plan
 log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
 settings = snakemake.params.settings  # noqa: F821
 table = plan.plan(tables.read_groups(snakemake.input.groups), settings["validity_hours"],  # noqa: F821
-                  snakemake.params.dec_tolerance_deg, settings["max_candidates"])  # noqa: F821 # fmt: skip
+                  snakemake.params.dec_tolerance_deg, settings["max_candidates"], snakemake.params.failed)  # noqa: F821 # fmt: skip
 for column in ("candidates", "calibrators", "hours_away"):
     table[column] = table[column].map(lambda values: " ".join(str(v) for v in values))
 tables.write_csv_atomic(table, snakemake.output[0])  # noqa: F821

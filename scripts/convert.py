@@ -2,18 +2,24 @@
 
 from pathlib import Path
 
-from contimg import convert, layout, runlog
+from contimg import convert, layout, quarantine, runlog
 
 log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
 cfg = snakemake.config  # noqa: F821
-summary = convert.convert_group(
-    paths=[Path(p) for p in snakemake.input.files],  # noqa: F821
-    ms_path=Path(snakemake.output.ms),  # noqa: F821
-    flags_json=Path(snakemake.output.flags),  # noqa: F821
-    layout=layout.layout_from_config(cfg["instrument"]),
-    conv_cfg={**cfg["conversion"], "workers": snakemake.threads},  # noqa: F821
-    sefd_jy=cfg["instrument"]["sefd_jy"],
-    name=snakemake.wildcards.obs,  # noqa: F821
-)
+paths = [Path(p) for p in snakemake.input.files]  # noqa: F821
+try:
+    summary = convert.convert_group(
+        paths=paths,
+        ms_path=Path(snakemake.output.ms),  # noqa: F821
+        flags_json=Path(snakemake.output.flags),  # noqa: F821
+        layout=layout.layout_from_config(cfg["instrument"]),
+        conv_cfg={**cfg["conversion"], "workers": snakemake.threads},  # noqa: F821
+        sefd_jy=cfg["instrument"]["sefd_jy"],
+        name=snakemake.wildcards.obs,  # noqa: F821
+    )
+except convert.ConversionError as err:  # the data, not the machine: the next run skips the group
+    record = quarantine.record(snakemake.params.quarantine, snakemake.wildcards.obs, "convert", paths, err)  # noqa: F821
+    log.error("%s; recorded in %s: the next inventory marks the group failed", err, record)
+    raise
 log.info("wrote %s: %.2f%% of cross-correlations flagged; timing %s",
          snakemake.output.ms, 100 * summary["fraction_flagged_cross"], summary["timing_s"])  # noqa: F821

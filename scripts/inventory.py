@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from contimg import inventory, layout, runlog, sky, tables
+from contimg import inventory, layout, quarantine, runlog, sky, tables
 
 log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
 cfg = snakemake.config  # noqa: F821
@@ -16,6 +16,10 @@ files, groups = inventory.build(
     sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
     layout.site_location(cfg["instrument"]["site"]),
 )
+records = quarantine.read_all(snakemake.params.quarantine)  # noqa: F821
+groups, stale = quarantine.mark_groups(groups, cfg["paths"]["incoming"], records)
+for path in stale:
+    log.info("%s: the group's files have changed since it failed: it is tried again", path)
 tables.write_csv_atomic(files, snakemake.output.files)  # noqa: F821
 tables.write_csv_atomic(groups, snakemake.output.groups)  # noqa: F821
 tables.write_csv_atomic(files, cache_path)

@@ -134,6 +134,20 @@ def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, timeout=600)
 
 
+def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """{rule: jobs} of the plan Snakemake printed ("Job stats:") before running."""
+    lines = (result.stdout + result.stderr).splitlines()
+    if "Job stats:" not in lines:
+        return {}
+    counts = {}
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        rule, _, count = line.rpartition(" ")
+        if rule.strip() in ("total", "") or not count.isdigit():
+            break
+        counts[rule.strip()] = int(count)
+    return counts
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """The tiny night run through the whole workflow, as `make demo` does (never modified).

@@ -10,12 +10,12 @@ calibrated noise. The record says which calibration was applied and why nearer o
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 from casacore.tables import table
 
+from .. import staging
 from . import plan
 from .solve import software_versions
 
@@ -50,9 +50,7 @@ def apply_calibration(ms_path: Path, out_ms: Path, record_path: Path, candidates
     chosen_dir = candidates[list(records).index(chosen)]
     gaintables = [str(chosen_dir / cal["tables"][kind]["table"]) for kind in cal["apply_order"]]
     settings = {"interp": ["nearest"] * len(gaintables), "calwt": False, "applymode": "calflag", "flagbackup": False}
-    tmp = out_ms.with_name(f".{out_ms.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with staging.staged_directory(out_ms) as tmp:
         shutil.copytree(ms_path, tmp)
         applycal(vis=str(tmp), gaintable=gaintables, **settings)
         with table(str(tmp), readonly=False, ack=False) as ms:
@@ -60,10 +58,6 @@ def apply_calibration(ms_path: Path, out_ms: Path, record_path: Path, candidates
                 raise RuntimeError(f"applycal wrote no CORRECTED_DATA into the copy of {ms_path.name}")
             ms.removecols("DATA")
             ms.renamecol("CORRECTED_DATA", "DATA")
-        os.replace(tmp, out_ms)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     record = {
         "obs": out_ms.name.removesuffix(".ms"),
         "input_ms": str(ms_path),

@@ -3,10 +3,15 @@
 A group's candidates are the complete calibrator groups of the same pointing declination
 within the validity window, nearest in time first. Whether a candidate's tables passed the
 quality gate is only known after solving, so the apply step takes the first good one
-(`choose`) and records why any nearer one was passed over.
+(`choose`) and records why any nearer one was passed over. A group all of whose candidates
+were solved and failed (`failed_calibrations`) has no calibration: the next run skips it
+and says why, instead of failing its apply job again.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,8 +21,25 @@ def calibrator_groups(groups: pd.DataFrame) -> pd.DataFrame:
     return groups[(groups["status"] == "complete") & (groups["calibrator"] != "")]
 
 
-def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, max_candidates: int) -> pd.DataFrame:
-    """One row per complete group: its candidate calibrations (nearest first) or why it has none.
+def failed_calibrations(caltables: str | Path, cal_cfg: dict) -> dict[str, str]:
+    """{calibrator-group obs: why} of the calibrations in ``caltables``/ whose quality gate
+    failed with the current settings (after a change of settings they are solved again)."""
+    failed = {}
+    solver = {k: v for k, v in cal_cfg.items() if k != "qa"}
+    for path in sorted(Path(caltables).glob("*/qa.json")):
+        try:
+            qa = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # being written, or damaged: the solve job's own business
+        if qa.get("verdict") == "bad" and qa.get("qa_thresholds") == cal_cfg["qa"] and qa.get("parameters") == solver:
+            failed[path.parent.name] = "; ".join(qa.get("reasons", []))
+    return failed
+
+
+def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, max_candidates: int,
+         failed: dict[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per complete group: its candidate calibrations (nearest first) or why it has none
+    (none in reach, or every one in reach is among the ``failed`` calibrations).
 
     Columns: obs, mjd_mid, pointing_dec_deg, candidates (list of calibrator-group obs),
     calibrators (their calibrator names), reason (empty when there are candidates).
@@ -33,6 +55,10 @@ def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, 
             reason = (f"no calibrator group at pointing dec {g.pointing_dec_deg:.2f} deg within "
                       f"{validity_hours:g} h" + ("" if same_dec.empty else
                       f" (nearest: {same_dec.loc[hours.idxmin(), 'obs']}, {hours.min():.1f} h away)"))  # fmt: skip
+        elif failed and near["obs"].isin(list(failed)).all():
+            reason = "every calibration in reach failed its quality gate: " + " | ".join(
+                f"{cal}: {failed[cal]}" for cal in near["obs"])
+            near = near.head(0)
         else:
             reason = ""
         rows.append({"obs": g.obs, "mjd_mid": g.mjd_mid, "pointing_dec_deg": g.pointing_dec_deg,

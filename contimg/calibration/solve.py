@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from casacore.tables import table
 
+from .. import staging
 from ..layout import Layout
 from ..sky import Catalog
 from . import model, qa
@@ -172,8 +172,7 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
     """
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".solve-", dir=out_dir.parent))
-    try:
+    with staging.scratch_directory(out_dir.parent / f".{out_dir.name}.solving") as scratch:
         work_ms = scratch / "calibrator.ms"
         shutil.copytree(ms_path, work_ms)
         model.write_model(str(work_ms), Catalog(model_sources), np.deg2rad(pointing_dec_deg), layout, dish_m)
@@ -201,8 +200,6 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
             sol = qa.read_solutions(final, kind)
             tables[kind] = {"table": final.name, **qa.table_qa(sol, with_data, cal_cfg["qa"])}
             qa.plot(sol, f"{calibrator} {kind}", out_dir / f"{kind}.png")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     reasons = failure + [r for t in tables.values() for r in t["reasons"]]
     record = {
         "calibration": out_dir.name,

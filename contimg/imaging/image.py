@@ -20,6 +20,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 from casacore.tables import table
 
+from .. import staging
 from ..calibration import model
 from ..layout import Layout
 from ..sky import Catalog
@@ -75,10 +76,7 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
     """Image ``ms`` into ``prefix``-*.fits, ``prefix``-qa.json and ``prefix``-thumb.png; return the QA."""
     t0 = time.perf_counter()
     name = prefix.name
-    scratch = prefix.parent / f".{name}.imaging"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
+    with staging.scratch_directory(prefix.parent / f".{name}.imaging") as scratch:
         geom = wsclean.image_geometry(str(ms), img_cfg["fov_deg"], img_cfg["pixels_per_beam"])
         imaged, subtracted = subtract_bright(ms, scratch, geom, calibrators, catalog, pointing_dec_deg, layout,
                                              dish_m, img_cfg)  # fmt: skip
@@ -134,6 +132,4 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
         shutil.rmtree(scratch / "subtracted.ms", ignore_errors=True)
         for path in scratch.iterdir():
             path.replace(prefix.parent / path.name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return record

@@ -9,7 +9,6 @@ end, so an interrupted job leaves no partial table.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
+from .. import staging
 from ..imaging.restoring_beam import RestoringBeam
 from ..sky import Catalog
 from . import blind, forced
@@ -47,11 +47,8 @@ def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut
     qa = json.loads(Path(f"{image_prefix}-qa.json").read_text())
     header = fits.getheader(f"{image_prefix}-image.fits")
     mjd, freq = float(header["MJD-OBS"]), float(header["CRVAL3"])
-    scratch = out_prefix.parent / f".{obs}.photometry"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
     record = {"obs": obs, "image": f"{image_prefix}-image.fits", "mjd": mjd, "freq_hz": freq, "image_verdict": qa["verdict"]}
-    try:
+    with staging.scratch_directory(out_prefix.parent / f".{obs}.photometry") as scratch:
         if qa["verdict"] != "pass":
             forced_rows = pd.DataFrame(columns=forced.COLUMNS)
             blind_rows = pd.DataFrame(columns=blind.COLUMNS)
@@ -86,6 +83,4 @@ def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut
         (scratch / f"{obs}.json").write_text(json.dumps(record, indent=1))
         for name in (f"{obs}.parquet", f"{obs}-blind.parquet", f"{obs}.json"):
             (scratch / name).replace(out_prefix.parent / name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return record
