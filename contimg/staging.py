@@ -39,3 +39,15 @@ def scratch_directory(path: Path):
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def disk_space_note(path: str | os.PathLike) -> str:
+    """'' or, when the file system holding ``path`` is (nearly) full, a sentence saying so:
+    for errors of tools that crash instead of reporting ENOSPC (WSClean segfaults)."""
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return ""
+    if usage.free >= max(256 << 20, usage.total // 100):
+        return ""
+    return f"; the file system holding {path} has only {usage.free >> 20} MiB free of {usage.total >> 20} MiB: is it full?"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from casacore.tables import table
 
+from .. import staging
 from ..geometry import C_LIGHT
 
 PRODUCTS = ("image", "residual", "psf", "model")  # WSClean's outputs the workflow keeps
@@ -72,4 +73,5 @@ def run(cmd: list[str], log_path: Path | None) -> None:
         log.flush()
         done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"WSClean failed on {cmd[-1]} (exit {done.returncode}); see {log_path}")
+        note = staging.disk_space_note(Path(cmd[-1]).parent)
+        raise RuntimeError(f"WSClean failed on {cmd[-1]} (exit {done.returncode}); see {log_path}{note}")

@@ -2,14 +2,10 @@
 
 import json
 import subprocess
-from pathlib import Path
 
-import h5py
-import numpy as np
 import pandas as pd
-import yaml
 
-from conftest import ROOT, SNAKEMAKE, add_catalog_row, deploy, run
+from conftest import ROOT, SNAKEMAKE, deploy, run
 
 def test_simulated_night_and_inventory_are_built(tiny_run):
     groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
@@ -102,102 +98,6 @@ def test_new_files_trigger_only_the_inventory(tmp_path):
     assert run(workdir).returncode == 0
     groups = pd.read_csv(workdir / "work/inventory/groups.csv")
     assert list(groups["status"]) == ["unreadable"]
-
-
-def test_a_group_found_bad_by_the_inventory_is_skipped(tmp_path):
-    workdir = deploy(tmp_path, scale="tiny")
-    assert run(workdir, "inventory").returncode == 0
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
-    bad_obs, bad_file = groups["obs"][2], workdir / "work/incoming" / groups["sb07"][2]
-    with open(bad_file, "r+b") as handle:  # damaged after the inventory saw it
-        handle.truncate(bad_file.stat().st_size // 2)
-    assert run(workdir, "inventory", "--forcerun", "inventory").returncode == 0  # a re-scan sees the damage
-    result = run(workdir, "--keep-going")
-    assert result.returncode == 0, result.stderr[-2000:]  # the bad group is skipped, not attempted
-    assert not (workdir / f"work/ms/{bad_obs}.ms").exists()
-    for obs in groups["obs"][:2]:
-        assert (workdir / f"work/ms/{obs}.ms").exists()
-    log = (workdir / "work/logs/inventory/inventory.log").read_text()
-    assert bad_obs in log and bad_file.name in log and "truncated" in log
-
-
-def test_a_group_that_fails_conversion_names_the_file(tmp_path):
-    workdir = deploy(tmp_path, scale="tiny")
-    assert run(workdir, "inventory").returncode == 0
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
-    bad_obs, bad_file = groups["obs"][1], workdir / "work/incoming" / groups["sb03"][1]
-    with open(bad_file, "r+b") as handle:
-        handle.truncate(bad_file.stat().st_size // 2)
-    result = run(workdir, "--keep-going")  # the inventory does not re-run: the damage is news to convert
-    assert result.returncode != 0
-    assert not (workdir / f"work/ms/{bad_obs}.ms").exists() and not list((workdir / "work/ms").glob(".*tmp"))
-    assert all((workdir / f"work/ms/{obs}.ms").exists() for obs in groups["obs"] if obs != bad_obs)
-    log = (workdir / f"work/logs/convert/{bad_obs}.log").read_text()
-    assert bad_file.name in log
-
-
-def scramble_antennas(path: Path, antennas, seed: int) -> None:
-    """Give every visibility of the given antennas' cross-correlations a random phase."""
-    with h5py.File(path, "r+") as handle:
-        a1, a2 = handle["Header/ant_1_array"][()], handle["Header/ant_2_array"][()]
-        hit = (np.isin(a1, antennas) | np.isin(a2, antennas)) & (a1 != a2)
-        vis = handle["Data/visdata"]
-        data = vis[()]
-        phase = np.random.default_rng(seed).uniform(0, 2 * np.pi, data[hit].shape)
-        data[hit] *= np.exp(1j * phase).astype(data.dtype)
-        vis[...] = data
-
-
-def test_a_calibrator_failing_the_gate_is_replaced_by_the_next(tmp_path):
-    """Two calibrators transit (groups 1 and 3); group 1's data are scrambled on a quarter
-    of the antennas, so every group falls back to group 3's calibration and says so."""
-    scales = yaml.safe_load((ROOT / "config/config.yaml").read_text())["simulation"]["scales"]
-    scales["tiny"]["n_groups"] = 4
-    workdir = deploy(tmp_path, scale="tiny", scales=scales)
-    second = "SIM CAL J0917+5424,139.48968,54.40,12.0,-0.7"  # transits in the middle of group 3
-    add_catalog_row(workdir / "config/catalogs/sky.csv", second)
-    add_catalog_row(workdir / "config/catalogs/calibrators.csv", second)
-    assert run(workdir, "inventory").returncode == 0
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
-    assert list(groups["calibrator"].fillna("")) == ["", "SIM CAL J0907+5440", "", "SIM CAL J0917+5424"]
-    bad_cal, good_cal = groups["obs"][1], groups["obs"][3]
-    with h5py.File(workdir / "work/incoming" / groups["sb00"][1], "r") as handle:
-        stations = np.unique(handle["Header/ant_1_array"][()])
-    for k, column in enumerate(c for c in groups.columns if c.startswith("sb")):
-        scramble_antennas(workdir / "work/incoming" / groups[column][1], stations[::4], seed=k)
-    assert run(workdir, "inventory", "--forcerun", "inventory").returncode == 0
-    result = run(workdir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    bad = json.loads((workdir / f"work/caltables/{bad_cal}/qa.json").read_text())
-    assert bad["verdict"] == "bad" and any("antennas bad" in r for r in bad["reasons"])
-    assert json.loads((workdir / f"work/caltables/{good_cal}/qa.json").read_text())["verdict"] == "good"
-    plan = pd.read_csv(workdir / "work/calibration/plan.csv").set_index("obs")
-    for obs in groups["obs"]:
-        applied = json.loads((workdir / f"work/calibrated/{obs}.cal.json").read_text())
-        assert applied["calibration"] == good_cal
-        candidates = plan.loc[obs, "candidates"].split()
-        assert set(candidates) == {bad_cal, good_cal}
-        if candidates[0] == bad_cal:  # groups 0 and 1 (group 2 is as near to both)
-            assert [p["calibration"] for p in applied["passed_over"]] == [bad_cal]
-            log = (workdir / f"work/logs/apply_calibration/{obs}.log").read_text()
-            assert f"calibration {bad_cal} is not used" in log
-
-
-def test_a_night_without_calibrator_is_reported_per_group(tmp_path):
-    workdir = deploy(tmp_path, scale="tiny")
-    calibrators = workdir / "config/catalogs/calibrators.csv"
-    calibrators.write_text("\n".join(line for line in calibrators.read_text().splitlines() if "SIM CAL" not in line))
-    for step in (["inventory"], []):
-        result = run(workdir, *step)
-        assert result.returncode == 0, result.stderr[-3000:]
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
-    plan = pd.read_csv(workdir / "work/calibration/plan.csv")
-    for obs in groups["obs"]:
-        message = f"calibration: group {obs} is skipped: no calibrator group at pointing dec 54.57 deg within 12 h"
-        assert message in result.stderr
-        assert (workdir / f"work/ms/{obs}.ms").exists() and not (workdir / f"work/calibrated/{obs}.ms").exists()
-    assert plan["reason"].str.startswith("no calibrator group").all()
-    assert not (workdir / "work/caltables").exists()
 
 
 def test_config_error_stops_before_anything_runs(tmp_path):

@@ -1,0 +1,43 @@
+"""New correlator files arriving between two runs: `snakemake inventory` then `snakemake`
+(as the README runs a night) processes only the new group; nothing of the old groups is
+redone or changed, and the night-level products (mosaic, light curves, index) take it in."""
+
+import shutil
+
+import pandas as pd
+import yaml
+
+from contimg import fingerprint
+from conftest import ROOT, TINY_IMAGE_QA, deploy, job_counts, run, simulate_night
+
+PER_GROUP = ("ms/", "calibrated/", "caltables/", "images/", "photometry/20")
+
+
+def test_only_the_new_group_is_processed(tmp_path):
+    scales = yaml.safe_load((ROOT / "config/config.yaml").read_text())["simulation"]["scales"]
+    scales["tiny"]["n_groups"] = 4
+    _, files = simulate_night(tmp_path / "telescope", scale="tiny", scales=scales)
+    workdir = deploy(tmp_path / "deployed", scale="tiny", enabled=False, image_qa=TINY_IMAGE_QA)
+    incoming = workdir / "work/incoming"
+    incoming.mkdir(parents=True)
+    for path in files[: 3 * 16]:
+        shutil.copy2(path, incoming)
+    for step in (["inventory"], []):
+        assert run(workdir, *step).returncode == 0
+    work = workdir / "work"
+    before = {p: (d, (work / p).stat().st_mtime_ns) for p, d in fingerprint.products(work).items()
+              if p.startswith(PER_GROUP)}  # fmt: skip
+
+    for path in files[3 * 16 :]:  # the next group arrives
+        shutil.copy2(path, incoming)
+    assert run(workdir, "inventory").returncode == 0
+    second = run(workdir)
+    assert second.returncode == 0, second.stderr[-3000:]
+    ran = job_counts(second)
+    assert ran == {"all": 1, "calibration_plan": 1, "convert": 1, "apply_calibration": 1, "image": 1,
+                   "photometry": 1, "mosaic": 1, "lightcurves": 1, "index": 1}  # fmt: skip
+    now = fingerprint.products(work)
+    for path, (digest, mtime) in before.items():
+        assert now[path] == digest and (work / path).stat().st_mtime_ns == mtime, path
+    new = pd.read_csv(work / "inventory/groups.csv", dtype=str)["obs"].iloc[-1]
+    assert f"photometry/{new}.json" in now and f"images/{new}-image.fits" in now
