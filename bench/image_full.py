@@ -46,7 +46,7 @@ PREPARE = SETUP + f"""
 import json
 geom = wsclean.image_geometry(str(ms), cfg["imaging"]["fov_deg"], cfg["imaging"]["pixels_per_beam"])
 imaged, names = image.subtract_bright(ms, Path("{work}/bare"), geom, cals, cat, 54.57, lay, 4.65, cfg["imaging"])
-cmd = wsclean.command(str(imaged), "{work}/bare/g", geom, cfg["imaging"], 2, 16.0)
+cmd = wsclean.with_resources(wsclean.command(str(imaged), "{work}/bare/g", geom, cfg["imaging"]), 2, 16.0)
 Path("{work}/bare/cmd.json").write_text(json.dumps(cmd))
 """
 (work / "ours").mkdir()

@@ -1,14 +1,17 @@
 """Content digests of products: equal when two runs made the same product.
 
-Most products are the same bytes run after run (FITS images, Parquet tables, PNGs, the
-main tables of Measurement Sets), and their digest is the sha256 of the bytes. A few carry
-bytes that say nothing about the science, and are digested by content instead:
+Most products are the same bytes run after run (Parquet tables, PNGs, the raw files of the
+simulator), and their digest is the sha256 of the bytes. Some carry bytes that say nothing
+about the science, and are digested by content instead:
 
 - CASA tables (a directory with ``table.dat``): casacore leaves uninitialised padding in
   the files of array columns, and the HISTORY subtable says when and where each step ran
   (times, absolute paths, process ids). Digest: every column's values of the table and of
   its subtables but HISTORY, with subtables named, not located.
-- JSON records: ``timing_s`` (how long each step took) is left out.
+- FITS images: WSClean writes its command line into HISTORY cards, with the threads and
+  memory the job was given (more after a retry). Digest: the other header cards and the data.
+- JSON records: ``timing_s`` (how long each step took) and ``resources`` (what the job was
+  given) are left out.
 - CSV tables: an ``mtime_ns`` column (when a raw file was last written) is left out.
 - The SQLite index: its science tables, row by row, with internal ids replaced by the
   group and source names they stand for; the run log and per-file checksums left out.
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-VOLATILE_JSON_KEYS = {"timing_s"}
+VOLATILE_JSON_KEYS = {"timing_s", "resources"}
 VOLATILE_CSV_COLUMNS = {"mtime_ns"}
 INDEX_SKIPPED_TABLES = {"meta", "runs", "products", "product_files"}
 ROWS_PER_READ = 20000
@@ -49,6 +52,8 @@ def digest(path: str | Path) -> str:
         return "content:" + _sha(_csv_without(path.read_text(), VOLATILE_CSV_COLUMNS).encode())
     if path.suffix == ".sqlite":
         return "content:" + _index(path)
+    if path.suffix == ".fits":
+        return "content:" + _fits(path)
     h = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -142,6 +147,19 @@ def _update_value(h, value) -> None:
         h.update(np.ascontiguousarray(value).tobytes())
     else:
         h.update(repr(value).encode())
+
+
+def _fits(path: Path) -> str:
+    from astropy.io import fits
+
+    h = hashlib.sha256()
+    with fits.open(path, memmap=True) as hdul:
+        for hdu in hdul:
+            cards = [str(c) for c in hdu.header.cards if c.keyword not in ("HISTORY", "COMMENT")]
+            h.update("\n".join(cards).encode())
+            if hdu.data is not None:
+                h.update(np.ascontiguousarray(hdu.data).tobytes())
+    return h.hexdigest()
 
 
 def _index(path: Path) -> str:

@@ -81,8 +81,8 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
         imaged, subtracted = subtract_bright(ms, scratch, geom, calibrators, catalog, pointing_dec_deg, layout,
                                              dish_m, img_cfg)  # fmt: skip
         t_subtract = time.perf_counter()
-        cmd = wsclean.command(str(imaged), str(scratch / name), geom, img_cfg, threads, mem_gb)
-        wsclean.run(cmd, log_path)
+        cmd = wsclean.command(str(imaged), str(scratch / name), geom, img_cfg)
+        wsclean.run(cmd, log_path, threads, mem_gb)
         t_clean = time.perf_counter()
         jd = observation_times(str(ms))
         freqs = model.channel_frequencies(str(ms))
@@ -122,6 +122,7 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
             "subtracted": subtracted.names,
             "restored": restored.names,
             "wsclean": cmd,
+            "resources": {"threads": threads, "mem_gb": round(mem_gb, 1)},  # the job's, not the image's
             "software": {"wsclean": stamp_version, "contimg": version("contimg"),
                          "python-casacore": version("python-casacore")},
             "timing_s": {"subtract": round(t_subtract - t0, 2), "wsclean": round(t_clean - t_subtract, 2),

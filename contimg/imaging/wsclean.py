@@ -45,17 +45,17 @@ def image_geometry(ms: str, fov_deg: float, pixels_per_beam: float) -> Geometry:
     return Geometry(scale, size, resolution)
 
 
-def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict, threads: int, mem_gb: float) -> list[str]:
+def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
     """The WSClean command line: MFS over the band, Briggs weighting, auto-mask and auto-threshold.
 
     WSClean's temporary files go beside ``prefix`` (by default they land in the working
-    directory, named after the MS, where parallel jobs would collide).
+    directory, named after the MS, where parallel jobs would collide). Threads and memory
+    are the job's, not the image's: `with_resources` adds them when it runs.
     """
     cmd = ["wsclean", "-name", prefix, "-size", str(geom.size), str(geom.size), "-scale", f"{geom.scale_arcsec}asec",
            "-weight", "briggs", str(img_cfg["robust"]), "-niter", str(img_cfg["niter"]), "-mgain", str(img_cfg["mgain"]),
            "-auto-mask", str(img_cfg["auto_mask"]), "-auto-threshold", str(img_cfg["auto_threshold"]),
-           "-no-dirty", "-j", str(threads), "-abs-mem", f"{mem_gb:.1f}",
-           "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
+           "-no-dirty", "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
     if img_cfg["local_rms"]:
         cmd.append("-local-rms")
     return cmd + [str(a) for a in img_cfg["extra_args"]] + [ms]
@@ -66,8 +66,15 @@ def version() -> str:
     return next((line.strip() for line in out.splitlines() if "version" in line.lower()), "unknown")
 
 
-def run(cmd: list[str], log_path: Path | None) -> None:
-    """Run WSClean, its output appended to ``log_path``; raise naming the MS and the log on failure."""
+def with_resources(cmd: list[str], threads: int, mem_gb: float) -> list[str]:
+    """``cmd`` told to use ``threads`` threads and at most ``mem_gb`` GB."""
+    return [cmd[0], "-j", str(threads), "-abs-mem", f"{mem_gb:.1f}", *cmd[1:]]
+
+
+def run(cmd: list[str], log_path: Path | None, threads: int, mem_gb: float) -> None:
+    """Run WSClean with the job's threads and memory, its output appended to ``log_path``;
+    raise naming the MS and the log on failure."""
+    cmd = with_resources(cmd, threads, mem_gb)
     with open(log_path or "/dev/null", "a") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
