@@ -9,6 +9,8 @@ baselines, channels and phase centre.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from casacore.tables import makecoldesc, maketabdesc, table
@@ -73,41 +75,49 @@ def _add_model_column(ms: table) -> None:
     ms.addcols(maketabdesc(desc), dminfo={"TYPE": "TiledShapeStMan", "NAME": "TiledModel", "SPEC": {}})
 
 
-def write_model(ms_path: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float,
-                channel_block: int = 64) -> None:  # fmt: skip
-    """Fill MODEL_DATA of ``ms_path`` (rows grouped by spectral window, as contimg writes them)
-    with the visibilities of ``sources`` seen by dishes pointing at the meridian at ``pointing_dec_rad``."""
+def model_blocks(ms: table, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float,
+                 channel_block: int = 64) -> Iterator[tuple[int, np.ndarray]]:  # fmt: skip
+    """(first row, model visibilities) of each spectral window's rows of the open ``ms`` (rows
+    grouped by spectral window, as contimg writes them): ``sources`` seen by dishes pointing
+    at the meridian at ``pointing_dec_rad``, in the MS's data layout (rows, channels, correlations)."""
     site = layout.site
-    centre = phase_centre(ms_path)
-    with table(f"{ms_path}/DATA_DESCRIPTION", ack=False) as dd:
+    name = ms.name()
+    centre = phase_centre(name)
+    with table(f"{name}/DATA_DESCRIPTION", ack=False) as dd:
         spw_of_ddid = dd.getcol("SPECTRAL_WINDOW_ID")
-    with table(f"{ms_path}/SPECTRAL_WINDOW", ack=False) as spw:
+    with table(f"{name}/SPECTRAL_WINDOW", ack=False) as spw:
         freqs_of_spw = [spw.getcell("CHAN_FREQ", k) for k in range(spw.nrows())]
-    with table(f"{ms_path}/POLARIZATION", ack=False) as pol:
+    with table(f"{name}/POLARIZATION", ack=False) as pol:
         parallel = np.isin(pol.getcell("CORR_TYPE", 0), list(PARALLEL_HANDS))
+    time_s, a1, a2, ddid = (ms.getcol(c) for c in ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID"))
+    times, t_index = np.unique(time_s, return_inverse=True)
+    jd = times / 86400.0 + 2400000.5
+    rows_ant = np.unique(np.concatenate([a1, a2]))
+    stations = rows_ant + int(layout.numbers.min())  # ANTENNA row = station number - first number
+    rel = layout.relative_ecef[layout.index_of(stations)]
+    geom = predict.source_geometry(
+        rel, jd, sources.ra_rad, sources.dec_rad, geometry.apparent_radec(*centre, jd, site),
+        geometry.meridian_apparent(jd, pointing_dec_rad, site), site,
+    )  # fmt: skip
+    i1, i2 = np.searchsorted(rows_ant, a1), np.searchsorted(rows_ant, a2)
+    for d in np.unique(ddid):
+        rows = np.flatnonzero(ddid == d)
+        if np.any(np.diff(rows) != 1):
+            raise ValueError(f"{name}: rows of spectral window {d} are not contiguous")
+        freqs = freqs_of_spw[spw_of_ddid[d]]
+        model = np.zeros((len(rows), len(freqs), len(parallel)), np.complex64)
+        for start in range(0, len(freqs), channel_block):
+            f = freqs[start : start + channel_block]
+            flux = predict.apparent_flux(sources.flux_at(f), geom, f, dish_m)
+            vis = predict.visibilities(geom, flux, f)  # (t, f, a, b), pyuvdata's convention
+            stokes_i = np.conj(vis[t_index[rows], :, i1[rows], i2[rows]])  # the MS convention
+            model[:, start : start + len(f), parallel] = stokes_i[..., None]
+        yield int(rows[0]), model
+
+
+def write_model(ms_path: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> None:
+    """Fill MODEL_DATA of ``ms_path`` with the visibilities of ``sources`` (`model_blocks`)."""
     with table(ms_path, readonly=False, ack=False) as ms:
-        time_s, a1, a2, ddid = (ms.getcol(c) for c in ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID"))
         _add_model_column(ms)
-        times, t_index = np.unique(time_s, return_inverse=True)
-        jd = times / 86400.0 + 2400000.5
-        rows_ant = np.unique(np.concatenate([a1, a2]))
-        stations = rows_ant + int(layout.numbers.min())  # ANTENNA row = station number - first number
-        rel = layout.relative_ecef[layout.index_of(stations)]
-        geom = predict.source_geometry(
-            rel, jd, sources.ra_rad, sources.dec_rad, geometry.apparent_radec(*centre, jd, site),
-            geometry.meridian_apparent(jd, pointing_dec_rad, site), site,
-        )  # fmt: skip
-        i1, i2 = np.searchsorted(rows_ant, a1), np.searchsorted(rows_ant, a2)
-        for d in np.unique(ddid):
-            rows = np.flatnonzero(ddid == d)
-            if np.any(np.diff(rows) != 1):
-                raise ValueError(f"{ms_path}: rows of spectral window {d} are not contiguous")
-            freqs = freqs_of_spw[spw_of_ddid[d]]
-            model = np.zeros((len(rows), len(freqs), len(parallel)), np.complex64)
-            for start in range(0, len(freqs), channel_block):
-                f = freqs[start : start + channel_block]
-                flux = predict.apparent_flux(sources.flux_at(f), geom, f, dish_m)
-                vis = predict.visibilities(geom, flux, f)  # (t, f, a, b), pyuvdata's convention
-                stokes_i = np.conj(vis[t_index[rows], :, i1[rows], i2[rows]])  # the MS convention
-                model[:, start : start + len(f), parallel] = stokes_i[..., None]
-            ms.putcol("MODEL_DATA", model, startrow=int(rows[0]), nrow=len(rows))
+        for first_row, model in model_blocks(ms, sources, pointing_dec_rad, layout, dish_m):
+            ms.putcol("MODEL_DATA", model, startrow=first_row, nrow=len(model))

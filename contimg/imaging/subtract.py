@@ -36,6 +36,7 @@ def image_wcs(centre_rad: tuple[float, float], size: int, scale_arcsec: float) -
     wcs.wcs.crval = np.rad2deg(centre_rad)
     wcs.wcs.crpix = [size // 2 + 1, size // 2 + 1]
     wcs.wcs.cdelt = [-scale_arcsec / 3600.0, scale_arcsec / 3600.0]
+    wcs.wcs.equinox = 2000.0  # as in WSClean's headers
     return wcs
 
 
@@ -51,16 +52,13 @@ def to_subtract(sources: pd.DataFrame, wcs: WCS, size: int, outside_min_apparent
     return sources[chosen].assign(inside=inside[chosen])
 
 
-def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float,
-             row_block: int = 200_000) -> None:  # fmt: skip
-    """DATA -= the visibilities of ``sources`` (predicted into MODEL_DATA, as for calibration)."""
-    model.write_model(ms, sources, pointing_dec_rad, layout, dish_m)
+def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> None:
+    """DATA -= the visibilities of ``sources`` (predicted as for calibration, `model.model_blocks`)."""
     with table(ms, readonly=False, ack=False) as main:
-        for start in range(0, main.nrows(), row_block):
-            n = min(row_block, main.nrows() - start)
-            data = main.getcol("DATA", startrow=start, nrow=n) - main.getcol("MODEL_DATA", startrow=start, nrow=n)
-            main.putcol("DATA", data, startrow=start, nrow=n)
-        main.removecols("MODEL_DATA")
+        for first_row, predicted in model.model_blocks(main, sources, pointing_dec_rad, layout, dish_m):
+            data = main.getcol("DATA", startrow=first_row, nrow=len(predicted))
+            data -= predicted
+            main.putcol("DATA", data, startrow=first_row, nrow=len(predicted))
 
 
 def restore(image: np.ndarray, header, sources: Catalog, pb: np.ndarray) -> np.ndarray:

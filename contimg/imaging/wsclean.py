@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,8 @@ def image_geometry(ms: str, fov_deg: float, pixels_per_beam: float) -> Geometry:
 def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
     """The WSClean command line: MFS over the band, Briggs weighting, auto-mask and auto-threshold.
 
+    WSClean does not write its model back into the MS (that would be one more prediction and
+    a write of the whole column, into the calibrated MS itself when nothing was subtracted).
     WSClean's temporary files go beside ``prefix`` (by default they land in the working
     directory, named after the MS, where parallel jobs would collide). Threads and memory
     are the job's, not the image's: `with_resources` adds them when it runs.
@@ -55,7 +59,7 @@ def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
     cmd = ["wsclean", "-name", prefix, "-size", str(geom.size), str(geom.size), "-scale", f"{geom.scale_arcsec}asec",
            "-weight", "briggs", str(img_cfg["robust"]), "-niter", str(img_cfg["niter"]), "-mgain", str(img_cfg["mgain"]),
            "-auto-mask", str(img_cfg["auto_mask"]), "-auto-threshold", str(img_cfg["auto_threshold"]),
-           "-no-dirty", "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
+           "-no-dirty", "-no-update-model-required", "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
     if img_cfg["local_rms"]:
         cmd.append("-local-rms")
     return cmd + [str(a) for a in img_cfg["extra_args"]] + [ms]
@@ -71,14 +75,23 @@ def with_resources(cmd: list[str], threads: int, mem_gb: float) -> list[str]:
     return [cmd[0], "-j", str(threads), "-abs-mem", f"{mem_gb:.1f}", *cmd[1:]]
 
 
-def run(cmd: list[str], log_path: Path | None, threads: int, mem_gb: float) -> None:
-    """Run WSClean with the job's threads and memory, its output appended to ``log_path``;
-    raise naming the MS and the log on failure."""
+@contextmanager
+def running(cmd: list[str], log_path: Path | None, threads: int, mem_gb: float) -> Iterator[None]:
+    """WSClean at work with the job's threads and memory (output appended to ``log_path``)
+    while the with-block runs, which may use the other core but not WSClean's products;
+    waited for at the end of the block. Raise naming the MS and the log on failure."""
     cmd = with_resources(cmd, threads, mem_gb)
     with open(log_path or "/dev/null", "a") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
-        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
-    if done.returncode != 0:
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            returncode = process.wait()
+    if returncode != 0:
         note = staging.disk_space_note(Path(cmd[-1]).parent)
-        raise RuntimeError(f"WSClean failed on {cmd[-1]} (exit {done.returncode}); see {log_path}{note}")
+        raise RuntimeError(f"WSClean failed on {cmd[-1]} (exit {returncode}); see {log_path}{note}")
