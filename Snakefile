@@ -26,6 +26,7 @@ include: "rules/calibrate.smk"
 include: "rules/image.smk"
 include: "rules/photometry.smk"
 include: "rules/index.smk"
+include: "rules/release.smk"
 
 
 rule all:

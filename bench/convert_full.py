@@ -16,25 +16,11 @@ import os
 import shutil
 from pathlib import Path
 
-from common import full_size_group, report, timed_child
+from common import full_size_group, naive_conversion, report, timed_child
 
 work, files = full_size_group(__doc__.splitlines()[0], "convert_bench_")
 listing = repr([str(f) for f in files])
 
-NAIVE = f"""
-import warnings; warnings.simplefilter("ignore")
-import numpy as np
-from pyuvdata import UVData
-from contimg import geometry
-parts = []
-for f in {listing}:
-    p = UVData(); p.read(f, file_type="uvh5", run_check=False); p.uvw_array = p.uvw_array.astype(float); parts.append(p)
-MERGE
-jd = np.mean(np.unique(uvd.time_array))
-ra, dec = geometry.meridian_icrs(jd, uvd.extra_keywords["phase_center_dec"], uvd.telescope.location)
-uvd.phase(lon=ra[0], lat=dec[0], cat_name="centre")
-uvd.write_ms("{work}/OUT.ms", run_check=False)
-"""
 OURS = f"""
 import sys; sys.path.insert(0, "tests")
 from pathlib import Path
@@ -75,8 +61,8 @@ results = {
     "cp": fresh(CP, "cp"),
     "ours_convert_only": fresh(OURS.replace("AOFLAGGER", "False"), "ours"),
     "ours_convert_and_aoflagger": fresh(OURS.replace("AOFLAGGER", "True"), "ours_flagged"),
-    "naive_pyuvdata_iadd": fresh(NAIVE.replace("MERGE", "uvd = parts[0]\nfor p in parts[1:]:\n    uvd += p"), "naive"),
-    "naive_pyuvdata_fast_concat": fresh(NAIVE.replace("MERGE", "uvd = parts[0].fast_concat(parts[1:], axis='freq', run_check=False)"), "naive_fc"),
+    "naive_pyuvdata_iadd": fresh(naive_conversion(files, work / "OUT.ms"), "naive"),
+    "naive_pyuvdata_fast_concat": fresh(naive_conversion(files, work / "OUT.ms", "fast_concat"), "naive_fc"),
 }
 ours = results["ours_convert_only"]["wall_s"]
 results["speedup_vs_naive_iadd"] = round(results["naive_pyuvdata_iadd"]["wall_s"] / ours, 1)

@@ -3,9 +3,11 @@
 Measured in the same run, each in a fresh process (wall time and peak memory):
   - ours: rule image's job (`contimg.imaging.image.image_group`: bright-source subtraction on
     a scratch copy, WSClean, primary beam, QA against the catalogue, headers, thumbnail);
-  - baseline: the bare WSClean call the job makes, with the same options, on the same
-    (already subtracted) visibilities.
-The difference is the workflow's own overhead (goal: within 10 % of WSClean).
+  - baselines: the bare WSClean call the job makes, with the same options, (1) on the
+    calibrated MS as it is (what a user would run by hand) and (2) on the job's subtracted
+    copy (WSClean's own share of the job).
+The ratio to (1) is the workflow's own overhead (goal: within 10 %); the ratio to (2) adds
+the cost of the bright-source subtraction, which also makes WSClean's clean shallower.
 
     .venv/bin/python bench/image_full.py --ms CALIBRATED.ms [--keep DIR]
 
@@ -46,20 +48,23 @@ PREPARE = SETUP + f"""
 import json
 geom = wsclean.image_geometry(str(ms), cfg["imaging"]["fov_deg"], cfg["imaging"]["pixels_per_beam"])
 imaged, names = image.subtract_bright(ms, Path("{work}/bare"), geom, cals, cat, 54.57, lay, 4.65, cfg["imaging"])
-cmd = wsclean.with_resources(wsclean.command(str(imaged), "{work}/bare/g", geom, cfg["imaging"]), 2, 16.0)
-Path("{work}/bare/cmd.json").write_text(json.dumps(cmd))
+commands = [wsclean.with_resources(wsclean.command(str(vis), f"{work}/bare/{{name}}", geom, cfg["imaging"]), 2, 16.0)
+            for name, vis in (("calibrated", ms), ("subtracted", imaged))]
+Path("{work}/bare/cmd.json").write_text(json.dumps(commands))
 """
 (work / "ours").mkdir()
 (work / "bare").mkdir()
 ours = timed_child(OURS)
 timed_child(PREPARE)
-cmd = json.loads((work / "bare/cmd.json").read_text())
-bare = timed_child(f"import subprocess; subprocess.run({cmd!r}, check=True, capture_output=True)")
+bare = {name: timed_child(f"import subprocess; subprocess.run({cmd!r}, check=True, capture_output=True)")
+        for name, cmd in zip(("calibrated", "subtracted"), json.loads((work / "bare/cmd.json").read_text()))}
 record = json.loads((work / "ours/g-qa.json").read_text())
 report("image_full", {
     "ours_image_job": ours,
-    "bare_wsclean": bare,
-    "ours_over_bare": round(ours["wall_s"] / bare["wall_s"], 3),
+    "bare_wsclean_on_calibrated_ms": bare["calibrated"],
+    "bare_wsclean_on_subtracted_copy": bare["subtracted"],
+    "ours_over_bare_on_calibrated_ms": round(ours["wall_s"] / bare["calibrated"]["wall_s"], 3),
+    "ours_over_bare_on_subtracted_copy": round(ours["wall_s"] / bare["subtracted"]["wall_s"], 3),
     "ours_breakdown_s": record["timing_s"],
     "image_size": record["image_size"],
     "verdict": record["verdict"],

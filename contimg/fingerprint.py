@@ -62,7 +62,12 @@ def digest(path: str | Path) -> str:
 
 
 def products(root: str | Path, skip: tuple[str, ...] = ("logs", "benchmarks", "index")) -> dict[str, str]:
-    """{path relative to ``root``: digest} of every product under ``root``: each file, and
+    """{path relative to ``root``: digest} of every product under ``root`` (`product_paths`)."""
+    return {rel: digest(path) for rel, path in product_paths(root, skip).items()}
+
+
+def product_paths(root: str | Path, skip: tuple[str, ...] = ("logs", "benchmarks", "index")) -> dict[str, Path]:
+    """{path relative to ``root``: path} of every product under ``root``: each file, and
     each CASA table as one product. Not products: the top-level directories in ``skip``
     (how the runs went: logs, benchmarks, and index/last_run.json, what the last indexing
     changed) and hidden files (a job's private copies, SQLite's journals)."""
@@ -76,7 +81,7 @@ def products(root: str | Path, skip: tuple[str, ...] = ("logs", "benchmarks", "i
             if entry.name.startswith(".") or rel.parts[0] in skip or entry.name.endswith(("-wal", "-shm")):
                 continue
             if is_casa_table(entry) or entry.is_file():
-                out[str(rel)] = digest(entry)
+                out[str(rel)] = entry
             elif entry.is_dir():
                 stack.append(entry)
     return dict(sorted(out.items()))

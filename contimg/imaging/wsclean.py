@@ -62,7 +62,16 @@ def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
            "-no-dirty", "-no-update-model-required", "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
     if img_cfg["local_rms"]:
         cmd.append("-local-rms")
+    if img_cfg["baseline_averaging_s"] > 0:
+        cmd += ["-baseline-averaging", f"{baseline_averaging_wavelengths(geom, img_cfg['baseline_averaging_s']):.3f}"]
     return cmd + [str(a) for a in img_cfg["extra_args"]] + [ms]
+
+
+def baseline_averaging_wavelengths(geom: Geometry, seconds: float) -> float:
+    """WSClean's -baseline-averaging size: the uv distance (wavelengths) the longest baseline
+    moves through in ``seconds`` of Earth rotation (shorter baselines average longer)."""
+    uv_max = 1.0 / math.radians(geom.resolution_arcsec / 3600.0)
+    return uv_max * 2.0 * math.pi * seconds / 86400.0
 
 
 def version() -> str:

@@ -12,8 +12,8 @@ from astropy.wcs import WCS
 from casacore.tables import table
 
 from contimg import naming, sky
-from contimg.imaging import mosaic, qa, subtract
-from conftest import convert_group, demo_night, image_of, survey_fluxes
+from contimg.imaging import mosaic, qa, subtract, wsclean
+from conftest import convert_group, demo_night, image_of, project_config, survey_fluxes
 
 NOISE_ONLY = {"noise": True, "gains": False, "bandpass": False, "rfi": False}
 
@@ -187,3 +187,15 @@ def test_robust_rms_ignores_sources():
     values = rng.normal(0, 2.0, 100_000)
     values[:500] = 1000.0
     assert qa.robust_rms(values) == pytest.approx(2.0, rel=0.02)
+
+
+def test_wsclean_options_from_config():
+    geom = wsclean.Geometry(scale_arcsec=3.12, size=4096, resolution_arcsec=15.23)
+    settings = project_config()["imaging"]
+    cmd = wsclean.command("g.ms", "out/g", geom, settings)
+    assert "-no-update-model-required" in cmd and "-baseline-averaging" not in cmd  # the MS is never written to
+    assert cmd[-1] == "g.ms" and cmd[cmd.index("-temp-dir") + 1] == "out"
+    cmd = wsclean.command("g.ms", "out/g", geom, {**settings, "baseline_averaging_s": 12.884902})
+    size = float(cmd[cmd.index("-baseline-averaging") + 1])
+    # WSClean's recipe: uv_max (13,543 wavelengths for a 15.23" resolution) x 2 pi x t / 1 day
+    assert abs(size - 13543 * 2 * np.pi * 12.884902 / 86400) < 0.01, size

@@ -1,0 +1,27 @@
+# Every product, then release/{name}/MANIFEST: config, code and tool versions, the lock
+# file, and the checksums of every input and product (contimg.release). Written once:
+# write-protected, and a forced re-run puts the first MANIFEST back instead of writing a
+# new one. `contimg-release verify` re-runs a release from its MANIFEST and compares.
+
+
+rule release:
+    output:
+        protected(f"{WORK}/release/{{name}}/MANIFEST"),
+    input:
+        all_targets(),
+    params:
+        workdir=os.getcwd(),
+    log:
+        log_path("release", "{name}"),
+    benchmark:
+        bench_path("release", "{name}")
+    conda:
+        "../envs/release.yaml"
+    # checksums of the work area where it is: run it where snakemake runs
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(60),
+    script:
+        "../scripts/release.py"

@@ -1,0 +1,82 @@
+"""A data release of the tiny night: its MANIFEST, written once, and its verification by a
+re-run in a fresh directory; a flipped byte in one product and one input is named, and
+nothing else."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from contimg import fingerprint, release
+from conftest import ROOT, job_counts, run
+
+NAME = "tiny-r1"
+
+
+@pytest.fixture(scope="module")
+def released(tiny_run, tmp_path_factory):
+    """A copy of the tiny run's directory with release tiny-r1 made in it."""
+    workdir = Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp("release") / "night", symlinks=True))
+    result = run(workdir, f"work/release/{NAME}/MANIFEST")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result) == {"release": 1, "total": 1} or job_counts(result) == {"release": 1}
+    return workdir, workdir / f"work/release/{NAME}/MANIFEST"
+
+
+def verify(manifest: Path, into: Path | None, report: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    cmd = [str(ROOT / ".venv/bin/contimg-release"), "verify", str(manifest), "--report", str(report)]
+    done = subprocess.run(cmd + (["--into", str(into)] if into else []), capture_output=True, text=True, timeout=900)
+    return done, json.loads(report.read_text())
+
+
+def test_the_manifest_holds_config_code_tools_and_every_checksum(released):
+    workdir, manifest_path = released
+    manifest = json.loads(manifest_path.read_text())
+    products = fingerprint.product_paths(workdir / "work", skip=release.NOT_PRODUCTS + ("incoming",))
+    assert set(manifest["products"]) == set(products) and len(products) == 66  # 3 groups
+    for rel in ("images/20260321T050509-image.fits", "products.sqlite", "lightcurves/sources.parquet"):
+        entry = manifest["products"][rel]
+        assert entry["sha256"] == release.file_sha256(products[rel]) and entry["digest"] == fingerprint.digest(products[rel])
+    incoming = sorted(p.name for p in (workdir / "work/incoming").glob("*.hdf5"))
+    assert [k.removeprefix("incoming:") for k in manifest["inputs"] if k.startswith("incoming:")] == incoming
+    assert "config:imaging.catalog" in manifest["inputs"] and len(incoming) == 48
+    assert manifest["config"]["simulation"]["scale"] == "tiny"
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert manifest["code"]["git_commit"] == head
+    assert manifest["software"]["packages"]["pyuvdata"] and manifest["software"]["tools"]["wsclean"]["version"]
+    assert "WSClean version" in manifest["software_recorded_by_jobs"]["wsclean"][0]
+    assert manifest["environment_lock"] == (ROOT / "requirements.lock").read_text()
+
+
+def test_a_release_is_never_overwritten(released):
+    workdir, manifest_path = released
+    before = manifest_path.read_bytes()
+    result = run(workdir, f"work/release/{NAME}/MANIFEST", "--forcerun", "release")  # Snakemake deletes it first
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert manifest_path.read_bytes() == before
+    assert "was made before" in (workdir / f"work/logs/release/{NAME}.log").read_text()
+
+
+def test_verify_reproduces_the_release_then_names_exactly_the_damaged_files(released, tmp_path):
+    workdir, manifest_path = released
+    done, report = verify(manifest_path, tmp_path / "rerun", tmp_path / "report.json")
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    assert report["problems"] == []
+    statuses = report["rerun"]["products"]
+    assert set(statuses) == set(json.loads(manifest_path.read_text())["products"])
+    assert set(statuses.values()) <= {"identical", "same content"}, {k: v for k, v in statuses.items() if v != "identical"}
+    assert sum(v == "identical" for v in statuses.values()) > len(statuses) / 2  # Parquet, PNG, NPZ: the same bytes
+
+    product = workdir / "work/photometry/20260321T050509.parquet"
+    raw = sorted((workdir / "work/incoming").glob("*.hdf5"))[20]
+    for path in (product, raw):
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    done, report = verify(manifest_path, tmp_path / "rerun2", tmp_path / "report2.json")
+    assert done.returncode == 1
+    assert report["problems"] == [f"input incoming:{raw.name}: changed",
+                                  "product photometry/20260321T050509.parquet: changed since the release"]  # fmt: skip
+    assert f"input incoming:{raw.name}: changed" in done.stdout
