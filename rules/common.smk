@@ -70,6 +70,7 @@ def load_groups():
 
 
 GROUPS = load_groups()
+GROUP_ROWS = {} if GROUPS is None else {row["obs"]: row for row in GROUPS.to_dict("records")}  # obs -> row, O(1)
 COMPLETE = [] if GROUPS is None else list(GROUPS.loc[GROUPS["status"] == "complete", "obs"])
 SUBBAND_COLUMNS = [f"sb{k:02d}" for k in range(config["instrument"]["band"]["n_subbands"])]
 
@@ -144,7 +145,7 @@ def mosaic_images(wildcards):
 
 def pointing_dec(wildcards):
     """Pointing declination (deg) of group {obs}, from the inventory."""
-    return float(GROUPS.loc[GROUPS["obs"] == wildcards.obs, "pointing_dec_deg"].iloc[0])
+    return float(GROUP_ROWS[wildcards.obs]["pointing_dec_deg"])
 
 
 def calibrator_group(wildcards):
@@ -162,10 +163,10 @@ def candidate_caltables(wildcards):
 
 def group_files(wildcards):
     """The raw files of one complete group, from the inventory."""
-    row = GROUPS.loc[GROUPS["obs"] == wildcards.obs]
-    if row.empty or row.iloc[0]["status"] != "complete":
+    row = GROUP_ROWS.get(wildcards.obs)
+    if row is None or row["status"] != "complete":
         raise ValueError(f"group {wildcards.obs} is not a complete group of the inventory")
-    return [f"{INCOMING}/{row.iloc[0][c]}" for c in SUBBAND_COLUMNS]
+    return [f"{INCOMING}/{row[c]}" for c in SUBBAND_COLUMNS]
 
 
 def product_targets():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -45,25 +46,28 @@ def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, 
     calibrators (their calibrator names), reason (empty when there are candidates).
     """
     cals = calibrator_groups(groups)
+    cal_obs, cal_name = cals["obs"].to_numpy(), cals["calibrator"].to_numpy()
+    cal_dec, cal_mjd = cals["pointing_dec_deg"].to_numpy(float), cals["mjd_mid"].to_numpy(float)
     rows = []
-    for g in groups[groups["status"] == "complete"].itertuples():
-        same_dec = cals[(cals["pointing_dec_deg"] - g.pointing_dec_deg).abs() <= dec_tolerance_deg]
-        hours = (same_dec["mjd_mid"] - g.mjd_mid).abs() * 24.0
-        near = same_dec.assign(hours=hours)[hours <= validity_hours].sort_values(["hours", "mjd_mid"])
-        near = near.head(max_candidates)
-        if near.empty:
+    for g in groups[groups["status"] == "complete"].itertuples():  # numpy inside: a year has 105,000 groups
+        same_dec = np.flatnonzero(np.abs(cal_dec - g.pointing_dec_deg) <= dec_tolerance_deg)
+        hours = np.abs(cal_mjd[same_dec] - g.mjd_mid) * 24.0
+        order = np.lexsort((cal_mjd[same_dec], hours))
+        near = [(same_dec[k], hours[k]) for k in order if hours[k] <= validity_hours][:max_candidates]
+        candidates = [cal_obs[k] for k, _ in near]
+        if not near:
             reason = (f"no calibrator group at pointing dec {g.pointing_dec_deg:.2f} deg within "
-                      f"{validity_hours:g} h" + ("" if same_dec.empty else
-                      f" (nearest: {same_dec.loc[hours.idxmin(), 'obs']}, {hours.min():.1f} h away)"))  # fmt: skip
-        elif failed and near["obs"].isin(list(failed)).all():
+                      f"{validity_hours:g} h" + ("" if len(same_dec) == 0 else
+                      f" (nearest: {cal_obs[same_dec[np.argmin(hours)]]}, {hours.min():.1f} h away)"))  # fmt: skip
+        elif failed and all(cal in failed for cal in candidates):
             reason = "every calibration in reach failed its quality gate: " + " | ".join(
-                f"{cal}: {failed[cal]}" for cal in near["obs"])
-            near = near.head(0)
+                f"{cal}: {failed[cal]}" for cal in candidates)
+            near, candidates = [], []
         else:
             reason = ""
         rows.append({"obs": g.obs, "mjd_mid": g.mjd_mid, "pointing_dec_deg": g.pointing_dec_deg,
-                     "candidates": list(near["obs"]), "calibrators": list(near["calibrator"]),
-                     "hours_away": [round(h, 3) for h in near["hours"]], "reason": reason})  # fmt: skip
+                     "candidates": candidates, "calibrators": [cal_name[k] for k, _ in near],
+                     "hours_away": [round(float(h), 3) for _, h in near], "reason": reason})  # fmt: skip
     return pd.DataFrame(rows, columns=["obs", "mjd_mid", "pointing_dec_deg", "candidates", "calibrators",
                                        "hours_away", "reason"])  # fmt: skip
 
