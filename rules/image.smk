@@ -24,7 +24,7 @@ rule image:
     conda:
         "../envs/imaging.yaml"
     threads: 2
-    # bench/image_full.py: a full-size group (4096^2) takes ~140 s on 2 cores, peak 5.8 GiB
+    # bench/image_full.py, bench/realtime: a full-size group (4096^2) takes ~120 s on 2 cores, peak 4.5 GiB
     resources:
         mem_mb=per_attempt(8000),
         runtime=per_attempt(10),

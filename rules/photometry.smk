@@ -22,7 +22,7 @@ rule photometry:
     conda:
         "../envs/photometry.yaml"
     threads: 2
-    # the job on bench/image_full.py's full-size image: 34 s on 2 cores, peak 1.5 GiB
+    # bench/realtime: a full-size group's photometry takes ~35 s on 2 cores, peak 1.4 GiB
     resources:
         mem_mb=per_attempt(4000),
         runtime=per_attempt(5),
