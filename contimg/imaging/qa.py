@@ -158,6 +158,9 @@ def thumbnail(image_pb: np.ndarray, header, sources: pd.DataFrame, title: str, p
         ax.scatter(x[hit] / step, y[hit] / step, s=80, facecolors="none", edgecolors="tab:green", label="catalogue, detected")
         ax.scatter(x[~hit] / step, y[~hit] / step, s=80, facecolors="none", edgecolors="tab:red", label="catalogue, < 5 sigma")
         ax.legend(loc="upper right", fontsize=8)
+    for coord, side in ((ax.coords[0], "b"), (ax.coords[1], "l")):  # WCSAxes may pick the top for RA
+        coord.set_ticklabel_position(side)
+        coord.set_axislabel_position(side)
     ax.set(title=title, xlabel="RA", ylabel="Dec")
     fig.savefig(path, dpi=80)
     plt.close(fig)
