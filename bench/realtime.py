@@ -13,7 +13,7 @@ timed; `--work DIR` keeps and reuses them). Then, in the same run:
     (4096^2 x 3", Briggs 0, niter 10000, auto-mask 3, auto-threshold 0.5, mgain 0.8) on it.
     The earlier pipeline had no photometry stage worth timing here: none is run.
 
-    bench/realtime [--work DIR] [--no-naive]
+    bench/realtime [--work DIR] [--no-naive] [--baseline-averaging-s S]
 """
 
 from __future__ import annotations
@@ -63,12 +63,13 @@ def set_baseline_averaging(work: Path, seconds: float | None) -> None:
     cfg_path.write_text(yaml.safe_dump(cfg))
 
 
-def groups(work: Path) -> tuple[str, str]:
-    """(calibrator group, target group) of the inventory."""
+def groups(work: Path) -> tuple[str, str, list[str]]:
+    """(calibrator group, target group, the target group's 16 file names) of the inventory."""
     with open(work / "work/inventory/groups.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "complete"]
     cal = next(r["obs"] for r in rows if r["calibrator"])
-    return cal, next(r["obs"] for r in rows if not r["calibrator"])
+    target = next(r for r in rows if not r["calibrator"])
+    return cal, target["obs"], [target[f"sb{k:02d}"] for k in range(16)]
 
 
 def forget_target(work: Path, obs: str) -> None:
@@ -126,7 +127,7 @@ def main() -> None:
         deploy(work)
     set_baseline_averaging(work, args.baseline_averaging_s)
     snakemake(work, "inventory")  # simulates the fragment the first time
-    cal, obs = groups(work)
+    cal, obs, names = groups(work)
     snakemake(work, f"work/caltables/{cal}", "work/calibration/plan.csv")  # the calibration already solved
     forget_target(work, obs)
     total = snakemake(work, f"work/photometry/{obs}.json")
@@ -142,7 +143,7 @@ def main() -> None:
         "ours_jobs_s": round(sum(s["wall_s"] for s in stages.values()), 1),
     }
     if not args.no_naive:
-        files = [work / "work/incoming" / name for name in groups_files(work, obs)]
+        files = [work / "work/incoming" / name for name in names]
         naive = naive_chain(work, files, work / f"work/ms/{obs}.ms", work / f"work/caltables/{cal}")
         naive_total = sum(s["wall_s"] for s in naive.values())
         result.update({
@@ -152,13 +153,6 @@ def main() -> None:
             "naive_over_ours": round(naive_total / total, 2),
         })  # fmt: skip
     report("realtime", result)
-
-
-def groups_files(work: Path, obs: str) -> list[str]:
-    """The 16 file names of group ``obs`` in the inventory."""
-    with open(work / "work/inventory/groups.csv") as f:
-        row = next(r for r in csv.DictReader(f) if r["obs"] == obs)
-    return [row[f"sb{k:02d}"] for k in range(16)]
 
 
 if __name__ == "__main__":

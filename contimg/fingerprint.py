@@ -54,11 +54,20 @@ def digest(path: str | Path) -> str:
         return "content:" + _index(path)
     if path.suffix == ".fits":
         return "content:" + _fits(path)
+    return "sha256:" + bytes_sha256([path]).hexdigest()
+
+
+def bytes_sha256(files: list[Path], root: Path | None = None):
+    """sha256 (hashlib object) of the bytes of ``files`` in order, each preceded by its path
+    relative to ``root`` when one is given (a directory's files)."""
     h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
+    for file in files:
+        if root is not None:
+            h.update(str(file.relative_to(root)).encode() + b"\0")
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+    return h
 
 
 def products(root: str | Path, skip: tuple[str, ...] = ("logs", "benchmarks", "index")) -> dict[str, str]:

@@ -21,7 +21,6 @@ the inputs are simulated, which the re-run simulates again (and compares).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -50,15 +49,18 @@ TOLERANCES = {".fits": 1e-5, ".parquet": 1e-6}  # max |difference| / max |value|
 def file_sha256(path: Path) -> str:
     """sha256 of a file's bytes, or of a directory's files (names and bytes, in order;
     casacore's lock files left out: opening a table rewrites them)."""
-    h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.name != "table.lock")
-    for file in files:
-        if path.is_dir():
-            h.update(str(file.relative_to(path)).encode() + b"\0")
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    if path.is_file():
+        return fingerprint.bytes_sha256([path]).hexdigest()
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != "table.lock")
+    return fingerprint.bytes_sha256(files, root=path).hexdigest()
+
+
+def product_checksums(path: Path) -> dict:
+    """{"sha256": of the bytes, "digest": `fingerprint.digest`} of one product, each file read
+    once where the digest is the bytes' sha256."""
+    digest = fingerprint.digest(path)
+    sha = digest.removeprefix("sha256:") if digest.startswith("sha256:") else file_sha256(path)
+    return {"sha256": sha, "digest": digest}
 
 
 def input_files(config: dict, workdir: Path) -> dict[str, Path]:
@@ -146,8 +148,7 @@ def build(name: str, config: dict, workdir: Path) -> dict:
         "environment_lock": (ROOT / "requirements.lock").read_text(),
         "tolerances": TOLERANCES,
         "inputs": {key: file_sha256(path) for key, path in input_files(config, workdir).items()},
-        "products": {rel: {"sha256": file_sha256(path), "digest": fingerprint.digest(path)}
-                     for rel, path in products.items()},  # fmt: skip
+        "products": {rel: product_checksums(path) for rel, path in products.items()},
     }
 
 
@@ -185,9 +186,10 @@ def check_files(expected: dict[str, str], paths: dict[str, Path]) -> dict[str, s
 def compare(expected: dict, path: Path, original: Path | None) -> str:
     """How a re-run's product at ``path`` compares with the release's (its manifest entry,
     and the release's file at ``original`` if it is still intact)."""
-    if file_sha256(path) == expected["sha256"]:
+    checksums = product_checksums(path)
+    if checksums["sha256"] == expected["sha256"]:
         return "identical"
-    if fingerprint.digest(path) == expected["digest"]:
+    if checksums["digest"] == expected["digest"]:
         return "same content"
     if original is not None and path.suffix in TOLERANCES:
         diff = numeric_difference(path, original)
