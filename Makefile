@@ -7,20 +7,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := wsclean aoflagger
+TEST_APT_PACKAGES := chromium  # tests/workflow/test_report.py opens the report in it (headless)
 SNAKEMAKE := $(BIN)/snakemake
 PYTEST_ARGS ?=
 
-.PHONY: setup apt demo test lock clean-demo
+.PHONY: setup apt test-apt demo test lock clean-demo
 
 setup: apt $(VENV)/.setup-stamp
 
 # Debian packages: checked every time (a few ms), installed when missing.
-apt:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing; \
 	fi
+endef
+
+apt:
+	$(call apt_install,$(APT_PACKAGES),)
+
+test-apt:
+	$(call apt_install,$(TEST_APT_PACKAGES),--no-install-recommends)
 
 # The virtual environment, from the pinned lock file, plus this package (editable).
 $(VENV)/.setup-stamp: requirements.lock pyproject.toml config/casasiteconfig.py contimg/casa_setup.py
@@ -34,7 +42,7 @@ demo: setup
 	$(SNAKEMAKE) inventory
 	$(SNAKEMAKE)
 
-test: setup
+test: setup test-apt
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Re-pin every dependency from requirements.in (needs the package registry).

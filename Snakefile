@@ -12,6 +12,9 @@ from contimg import config as cfgmod  # noqa: E402
 configfile: "config/config.yaml"
 
 
+report: "rules/report/workflow.rst"
+
+
 try:
     cfgmod.validate(config, workflow.source_path("config/schema.yaml"))
 except cfgmod.ConfigError as err:
@@ -25,6 +28,8 @@ include: "rules/convert.smk"
 include: "rules/calibrate.smk"
 include: "rules/image.smk"
 include: "rules/photometry.smk"
+include: "rules/night.smk"
+include: "rules/plan.smk"
 include: "rules/index.smk"
 include: "rules/release.smk"
 
@@ -32,4 +37,4 @@ include: "rules/release.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        lambda wildcards: all_targets(),  # a function: only built when `all` is asked for

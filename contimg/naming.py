@@ -1,4 +1,4 @@
-"""Names of raw correlator files and of observation (group) ids."""
+"""Names of raw correlator files, of observation (group) ids, of mosaics and of nights."""
 
 from __future__ import annotations
 
@@ -38,7 +38,24 @@ def stamp_seconds(stamps) -> np.ndarray:
     return parsed.astype("int64").to_numpy() / 1e9
 
 
-def mosaic_name(mjd: float, hours: float) -> str:
-    """Name of the mosaic a group belongs to: the start of its ``hours``-long bin, 'YYYYMMDDTHHMM'."""
-    start = np.floor(mjd * 24.0 / hours) * hours / 24.0
-    return Time(start, format="mjd", scale="utc").strftime("%Y%m%dT%H%M")
+MJD_UNIX_EPOCH = 40587.0  # MJD of 1970-01-01T00:00:00 UTC
+
+
+def _utc_minutes(mjd) -> np.ndarray:
+    """'YYYYMMDDTHHMM' of MJDs (vectorised: a year has 105,000 groups)."""
+    minutes = np.round((np.asarray(mjd, float) - MJD_UNIX_EPOCH) * 1440.0).astype("int64").astype("datetime64[m]")
+    if minutes.size == 0:
+        return np.array([], "U13")
+    text = np.datetime_as_string(minutes, unit="m")  # YYYY-MM-DDTHH:MM
+    return np.char.replace(np.char.replace(text, "-", ""), ":", "")
+
+
+def mosaic_names(mjd, hours: float) -> np.ndarray:
+    """Name of the mosaic each group belongs to (by its mid-time ``mjd``): the start of its
+    ``hours``-long bin, 'YYYYMMDDTHHMM'."""
+    return _utc_minutes(np.floor(np.asarray(mjd, float) * 24.0 / hours) * hours / 24.0)
+
+
+def night_names(mjd) -> np.ndarray:
+    """The night of each group (by its mid-time ``mjd``): its UTC date, 'YYYYMMDD'."""
+    return _utc_minutes(np.floor(np.asarray(mjd, float))).astype("U8")  # the date part

@@ -29,7 +29,8 @@ rule calibration_plan:
 
 rule solve_calibration:
     output:
-        directory(caltables_path()),
+        report(directory(caltables_path()), patterns=["{table}.png"], caption="report/calibration.rst",
+               category="Calibration", labels={"calibrator group": "{cal}", "table": "{table}"}),
     input:
         ms=f"{WORK}/ms/{{cal}}.ms",
         calibrators=config["inventory"]["calibrator_catalog"],

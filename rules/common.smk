@@ -1,9 +1,15 @@
-# Path scheme and inventory-driven input functions. Nothing else builds product paths.
+# Path scheme, the plan built from the inventory (which groups, calibrations, mosaics and nights
+# a run processes) and the input functions. Nothing else builds product paths.
+import functools
 import hashlib
 import os
 import sys
+from pathlib import Path
 
-from contimg import naming, quarantine, tables
+import numpy as np
+
+from contimg import naming, plansummary, quarantine, tables
+from contimg import selection as selmod
 from contimg.calibration import plan as calplan
 
 WORK = config["paths"]["work"]
@@ -55,6 +61,11 @@ def quarantine_path(name=""):
     return f"{WORK}/quarantine/{name}"
 
 
+def photometry_path(suffix):
+    """photometry/{obs}.parquet (forced), photometry/{obs}-blind.parquet, photometry/{obs}.json."""
+    return f"{WORK}/photometry/{{obs}}{suffix}"
+
+
 def load_groups():
     """The groups table of the last inventory, or None before the first one; groups
     quarantined since then are failed already (the inventory re-runs to record it)."""
@@ -69,9 +80,27 @@ def load_groups():
     return groups
 
 
+def photometry_done(obs):
+    return os.path.exists(photometry_path(".json").format(obs=obs))
+
+
+def select_groups():
+    """Which groups of the inventory this run processes (planning.selection)."""
+    try:
+        keep, left_out = selmod.select(GROUPS, PLANNING["selection"], photometry_done)
+    except ValueError as err:
+        sys.exit(f"Configuration error: {err}")
+    for key, count in left_out.items():
+        print(f"planning.selection.{key} leaves out {count} group(s)", file=sys.stderr)
+    return set(GROUPS.loc[keep, "obs"]), left_out
+
+
+PLANNING = config["planning"]
+BY_NIGHT = PLANNING["unit"] == "night"
 GROUPS = load_groups()
 GROUP_ROWS = {} if GROUPS is None else {row["obs"]: row for row in GROUPS.to_dict("records")}  # obs -> row, O(1)
-COMPLETE = [] if GROUPS is None else list(GROUPS.loc[GROUPS["status"] == "complete", "obs"])
+SELECTED, LEFT_OUT = (set(), {}) if GROUPS is None else select_groups()
+COMPLETE = [] if GROUPS is None else [o for o in GROUPS.loc[GROUPS["status"] == "complete", "obs"] if o in SELECTED]
 SUBBAND_COLUMNS = [f"sb{k:02d}" for k in range(config["instrument"]["band"]["n_subbands"])]
 
 
@@ -80,7 +109,8 @@ FAILED_CALIBRATIONS = calplan.failed_calibrations(f"{WORK}/caltables", config["c
 
 
 def calibration_plan():
-    """Each complete group's candidate calibrations (calibrator-group obs ids, nearest first)."""
+    """Each complete group's candidate calibrations (calibrator-group obs ids, nearest first),
+    over the whole inventory: a selected group may use a calibrator outside the selection."""
     if GROUPS is None:
         return {}, {}
     cal = config["calibration"]
@@ -90,10 +120,10 @@ def calibration_plan():
 
 
 CANDIDATES, NO_CALIBRATION = calibration_plan()
-CALIBRATED = [obs for obs, cands in CANDIDATES.items() if cands]
-for _obs, _reason in NO_CALIBRATION.items():
-    if _reason:
-        print(f"calibration: group {_obs} is skipped: {_reason}", file=sys.stderr)
+CALIBRATED = [obs for obs in COMPLETE if CANDIDATES[obs]]
+for _obs in COMPLETE:
+    if NO_CALIBRATION[_obs]:
+        print(f"calibration: group {_obs} is skipped: {NO_CALIBRATION[_obs]}", file=sys.stderr)
 
 
 def ms_path(suffix=""):
@@ -116,9 +146,9 @@ def image_path(suffix):
     return f"{WORK}/images/{{obs}}{suffix}"
 
 
-def photometry_path(suffix):
-    """photometry/{obs}.parquet (forced), photometry/{obs}-blind.parquet, photometry/{obs}.json."""
-    return f"{WORK}/photometry/{{obs}}{suffix}"
+def night_path(night="{night}"):
+    """nights/{night}.json: the record of a night job (planning.unit night)."""
+    return f"{WORK}/nights/{night}.json"
 
 
 def lightcurves_path(name):
@@ -127,14 +157,34 @@ def lightcurves_path(name):
 
 
 def mosaic_plan():
-    """{mosaic name: [obs of the calibrated groups in that hour]}, from the inventory."""
+    """{mosaic name: [obs of every calibrated group of that hour]} for the hours with a selected
+    group (a mosaic always uses its whole hour), from the inventory."""
+    usable = [obs for obs, candidates in CANDIDATES.items() if candidates]
+    names = naming.mosaic_names([GROUP_ROWS[obs]["mjd_mid"] for obs in usable], config["imaging"]["mosaic_hours"])
     plan = {}
-    for obs, mjd in GROUPS.set_index("obs").loc[CALIBRATED, "mjd_mid"].items() if CALIBRATED else []:
-        plan.setdefault(naming.mosaic_name(mjd, config["imaging"]["mosaic_hours"]), []).append(obs)
-    return plan
+    for obs, name in zip(usable, names):
+        plan.setdefault(str(name), []).append(obs)
+    wanted = {str(name) for obs, name in zip(usable, names) if obs in SELECTED}
+    return {name: members for name, members in plan.items() if name in wanted}
 
 
 MOSAICS = mosaic_plan()
+
+
+@functools.cache
+def lightcurve_groups():
+    """The groups whose photometry the light curves use: the selected ones, and every other
+    group whose photometry is there already (a selection never shrinks the light curves)."""
+    others = [obs for obs, cands in CANDIDATES.items() if cands and obs not in SELECTED]
+    return CALIBRATED + [obs for obs in others if os.path.exists(photometry_path(".parquet").format(obs=obs))]
+
+
+def lightcurve_inputs(wildcards):
+    """What the light curves wait for in this run: the selected groups' photometry, or the
+    nights' records (their photometry is then a parameter: lightcurve_groups)."""
+    if BY_NIGHT:
+        return expand(night_path(), night=list(NIGHT_GROUPS))
+    return expand(photometry_path(".parquet"), obs=CALIBRATED)
 
 
 def mosaic_images(wildcards):
@@ -148,12 +198,14 @@ def pointing_dec(wildcards):
     return float(GROUP_ROWS[wildcards.obs]["pointing_dec_deg"])
 
 
+CALIBRATOR_ROWS = {} if GROUPS is None else {GROUPS["obs"].iat[k]: k for k in np.flatnonzero(GROUPS["calibrator"] != "")}
+
+
 def calibrator_group(wildcards):
     """The inventory row of calibrator group {cal}."""
-    row = GROUPS.loc[(GROUPS["obs"] == wildcards.cal) & (GROUPS["calibrator"] != "")]
-    if row.empty:
+    if wildcards.cal not in CALIBRATOR_ROWS:
         raise ValueError(f"group {wildcards.cal} is not a calibrator group of the inventory")
-    return row.iloc[0]
+    return GROUPS.iloc[CALIBRATOR_ROWS[wildcards.cal]]
 
 
 def candidate_caltables(wildcards):
@@ -169,23 +221,97 @@ def group_files(wildcards):
     return [f"{INCOMING}/{row[c]}" for c in SUBBAND_COLUMNS]
 
 
+def group_products(complete, calibrated, hours):
+    """The per-group products of these groups, and the mosaics of these hours."""
+    targets = expand(calibrated_path(".ms"), obs=calibrated)
+    targets += expand(image_path("-qa.json"), obs=calibrated)
+    targets += expand(f"{WORK}/mosaics/{{hour}}{{ext}}", hour=hours, ext=[".fits", ".png"])
+    targets += expand(photometry_path(".parquet"), obs=calibrated)
+    if not config["calibration"]["temporary_ms"]:
+        targets += expand(ms_path(), obs=complete)
+    return targets
+
+
+def night_members():
+    """planning.unit night: {night (UTC date): the selected complete groups of that night}."""
+    if not BY_NIGHT:
+        return {}
+    if 24.0 % config["imaging"]["mosaic_hours"]:
+        sys.exit("Configuration error: planning.unit night needs imaging.mosaic_hours to divide 24 "
+                 "(a mosaic must not span two nights)")  # fmt: skip
+    members = {}
+    for obs, night in zip(COMPLETE, naming.night_names([GROUP_ROWS[obs]["mjd_mid"] for obs in COMPLETE])):
+        members.setdefault(str(night), []).append(obs)
+    return members
+
+
+NIGHT_GROUPS = night_members()
+
+
+def night_targets(wildcards):
+    """The products the job of night {night} makes: its groups' products and its mosaics."""
+    members = NIGHT_GROUPS[wildcards.night]
+    return group_products(members, [obs for obs in members if CANDIDATES[obs]],
+                          [hour for hour in MOSAICS if hour.startswith(wildcards.night)])  # fmt: skip
+
+
+def night_inventory(night):
+    """A digest of the inventory rows (files, times, pointing) and candidate calibrations of the
+    groups of ``night``."""
+    rows = [(GROUP_ROWS[obs], CANDIDATES[obs]) for obs in NIGHT_GROUPS[night]]
+    return hashlib.sha1(repr(rows).encode()).hexdigest()
+
+
+def night_caltables(wildcards):
+    """The calibrations the groups of night {night} may use (solved by the outer run)."""
+    return sorted({caltables_path(cal) for obs in NIGHT_GROUPS[wildcards.night] for cal in CANDIDATES[obs]})
+
+
 def product_targets():
-    """Every product of the run: the inventory, then every group's products."""
+    """Every product of the run: the inventory, the calibration plan, every selected group's
+    products (or, by night, the nights' records), the light curves."""
     targets = [inv_path("groups.csv")]
     if SIMULATE:
         targets.append(f"{TRUTH}/simulation.json")
     targets.append(f"{WORK}/calibration/plan.csv")
-    targets += expand(calibrated_path(".ms"), obs=CALIBRATED)
-    targets += expand(image_path("-qa.json"), obs=CALIBRATED)
-    targets += expand(f"{WORK}/mosaics/{{hour}}.fits", hour=list(MOSAICS))
-    targets += expand(photometry_path(".parquet"), obs=CALIBRATED)
-    if CALIBRATED:
+    if BY_NIGHT:
+        targets += expand(night_path(), night=list(NIGHT_GROUPS))
+    else:
+        targets += group_products(COMPLETE, CALIBRATED, list(MOSAICS))
+    if lightcurve_groups():
         targets.append(lightcurves_path("sources.parquet"))
-    if not config["calibration"]["temporary_ms"]:
-        targets += expand(ms_path(), obs=COMPLETE)
     return targets
 
 
 def all_targets():
-    """What `snakemake` with no target builds: every product, then their index."""
-    return product_targets() + [f"{WORK}/index/last_run.json"]
+    """What `snakemake` with no target builds: every product, then their index (every output of
+    the index rule: a missing one that is not asked for would not be remade)."""
+    return product_targets() + list(rules.index.output)
+
+
+def planned_stages():
+    """{stage: [product file sets]} of the run, and {stage: those not made yet} (its jobs)."""
+    cals = sorted({cal for obs in CALIBRATED for cal in CANDIDATES[obs]})
+    temporary = config["calibration"]["temporary_ms"]
+    each = lambda pattern, names: [[pattern.format(obs=obs)] for obs in names]  # noqa: E731
+    products = {
+        "convert": each(ms_path(), COMPLETE + [cal for cal in cals if cal not in SELECTED]),
+        "solve_calibration": [[caltables_path(cal)] for cal in cals],
+        "apply_calibration": each(calibrated_path(".ms"), CALIBRATED),
+        "image": [[image_path(suffix).format(obs=obs) for suffix in IMAGE_PRODUCTS] for obs in CALIBRATED],
+        "photometry": [[photometry_path(suffix).format(obs=obs) for suffix in PHOTOMETRY_PRODUCTS] for obs in CALIBRATED],
+        "mosaic": [[f"{WORK}/mosaics/{hour}.fits"] for hour in MOSAICS],
+    }
+    calibrated = {obs: calibrated_path(".ms").format(obs=obs) for obs in COMPLETE}
+    jobs = {stage: [files for files in sets if not os.path.exists(files[0])] for stage, sets in products.items()}
+    if temporary:  # a deleted ms/ is only remade for a group that is not calibrated yet
+        jobs["convert"] = [f for f in jobs["convert"] if not os.path.exists(calibrated.get(Path(f[0]).stem, ""))]
+    return products, jobs
+
+
+def planning_summary():
+    """The planning summary (`snakemake plan`) of the run the config asks for."""
+    products, jobs = planned_stages()
+    threads = {stage: getattr(rules, stage).rule.resources["_cores"].value for stage in products}  # rule threads
+    return plansummary.summary(Path(WORK), jobs, products, threads, GROUPS, len(SELECTED), LEFT_OUT,
+                               {obs: NO_CALIBRATION[obs] for obs in COMPLETE}, PLANNING["unit"], len(NIGHT_GROUPS))  # fmt: skip

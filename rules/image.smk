@@ -7,7 +7,8 @@ IMAGE_PRODUCTS = ["-image.fits", "-residual.fits", "-psf.fits", "-model.fits", "
 
 rule image:
     output:
-        [image_path(suffix) for suffix in IMAGE_PRODUCTS],
+        [image_path(suffix) for suffix in IMAGE_PRODUCTS if suffix != "-thumb.png"],
+        report(image_path("-thumb.png"), caption="report/image.rst", category="Images", labels={"group": "{obs}"}),
     input:
         ms=calibrated_path(".ms"),
         record=calibrated_path(".cal.json"),
@@ -37,6 +38,7 @@ rule mosaic:
         hour=r"\d{8}T\d{4}",
     output:
         multiext(f"{WORK}/mosaics/{{hour}}", ".fits", "-weight.fits", "-residual.fits", ".json"),
+        report(f"{WORK}/mosaics/{{hour}}.png", caption="report/mosaic.rst", category="Mosaics", labels={"hour (UTC)": "{hour}"}),
     input:
         mosaic_images,
     params:

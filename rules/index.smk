@@ -6,9 +6,12 @@
 
 rule index:
     output:
-        f"{WORK}/index/last_run.json",
+        summary=f"{WORK}/index/last_run.json",
+        qa_table=f"{WORK}/index/image_qa.csv",
+        qa_page=report(f"{WORK}/index/image_qa.html", caption="report/image_qa.rst", category="Quality",
+                       labels={"table": "image QA"}),
     input:
-        product_targets(),
+        lambda wildcards: product_targets(),
     log:
         log_path("index", "index"),
     benchmark:

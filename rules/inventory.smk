@@ -11,7 +11,8 @@ rule inventory:
         simulated=f"{TRUTH}/simulation.json" if SIMULATE else [],
     params:
         settings=config["inventory"],
-        listing="simulated night" if SIMULATE else incoming_signature(),
+        # evaluated only when the inventory is planned (a year's incoming/ is 1.7 M files)
+        listing=lambda wildcards: "simulated night" if SIMULATE else incoming_signature(),
         cache=inv_path("header_cache.csv"),
         quarantine=quarantine_path(),
         quarantined=directory_signature(quarantine_path(), lambda name: name.endswith(".json")),

@@ -35,11 +35,13 @@ rule lightcurves:
         measurements=lightcurves_path("measurements.parquet"),
         sources=lightcurves_path("sources.parquet"),
         new_sources=lightcurves_path("new_sources.parquet"),
-        plots=directory(lightcurves_path("plots")),
+        plots=report(directory(lightcurves_path("plots")), patterns=["{source}.png"], caption="report/lightcurve.rst",
+                     category="Light curves", labels={"source": "{source}"}),
     input:
-        forced=expand(photometry_path(".parquet"), obs=CALIBRATED),
-        blind=expand(photometry_path("-blind.parquet"), obs=CALIBRATED),
+        lightcurve_inputs,
     params:
+        forced=lambda wildcards: expand(photometry_path(".parquet"), obs=lightcurve_groups()),
+        blind=lambda wildcards: expand(photometry_path("-blind.parquet"), obs=lightcurve_groups()),
         variability=config["photometry"]["variability"],
     log:
         log_path("lightcurves", "lightcurves"),

@@ -8,7 +8,7 @@ rule release:
     output:
         protected(f"{WORK}/release/{{name}}/MANIFEST"),
     input:
-        all_targets(),
+        lambda wildcards: all_targets(),
     params:
         workdir=os.getcwd(),
     log:

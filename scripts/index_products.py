@@ -1,4 +1,5 @@
-"""Index every product of a work area into SQLite: the workflow's last rule, or standalone.
+"""Index every product of a work area into SQLite (and write the image QA table of the index
+for the report): the workflow's last rule, or standalone.
 
 Standalone (any work area, e.g. a copy of a release):
     python scripts/index_products.py [--config config/config.yaml] [--work DIR] [--db FILE]
@@ -13,7 +14,7 @@ import yaml
 
 from contimg import config as cfgmod
 from contimg import runlog
-from contimg.index import indexer
+from contimg.index import indexer, qa_table
 
 
 def index(config: dict, work: str, db: Path, log, summary: Path | None = None) -> dict:
@@ -26,8 +27,9 @@ def index(config: dict, work: str, db: Path, log, summary: Path | None = None) -
 if "snakemake" in globals():
     smk = globals()["snakemake"]
     work = smk.config["paths"]["work"]
-    index(smk.config, work, indexer.database_path(work, smk.config["index"]["database"]),
-          runlog.setup(smk.log[0]), Path(smk.output[0]))  # fmt: skip
+    db = indexer.database_path(work, smk.config["index"]["database"])
+    index(smk.config, work, db, runlog.setup(smk.log[0]), Path(smk.output.summary))
+    qa_table.write(db, Path(smk.output.qa_table), Path(smk.output.qa_page))
 else:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))

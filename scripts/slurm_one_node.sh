@@ -4,7 +4,8 @@
 #
 #   scripts/slurm_one_node.sh up      install munge + slurmctld + slurmd if missing, write
 #                                     /etc/slurm/slurm.conf for this host, start the daemons
-#   scripts/slurm_one_node.sh down    stop the daemons this script started (by pid)
+#   scripts/slurm_one_node.sh down    stop the daemons this script started (by pid) and remove
+#                                     the slurm.conf it wrote
 #   scripts/slurm_one_node.sh status  sinfo
 #
 # What a site admin would do differently, and why it is done this way here:
@@ -95,6 +96,12 @@ down() {
     sleep 0.5
   done
   pkill -x munged 2>/dev/null || true
+  # A slurm.conf naming a controller that is down makes every `scontrol` wait ~9 s, and the
+  # Slurm executor plugin calls `scontrol show config` when Snakemake starts, even for local
+  # runs: without the file scontrol fails at once.
+  if head -1 "$CONF" 2>/dev/null | grep -q "Written by scripts/slurm_one_node.sh"; then
+    rm -f "$CONF"
+  fi
 }
 
 case "${1:-}" in

@@ -53,7 +53,7 @@ def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, 
         same_dec = np.flatnonzero(np.abs(cal_dec - g.pointing_dec_deg) <= dec_tolerance_deg)
         hours = np.abs(cal_mjd[same_dec] - g.mjd_mid) * 24.0
         order = np.lexsort((cal_mjd[same_dec], hours))
-        near = [(same_dec[k], hours[k]) for k in order if hours[k] <= validity_hours][:max_candidates]
+        near = [(same_dec[k], hours[k]) for k in order[hours[order] <= validity_hours][:max_candidates]]
         candidates = [cal_obs[k] for k, _ in near]
         if not near:
             reason = (f"no calibrator group at pointing dec {g.pointing_dec_deg:.2f} deg within "

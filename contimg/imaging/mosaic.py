@@ -3,7 +3,7 @@
 Each primary-beam-corrected image (and its residual) is reprojected (`reproject_interp`,
 onto the part of the common grid it covers) and weighted by pb^2 / rms^2, the inverse
 variance of the corrected image; the weight map's 1/sqrt is the mosaic's expected noise.
-Which groups make an hour comes from the inventory (`naming.mosaic_name`), so the plan shows it.
+Which groups make an hour comes from the inventory (`naming.mosaic_names`), so the plan shows it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS
 from reproject import reproject_interp
+
+from contimg.imaging import qa
 
 
 def common_grid(headers: list, pb_cut_footprints: list[np.ndarray]) -> tuple[WCS, tuple[int, int]]:
@@ -60,7 +63,7 @@ def _reproject_into(data: np.ndarray, header, grid: WCS, shape: tuple[int, int])
 
 def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> dict:
     """Co-add the passing images among ``image_prefixes`` (images/{obs}); write ``out_prefix``.fits,
-    -weight.fits, -residual.fits and .json; return the record (included, excluded with reasons).
+    -weight.fits, -residual.fits, .json and .png (a picture of the mosaic); return the record (included, excluded with reasons).
     When no image passed, the mosaic is blank (NIMAGES = 0) and the record says why."""
     records = {p.name: json.loads(Path(f"{p}-qa.json").read_text()) for p in image_prefixes}
     included = [p for p in image_prefixes if records[p.name]["verdict"] == "pass"]
@@ -97,8 +100,12 @@ def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> 
     header["MEDNOISE"] = (median, "Jy/beam: median expected noise over the mosaic")
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     for suffix, data in (("", total["image"]), ("-residual", total["residual"])):
-        fits.PrimaryHDU(np.where(covered, data / np.where(covered, weight, 1.0), np.nan).astype(np.float32), header).writeto(
-            f"{out_prefix}{suffix}.fits", overwrite=True)  # fmt: skip
+        mosaic = np.where(covered, data / np.where(covered, weight, 1.0), np.nan).astype(np.float32)
+        fits.PrimaryHDU(mosaic, header).writeto(f"{out_prefix}{suffix}.fits", overwrite=True)
+        if not suffix:
+            no_sources = pd.DataFrame(columns=["ra_deg", "dec_deg", "snr"])
+            qa.thumbnail(mosaic, header, no_sources, f"mosaic {out_prefix.name}: {len(included)} images",
+                         f"{out_prefix}.png")  # fmt: skip
     weight_header = header.copy()
     weight_header["BUNIT"] = "JY**-2"
     fits.PrimaryHDU(weight.astype(np.float32), weight_header).writeto(f"{out_prefix}-weight.fits", overwrite=True)

@@ -176,10 +176,10 @@ def test_a_failed_image_is_left_out_of_the_mosaic(late_groups, tmp_path):
 
 
 def test_mosaic_names_bin_groups_by_hour():
-    assert naming.mosaic_name(61120.2101, 1.0) == "20260321T0500"
-    assert naming.mosaic_name(61120.2499, 1.0) == "20260321T0500"
-    assert naming.mosaic_name(61120.2501, 1.0) == "20260321T0600"
-    assert naming.mosaic_name(61120.2101, 2.0) == "20260321T0400"
+    assert list(naming.mosaic_names([61120.2101, 61120.2499, 61120.2501], 1.0)) == [
+        "20260321T0500", "20260321T0500", "20260321T0600"]
+    assert list(naming.mosaic_names([61120.2101], 2.0)) == ["20260321T0400"]
+    assert list(naming.night_names([61119.9999, 61120.0, 61120.7])) == ["20260320", "20260321", "20260321"]
 
 
 def test_robust_rms_ignores_sources():

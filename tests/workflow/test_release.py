@@ -35,7 +35,7 @@ def test_the_manifest_holds_config_code_tools_and_every_checksum(released):
     workdir, manifest_path = released
     manifest = json.loads(manifest_path.read_text())
     products = fingerprint.product_paths(workdir / "work", skip=release.NOT_PRODUCTS + ("incoming",))
-    assert set(manifest["products"]) == set(products) and len(products) == 66  # 3 groups
+    assert set(manifest["products"]) == set(products) and len(products) == 67  # 3 groups
     for rel in ("images/20260321T050509-image.fits", "products.sqlite", "lightcurves/sources.parquet"):
         entry = manifest["products"][rel]
         assert entry["sha256"] == release.file_sha256(products[rel]) and entry["digest"] == fingerprint.digest(products[rel])

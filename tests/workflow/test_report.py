@@ -1,0 +1,85 @@
+"""`snakemake --report`: one HTML file that opens in a browser without a server, with a
+section per kind of product. Rendered in Debian's chromium (headless, driven by Playwright):
+every section opens and its first item shows (images decoded, the QA table in its frame)."""
+
+import shutil
+
+import pytest
+import yaml
+
+from conftest import TINY_IMAGE_QA, deploy, run
+
+CHROMIUM = shutil.which("chromium")
+# as root, in a machine without network: no sandbox, no background connections
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def wide_night(tmp_path_factory):
+    """The tiny night with 3-degree images, so that sources are seen in several groups and
+    the light curves have a variability candidate to plot."""
+    workdir = deploy(tmp_path_factory.mktemp("report"), scale="tiny", image_qa=TINY_IMAGE_QA)
+    path = workdir / "config/config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["imaging"]["fov_deg"] = 3.0
+    path.write_text(yaml.safe_dump(cfg))
+    for step in (["inventory"], []):
+        result = run(workdir, *step)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert list((workdir / "work/lightcurves/plots").glob("*.png")), "no variability candidate to show"
+    return workdir
+
+
+def open_sections(html, sections):
+    """{section: (its items, [(width, height) of each decoded image], text of the frames)} of
+    the report, each section opened from the home page and its first item shown."""
+    from playwright.sync_api import sync_playwright
+
+    seen, errors = {}, []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(html.as_uri())
+        page.wait_for_load_state("networkidle")
+        menu = page.locator("h1").first.locator("..")  # the report's side bar
+        for section in sections:
+            menu.locator("nav ol li a").first.click()  # home
+            menu.get_by_text(section, exact=True).click()
+            items = menu.locator("tbody tr").all_inner_texts()
+            menu.locator('a[iconname="eye"]').first.click()
+            page.wait_for_timeout(500)
+            images = page.evaluate("() => Array.from(document.images).filter(i => i.src.startsWith('data:image/png'))"
+                                   ".map(i => [i.naturalWidth, i.naturalHeight])")  # fmt: skip
+            frames = [frame.inner_text("body") for frame in page.frames[1:]]
+            seen[section] = (items, images, frames)
+        browser.close()
+    assert errors == []
+    return seen
+
+
+def test_report_renders_every_section_in_chromium(wide_night, tmp_path):
+    html = tmp_path / "report.html"
+    result = run(wide_night, "--report", str(html))
+    assert result.returncode == 0, result.stderr[-3000:]
+    work = wide_night / "work"
+    seen = open_sections(html, ["Images", "Calibration", "Mosaics", "Light curves", "Quality"])
+
+    groups = sorted(p.name.removesuffix("-thumb.png") for p in (work / "images").glob("*-thumb.png"))
+    items, images, _ = seen["Images"]
+    assert [i.split()[0] for i in items] == groups and len(groups) == 3
+    assert images == [[640, 640]]  # the first thumbnail, decoded (8 x 8 in at 80 dpi)
+    items, images, _ = seen["Calibration"]
+    assert [i.split()[0] for i in items] == [p.name for p in (work / "caltables").iterdir()]
+    assert len(images) == 1 and images[0][0] > 500  # the bandpass plot
+    items, images, _ = seen["Mosaics"]
+    assert [i.split()[0] for i in items] == [p.stem for p in (work / "mosaics").glob("*.png")] and images == [[640, 640]]
+    items, images, _ = seen["Light curves"]
+    assert [i.strip() for i in items] == [p.stem for p in (work / "lightcurves/plots").glob("*.png")]
+    assert len(images) == 1 and images[0][0] > 300
+    _, _, frames = seen["Quality"]
+    assert len(frames) == 1 and "images passed" in frames[0]
+    assert all(obs in frames[0] for obs in groups)  # one row per image
