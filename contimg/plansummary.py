@@ -59,7 +59,7 @@ def path_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def stage_rows(work: Path, jobs: dict[str, list[str]], products: dict[str, list[str]],
+def stage_rows(work: Path, jobs: dict[str, list[list[str]]], products: dict[str, list[list[str]]],
                threads: dict[str, int]) -> list[dict]:  # fmt: skip
     """One row per stage: jobs (missing products), time, memory and disk estimates and their source."""
     rows = []
@@ -78,7 +78,7 @@ def stage_rows(work: Path, jobs: dict[str, list[str]], products: dict[str, list[
     return rows
 
 
-def summary(work: Path, jobs: dict[str, list[str]], products: dict[str, list[str]], threads: dict[str, int],
+def summary(work: Path, jobs: dict[str, list[list[str]]], products: dict[str, list[list[str]]], threads: dict[str, int],
             groups: pd.DataFrame, selected: int, left_out: dict[str, int], no_calibration: dict[str, str],
             unit: str, nights: int) -> dict:  # fmt: skip
     """The whole summary: stages, totals, and every group that will not be processed, with why."""

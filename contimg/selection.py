@@ -10,7 +10,6 @@ import pandas as pd
 from contimg import naming
 
 
-
 def mjd_of(key: str, utc: str) -> float:
     """MJD of an ISO UTC date or date-time ('2026-01-31' or '2026-01-31T12:00:00'), config ``key``."""
     try:

@@ -81,6 +81,7 @@ def load_groups():
 
 
 def photometry_done(obs):
+    """Whether group ``obs`` has its photometry record (planning.selection.status unfinished)."""
     return os.path.exists(photometry_path(".json").format(obs=obs))
 
 

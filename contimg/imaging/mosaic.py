@@ -63,8 +63,8 @@ def _reproject_into(data: np.ndarray, header, grid: WCS, shape: tuple[int, int])
 
 def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> dict:
     """Co-add the passing images among ``image_prefixes`` (images/{obs}); write ``out_prefix``.fits,
-    -weight.fits, -residual.fits, .json and .png (a picture of the mosaic); return the record (included, excluded with reasons).
-    When no image passed, the mosaic is blank (NIMAGES = 0) and the record says why."""
+    -weight.fits, -residual.fits, .json and .png (a picture of the mosaic); return the record
+    (included, excluded with reasons). When no image passed, the mosaic is blank (NIMAGES = 0) and the record says why."""
     records = {p.name: json.loads(Path(f"{p}-qa.json").read_text()) for p in image_prefixes}
     included = [p for p in image_prefixes if records[p.name]["verdict"] == "pass"]
     excluded = [{"obs": p.name, "reasons": records[p.name]["reasons"]} for p in image_prefixes if p not in included]

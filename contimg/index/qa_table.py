@@ -25,6 +25,7 @@ tr.fail {{background: #fde2e2}}</style></head>
 
 
 def cell(column: str, value) -> str:
+    """One table cell: MJD to 5 decimals, other numbers to 6 digits, text escaped."""
     if isinstance(value, float):
         return "" if pd.isna(value) else f"{value:.5f}" if column == "mjd" else f"{value:.6g}"
     return html.escape(str(value))
@@ -39,8 +40,8 @@ def write(db: Path, csv_path: Path, html_path: Path) -> pd.DataFrame:
     table.to_csv(csv_path, index=False)
     shown = table.drop(columns=["path"])
     shown["reasons"] = ["; ".join(json.loads(r)) if r else "" for r in shown["reasons"]]
-    body = "\n".join(f'<tr class="{row.verdict}">' + "".join(f"<td>{cell(c, v)}</td>" for c, v in zip(shown.columns, row)) + "</tr>"
-                     for row in shown.itertuples(index=False))  # fmt: skip
+    cells = ("".join(f"<td>{cell(c, v)}</td>" for c, v in zip(shown.columns, row)) for row in shown.itertuples(index=False))
+    body = "\n".join(f'<tr class="{verdict}">{row}</tr>' for verdict, row in zip(shown["verdict"], cells))
     html_path.write_text(PAGE.format(n=len(table), n_pass=int((table["verdict"] == "pass").sum()), rows=body,
                                      head="".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)))  # fmt: skip
     return table
