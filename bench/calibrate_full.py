@@ -38,7 +38,7 @@ sources = model.select_sources(sky.read_catalog(cfg["inventory"]["calibrator_cat
                                sky.read_catalog(cal["field_catalog"]), model.phase_centre("{ms}"),
                                model.mean_frequency("{ms}"), 4.65, cal["model_min_apparent_flux_jy"], cal["model_radius_deg"])
 record = solve.solve_group(Path("{ms}"), Path("{work}/caltables/cal"), calibrator="SIM CAL J0907+5440",
-                           model_sources=sources, pointing_dec_deg=54.57, layout=lay, dish_m=4.65, cal_cfg=cal)
+                           model_sources=sources, pointing_dec_deg=54.57, site=lay.site, dish_m=4.65, cal_cfg=cal)
 assert record["verdict"] == "good", record["reasons"]
 print("TIMING", record["timing_s"])
 """

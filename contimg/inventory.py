@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from astropy.coordinates import EarthLocation
 
-from . import geometry, naming
+from . import geometry, layout, naming, uvh5
 from .sky import Catalog
 
 FILE_COLUMNS = [
     "name", "size", "mtime_ns", "stamp", "subband", "readable", "reason",
     "jd_first", "jd_last", "n_times", "n_freqs", "freq_min_hz", "freq_max_hz",
-    "integration_s", "pointing_dec_deg", "n_ants_data",
+    "integration_s", "pointing_dec_deg", "n_ants_data", "stations",
 ]  # fmt: skip
 
 COMPLETE = "complete"
@@ -46,8 +46,13 @@ def read_header(path: Path) -> dict:
             if extra is None or "phase_center_dec" not in extra:
                 return {**row, "reason": "no extra_keywords/phase_center_dec in the header"}
             expected = (int(header["Nblts"][()]), int(header["Nfreqs"][()]), int(header["Npols"][()]))
-            if handle["Data/visdata"].shape != expected:
+            if not uvh5.data_shape(handle["Data/visdata"].shape, *expected):
                 return {**row, "reason": f"Data/visdata shape {handle['Data/visdata'].shape} != header {expected}"}
+            try:
+                uvh5.parallel_hands(header["polarization_array"][()])
+                stations = compact_stations(uvh5.data_stations(header))
+            except uvh5.HeaderError as err:
+                return {**row, "reason": str(err)}
             row.update(
                 jd_first=float(times[0]),
                 jd_last=float(times[-1]),
@@ -58,10 +63,21 @@ def read_header(path: Path) -> dict:
                 integration_s=float(header["integration_time"][0]),
                 pointing_dec_deg=float(np.rad2deg(extra["phase_center_dec"][()])),
                 n_ants_data=int(header["Nants_data"][()]),
+                stations=stations,
             )
     except (OSError, KeyError, ValueError, TypeError) as err:  # HDF5 itself detects truncation
         return {**row, "reason": f"unreadable: {err}"}
     return {**row, "readable": True}
+
+
+def compact_stations(names: list[str]) -> str:
+    """Station names carrying data, short: 'DSA-001..DSA-012 DSA-014 DSA-103..DSA-105'."""
+    numbers = np.array(sorted(n for n in layout.station_numbers(names) if n > 0), int)
+    runs = np.split(numbers, np.flatnonzero(np.diff(numbers) != 1) + 1) if len(numbers) else []
+    parts = [layout.station_name(r[0]) if len(r) == 1 else f"{layout.station_name(r[0])}..{layout.station_name(r[-1])}"
+             for r in runs]  # fmt: skip
+    others = sorted(n.replace(" ", "_") for n, k in zip(names, layout.station_numbers(names)) if k <= 0)
+    return " ".join(parts + others)
 
 
 def _summarise(args: tuple[str, str, int, int]) -> dict:
@@ -80,7 +96,7 @@ def scan_files(incoming: Path, cache: pd.DataFrame | None = None, workers: int =
                 st = entry.stat()
                 entries.append((entry.name, st.st_size, st.st_mtime_ns))
     known = {}
-    if cache is not None and len(cache):
+    if cache is not None and len(cache) and set(FILE_COLUMNS) <= set(cache.columns):
         known = {(r.name, r.size, r.mtime_ns): r._asdict() for r in cache[FILE_COLUMNS].itertuples(index=False)}
     rows, todo = [], []
     for name, size, mtime_ns in entries:
@@ -182,6 +198,10 @@ def _consistency(r: dict, dec: float, inv_cfg: dict) -> list[tuple[str, str]]:
     n_freqs = values[np.argmax(counts)]
     problems += [("inconsistent", f"{name}: {int(n)} channels where the group has {int(n_freqs)}")
                  for name, n in zip(r["name"], r["n_freqs"]) if n != n_freqs]  # fmt: skip
+    values, counts = np.unique(r["stations"].astype(str), return_counts=True)
+    stations = values[np.argmax(counts)]
+    problems += [("inconsistent", f"{name}: antennas {s} where the group has {stations}")
+                 for name, s in zip(r["name"], r["stations"].astype(str)) if s != stations]  # fmt: skip
     for name in r["name"][np.abs(r["jd_first"] - r["stamp_jd"]) * 86400 > inv_cfg["group_tolerance_s"]]:
         problems.append(("inconsistent", f"{name}: header start time disagrees with the file name"))
     step = (r["jd_last"] - r["jd_first"]) / np.maximum(r["n_times"] - 1, 1)

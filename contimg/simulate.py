@@ -11,6 +11,11 @@ noise from the SEFD, and narrow-band RFI.
 Visibilities come from `predict` (factorised per antenna), so a
 full-size group costs a batched matrix product per integration and channel, one
 subband at a time (memory stays at a few hundred MB).
+
+``simulation.file_format`` writes the same data in the other legal forms of a UVH5 file
+(antenna numbering and naming, row order, conjugated rows, uvw type, channel order, four
+polarisations, phase-centre description, the old spectral-window axis): what another
+writer, or the DSA-110 correlator itself, puts on disk.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from astropy import units as u
 from astropy.time import Time, TimeDelta
 
 from . import geometry, naming, predict
-from .layout import Layout, select_active
+from .layout import Layout, layout_from_config, select_active
 from .sky import Catalog
 
 POLARIZATIONS = (-5, -6)  # XX, YY in pyuvdata's numbering
@@ -168,7 +173,7 @@ class Scene:
     """Everything needed to simulate any subband file of the night."""
 
     layout: Layout
-    active: np.ndarray  # station numbers carrying data, ascending
+    active: np.ndarray  # rows of ``layout`` of the stations carrying data, ascending
     band: Band
     groups: list[Group]
     sky: Catalog
@@ -179,9 +184,15 @@ class Scene:
 
     @property
     def antpairs(self) -> np.ndarray:
-        """(n_bl, 2) station numbers (a1 <= a2), autocorrelations included."""
+        """(n_bl, 2) layout rows (a1 <= a2), autocorrelations included."""
         a1, a2 = np.triu_indices(len(self.active))
         return np.stack([self.active[a1], self.active[a2]], axis=1)
+
+
+def array_layout(sim_cfg: dict, instrument_cfg: dict) -> Layout:
+    """The simulated array: ``simulation.station_table`` (the true positions), or the built-in
+    layout of ``instrument.layout`` when it is null."""
+    return layout_from_config({**instrument_cfg, "station_table": sim_cfg.get("station_table")})
 
 
 def build_scene(sim_cfg: dict, instrument_cfg: dict, layout: Layout, catalog: Catalog) -> Scene:
@@ -199,7 +210,7 @@ def group_geometry(scene: Scene, group: Group) -> predict.SourceGeometry:
     """Delays of every source on every antenna relative to the meridian fringe-stop centre."""
     site = scene.layout.site
     jd = group.times.jd
-    rel = scene.layout.relative_ecef[scene.layout.index_of(scene.active)]
+    rel = scene.layout.relative_ecef[scene.active]
     centre = geometry.meridian_apparent(jd, np.deg2rad(scene.sim_cfg["pointing_dec_deg"]), site)
     return predict.source_geometry(rel, jd, scene.sky.ra_rad, scene.sky.dec_rad, centre, centre, site)
 
@@ -245,70 +256,150 @@ def corrupted_visibilities(
     return np.moveaxis(vis, 2, 1), rfi_mask
 
 
+def header_antennas(layout: Layout, fmt: dict, seed: int) -> tuple[np.ndarray, list[str]]:
+    """The header's antenna numbers and names of every station, as ``fmt`` spells them."""
+    stations = layout.numbers
+    numbering = fmt["antenna_numbers"]
+    if numbering == "one_based":
+        numbers = stations
+    elif numbering == "zero_based":
+        numbers = stations - 1
+    else:  # shuffled: distinct numbers unrelated to the stations
+        numbers = np.random.default_rng([seed, 5]).permutation(len(stations)) * 3 + 7
+    spelling = {"dsa": "DSA-{:03d}", "number": "{:d}", "pad": "pad{:d}"}[fmt["antenna_names"]]
+    return numbers, [spelling.format(n) for n in stations]
+
+
+CROSS_HANDS = (-7, -8)  # XY, YX: the correlator's 4-polarisation order is XX, XY, YX, YY
+
+
+def _file_layout(scene: Scene, group: Group, subband: int, vis: np.ndarray) -> dict:
+    """``vis`` (t, bl, f, p) and its row metadata arranged as ``simulation.file_format`` says."""
+    fmt, seed = scene.sim_cfg["file_format"], scene.sim_cfg["seed"]
+    pairs = scene.antpairs.copy()
+    freqs = scene.band.freqs_hz[subband]
+    pols = list(POLARIZATIONS)
+    if fmt["polarizations"] == 4:  # unpolarised sky: the cross hands hold noise only
+        rng = np.random.default_rng([seed, 6, group.index, subband])
+        sigma = scene.sim_cfg["sefd_jy"] / np.sqrt(2 * scene.band.channel_width_hz * scene.instrument_cfg["integration_s"])
+        cross = sigma * (rng.standard_normal(vis.shape) + 1j * rng.standard_normal(vis.shape))
+        vis = np.stack([vis[..., 0], cross[..., 0], cross[..., 1], vis[..., 1]], axis=-1)
+        pols = [POLARIZATIONS[0], *CROSS_HANDS, POLARIZATIONS[1]]
+    rng = np.random.default_rng([seed, 7])  # the same baselines in every file
+    swap = (pairs[:, 0] != pairs[:, 1]) & (rng.random(len(pairs)) < fmt["conjugated_fraction"])
+    if swap.any():  # V_ba = conj(V_ab), and the cross hands trade places
+        pairs[swap] = pairs[swap][:, ::-1]
+        flipped = np.conj(vis[:, swap])
+        if len(pols) == 4:
+            flipped = flipped[..., [0, 2, 1, 3]]
+        vis[:, swap] = flipped
+    if fmt["channel_order"] == "ascending":
+        freqs, vis = freqs[::-1], vis[:, :, ::-1]
+    return {"vis": vis, "pairs": pairs, "freqs": freqs, "pols": pols}
+
+
+def _phase_centres(scene: Scene, group: Group, n_bl: int, baseline_major: bool) -> tuple[dict, np.ndarray]:
+    """The phase-centre catalogue and per-row ids of a file (the meridian at the pointing)."""
+    dec = np.deg2rad(scene.sim_cfg["pointing_dec_deg"])
+    site = scene.layout.site
+    lat = site.lat.rad
+    if scene.sim_cfg["file_format"]["phase_centre"] == "sidereal":  # one ICRS entry per integration
+        ra, dec_icrs = geometry.meridian_icrs(group.times.jd, dec, site)
+        catalog = {k: {"cat_name": f"meridian {k}", "cat_type": "sidereal", "cat_lon": float(ra[k]),
+                       "cat_lat": float(dec_icrs[k]), "cat_frame": "icrs", "cat_epoch": 2000.0}
+                   for k in range(len(ra))}  # fmt: skip
+        per_time = np.arange(len(ra))
+        ids = np.tile(per_time, (n_bl, 1)).T if not baseline_major else np.tile(per_time, (n_bl, 1))
+        return catalog, ids.ravel()
+    altitude = np.pi / 2 - abs(dec - lat)
+    catalog = {0: {"cat_name": "meridian", "cat_type": "driftscan", "cat_lon": 0.0 if dec > lat else np.pi,
+                   "cat_lat": altitude, "cat_frame": "altaz"}}  # fmt: skip
+    return catalog, np.zeros(len(group.times) * n_bl, int)
+
+
 def write_subband(scene: Scene, group: Group, geom: predict.SourceGeometry, subband: int, path: Path) -> np.ndarray:
     """Write one correlator-format UVH5 file (atomically); return its true RFI mask (t, f)."""
     from pyuvdata import Telescope, UVData
 
     vis, rfi_mask = corrupted_visibilities(scene, group, geom, subband)
+    fmt = scene.sim_cfg["file_format"]
     layout = scene.layout
-    pairs = scene.antpairs
+    numbers, names = header_antennas(layout, fmt, scene.sim_cfg["seed"])
+    arranged = _file_layout(scene, group, subband, vis)
     telescope = Telescope.new(
         name="DSA-110",
         location=layout.site,
         antenna_positions=layout.relative_ecef,
-        antenna_names=layout.names,
-        antenna_numbers=layout.numbers,
-        antenna_diameters=np.full(len(layout.numbers), scene.instrument_cfg["dish_diameter_m"]),
+        antenna_names=names,
+        antenna_numbers=numbers,
+        antenna_diameters=np.full(len(names), scene.instrument_cfg["dish_diameter_m"]),
         mount_type="alt-az",
         instrument="DSA-110",
         feeds=["x", "y"],
         x_orientation="east",
         update_from_known=False,
     )
-    dec = np.deg2rad(scene.sim_cfg["pointing_dec_deg"])
-    lat = layout.site.lat.rad
-    altitude = np.pi / 2 - abs(dec - lat)
-    catalog = {
-        0: {
-            "cat_name": "meridian",
-            "cat_type": "driftscan",
-            "cat_lon": 0.0 if dec > lat else np.pi,
-            "cat_lat": altitude,
-            "cat_frame": "altaz",
-        }
-    }
-    n_int = len(group.times)
+    n_int, n_bl = len(group.times), len(arranged["pairs"])
+    baseline_major = fmt["blt_order"] == "baseline"
+    data = np.swapaxes(arranged["vis"], 0, 1) if baseline_major else arranged["vis"]
+    catalog, ids = _phase_centres(scene, group, n_bl, baseline_major)
+    n_blt = n_int * n_bl
+    t_index, bl_index = np.divmod(np.arange(n_blt), n_bl) if not baseline_major else np.divmod(np.arange(n_blt), n_int)[::-1]
+    times, pairs = group.times.jd[t_index], arranged["pairs"][bl_index]
     with warnings.catch_warnings():  # pyuvdata computes the driftscan uvw itself and says so
         warnings.filterwarnings("ignore", message="Recalculating uvw_array")
         uvd = UVData.new(
-            freq_array=scene.band.freqs_hz[subband],
-            polarization_array=list(POLARIZATIONS),
-            times=group.times.jd,
+            freq_array=arranged["freqs"],
+            polarization_array=arranged["pols"],
+            times=times,
             telescope=telescope,
-            antpairs=[tuple(p) for p in pairs],
-            do_blt_outer=True,
-            time_axis_faster_than_bls=False,
+            antpairs=numbers[pairs],
+            do_blt_outer=False,  # rows exactly as given (pyuvdata's outer product may re-sort baselines)
             integration_time=scene.instrument_cfg["integration_s"],
             channel_width=scene.band.channel_width_hz,
-            data_array=vis.reshape(n_int * len(pairs), *vis.shape[2:]).astype(np.complex64),
-            flag_array=np.zeros((n_int * len(pairs),) + vis.shape[2:], bool),
-            nsample_array=np.ones((n_int * len(pairs),) + vis.shape[2:], np.float32),
+            data_array=data.reshape(n_blt, *data.shape[2:]).astype(np.complex64),
+            flag_array=np.zeros((n_blt,) + data.shape[2:], bool),
+            nsample_array=np.ones((n_blt,) + data.shape[2:], np.float32),
             phase_center_catalog=catalog,
-            phase_center_id_array=np.zeros(n_int * len(pairs), int),
+            phase_center_id_array=ids,
             vis_units="uncalib",
         )
     # set here, not in new(), which appends its creation time: the same night is the same bytes
     uvd.history = f"Simulated DSA-110 group {group.index}, subband {subband}, {SIGNATURE}"
-    uvd.extra_keywords["phase_center_dec"] = dec
+    uvd.extra_keywords["phase_center_dec"] = np.deg2rad(scene.sim_cfg["pointing_dec_deg"])
     _refuse_foreign(path)
     tmp = path.with_name(f".{path.name}.tmp")
     uvd.write_uvh5(str(tmp), clobber=True, run_check=False)
-    with h5py.File(tmp, "r+") as handle:  # production files store uvw as float32
-        uvw = handle["Header/uvw_array"][()]
-        del handle["Header/uvw_array"]
-        handle["Header"].create_dataset("uvw_array", data=uvw.astype(np.float32))
+    with h5py.File(tmp, "r+") as handle:
+        _rewrite_header(handle, fmt)
     os.replace(tmp, path)
     return rfi_mask
+
+
+def _rewrite_header(handle: h5py.File, fmt: dict) -> None:
+    """The parts of ``fmt`` pyuvdata 3 does not write itself: float32 uvw (production files),
+    the correlator's legacy phase description and the old spectral-window axis."""
+    header = handle["Header"]
+    if fmt["uvw_dtype"] == "float32":
+        uvw = header["uvw_array"][()]
+        del header["uvw_array"]
+        header.create_dataset("uvw_array", data=uvw.astype(np.float32))
+    if fmt["phase_centre"] == "legacy":  # pyuvdata 2.1 and the DSA-110 correlator: no catalogue
+        for name in ("phase_center_catalog", "phase_center_id_array", "phase_center_app_ra",
+                     "phase_center_app_dec", "phase_center_frame_pa"):  # fmt: skip
+            if name in header:
+                del header[name]
+        header["phase_type"] = np.bytes_("drift")
+        header["extra_keywords"]["ha_phase_center"] = 0.0
+        header["extra_keywords"]["phase_center_epoch"] = np.bytes_("HADEC")
+    if fmt["spw_axis"]:
+        freqs = header["freq_array"][()]
+        del header["freq_array"]
+        header["freq_array"] = freqs[None, :]
+        for name in ("visdata", "flags", "nsamples"):
+            values = handle["Data"][name][()]
+            del handle["Data"][name]
+            handle["Data"][name] = values[:, None]
 
 
 def _refuse_foreign(path: Path) -> None:
@@ -338,7 +429,8 @@ def write_truth(scene: Scene, truth_dir: Path, rfi_mask: np.ndarray) -> None:
     pd.DataFrame(rows).to_csv(truth_dir / "lightcurves.csv", index=False)
     np.savez(
         truth_dir / "instrument.npz",
-        antenna_numbers=scene.active,
+        antenna_numbers=scene.layout.numbers[scene.active],
+        antenna_names=np.array([scene.layout.names[r] for r in scene.active]),
         times_mjd=np.array([grp.times.mjd for grp in scene.groups]),
         freqs_hz=scene.band.freqs_hz,
         gains=scene.corruptions.gains,

@@ -38,6 +38,7 @@ rule solve_calibration:
     params:
         group=calibrator_group,
         settings=config["calibration"],
+        instrument=instrument("site", "dish_diameter_m"),  # antenna positions: the MS's own
     log:
         log_path("solve_calibration", "{cal}"),
     benchmark:

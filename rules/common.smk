@@ -18,6 +18,18 @@ TRUTH = config["paths"]["truth"]
 SIMULATE = config["simulation"]["enabled"]
 
 
+def instrument(*keys):
+    """The ``instrument`` settings a job reads, passed as a parameter of its rule so that
+    changing any of them re-runs the job and what follows it, and nothing else."""
+    return {key: config["instrument"][key] for key in keys}
+
+
+def station_table(key="instrument"):
+    """The station table file that section ``key`` names, as an input (none: the built-in layout)."""
+    path = config[key]["station_table"]
+    return [path] if path else []
+
+
 def inv_path(name):
     """inventory/files.csv, inventory/groups.csv, ..."""
     return f"{WORK}/inventory/{name}"

@@ -9,8 +9,12 @@ rule convert:
     input:
         files=group_files,
         strategy=config["conversion"]["aoflagger_strategy"],
+        stations=station_table(),
     params:
         settings=config["conversion"],
+        # the built-in layout only matters without a station table
+        instrument=instrument("site", "sefd_jy", "dish_diameter_m", "station_table",
+                              *([] if station_table() else ["layout"])),
         quarantine=quarantine_path(),
     log:
         log_path("convert"),

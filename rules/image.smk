@@ -18,6 +18,7 @@ rule image:
         prefix=lambda wildcards, output: output[0].removesuffix("-image.fits"),
         pointing_dec_deg=pointing_dec,
         settings=config["imaging"],
+        instrument=instrument("site", "dish_diameter_m"),  # antenna positions: the MS's own
     log:
         log_path("image"),
     benchmark:

@@ -11,6 +11,9 @@ rule inventory:
         simulated=f"{TRUTH}/simulation.json" if SIMULATE else [],
     params:
         settings=config["inventory"],
+        incoming=INCOMING,
+        n_subbands=config["instrument"]["band"]["n_subbands"],
+        instrument=instrument("site"),
         # evaluated only when the inventory is planned (a year's incoming/ is 1.7 M files)
         listing=lambda wildcards: "simulated night" if SIMULATE else incoming_signature(),
         cache=inv_path("header_cache.csv"),

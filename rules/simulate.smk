@@ -9,8 +9,13 @@ rule simulate_night:
         instrument=f"{TRUTH}/instrument.npz",
     input:
         sky=config["simulation"]["sky_catalog"],
+        stations=station_table("simulation"),
     params:
         simulation=config["simulation"],
+        # the built-in layout only matters without a station table of the simulated array
+        instrument=instrument("site", "dish_diameter_m", "band", "integration_s", "integrations_per_file",
+                              *([] if station_table("simulation") else ["layout"])),
+        incoming=INCOMING,
     log:
         log_path("simulate", "night"),
     benchmark:

@@ -5,17 +5,18 @@ from pathlib import Path
 from contimg import convert, layout, quarantine, runlog
 
 log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-cfg = snakemake.config  # noqa: F821
+instrument = snakemake.params.instrument  # noqa: F821
 paths = [Path(p) for p in snakemake.input.files]  # noqa: F821
 try:
     summary = convert.convert_group(
         paths=paths,
         ms_path=Path(snakemake.output.ms),  # noqa: F821
         flags_json=Path(snakemake.output.flags),  # noqa: F821
-        layout=layout.layout_from_config(cfg["instrument"]),
-        conv_cfg={**cfg["conversion"], "workers": snakemake.threads},  # noqa: F821
-        sefd_jy=cfg["instrument"]["sefd_jy"],
+        layout=layout.layout_from_config(instrument),
+        conv_cfg={**snakemake.params.settings, "workers": snakemake.threads},  # noqa: F821
+        sefd_jy=instrument["sefd_jy"],
         name=snakemake.wildcards.obs,  # noqa: F821
+        dish_diameter_m=instrument["dish_diameter_m"],
     )
 except convert.ConversionError as err:  # the data, not the machine: the next run skips the group
     record = quarantine.record(snakemake.params.quarantine, snakemake.wildcards.obs, "convert", paths, err)  # noqa: F821

@@ -7,12 +7,12 @@ from contimg import layout, runlog, sky
 from contimg.imaging import image
 
 log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-cfg = snakemake.config  # noqa: F821
+instrument = snakemake.params.instrument  # noqa: F821
 record = image.image_group(
     Path(snakemake.input.ms), Path(snakemake.params.prefix),  # noqa: F821
     calibration=json.loads(Path(snakemake.input.record).read_text()),  # noqa: F821
     pointing_dec_deg=snakemake.params.pointing_dec_deg,  # noqa: F821
-    layout=layout.layout_from_config(cfg["instrument"]), dish_m=cfg["instrument"]["dish_diameter_m"],
+    site=layout.site_location(instrument["site"]), dish_m=instrument["dish_diameter_m"],
     calibrators=sky.read_catalog(snakemake.input.calibrators), catalog=sky.read_catalog(snakemake.input.catalog),  # noqa: F821
     img_cfg=snakemake.params.settings, threads=snakemake.threads,  # noqa: F821
     mem_gb=0.8 * snakemake.resources.mem_mb / 1024, log_path=Path(snakemake.log[0]),  # noqa: F821

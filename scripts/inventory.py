@@ -5,19 +5,19 @@ from pathlib import Path
 from contimg import inventory, layout, quarantine, runlog, sky, tables
 
 log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-cfg = snakemake.config  # noqa: F821
+params = snakemake.params  # noqa: F821
 cache_path = Path(snakemake.params.cache)  # noqa: F821
 cache = tables.read_files(cache_path) if cache_path.exists() else None
 files, groups = inventory.build(
-    Path(cfg["paths"]["incoming"]),
+    Path(params.incoming),
     cache,
-    cfg["inventory"],
-    cfg["instrument"]["band"]["n_subbands"],
-    sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
-    layout.site_location(cfg["instrument"]["site"]),
+    params.settings,
+    params.n_subbands,
+    sky.read_catalog(snakemake.input.calibrators),  # noqa: F821
+    layout.site_location(params.instrument["site"]),
 )
-records = quarantine.read_all(snakemake.params.quarantine)  # noqa: F821
-groups, stale = quarantine.mark_groups(groups, cfg["paths"]["incoming"], records)
+records = quarantine.read_all(params.quarantine)
+groups, stale = quarantine.mark_groups(groups, params.incoming, records)
 for path in stale:
     log.info("%s: the group's files have changed since it failed: it is tried again", path)
 tables.write_csv_atomic(files, snakemake.output.files)  # noqa: F821

@@ -2,15 +2,11 @@
 
 from pathlib import Path
 
-from contimg import layout, runlog, simulate, sky
+from contimg import runlog, simulate, sky
 
 log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-cfg = snakemake.config  # noqa: F821
-scene = simulate.build_scene(
-    cfg["simulation"],
-    cfg["instrument"],
-    layout.layout_from_config(cfg["instrument"]),
-    sky.read_catalog(cfg["simulation"]["sky_catalog"]),
-)
-files = simulate.simulate_night(scene, Path(cfg["paths"]["incoming"]), Path(snakemake.output.summary).parent)  # noqa: F821
-log.info("wrote %d files of %d groups (scale %s)", len(files), len(scene.groups), cfg["simulation"]["scale"])
+params = snakemake.params  # noqa: F821
+stations = simulate.array_layout(params.simulation, params.instrument)
+scene = simulate.build_scene(params.simulation, params.instrument, stations, sky.read_catalog(snakemake.input.sky))  # noqa: F821
+files = simulate.simulate_night(scene, Path(params.incoming), Path(snakemake.output.summary).parent)  # noqa: F821
+log.info("wrote %d files of %d groups (scale %s)", len(files), len(scene.groups), params.simulation["scale"])

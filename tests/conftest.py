@@ -26,6 +26,8 @@ def project_config(**sim_overrides) -> dict:
     config = copy.deepcopy(config)
     config["simulation"].update(sim_overrides)
     config["simulation"]["sky_catalog"] = str(ROOT / config["simulation"]["sky_catalog"])
+    config["simulation"]["station_table"] = str(ROOT / config["simulation"]["station_table"])
+    config["instrument"]["station_table"] = str(ROOT / config["instrument"]["station_table"])
     config["inventory"]["calibrator_catalog"] = str(ROOT / config["inventory"]["calibrator_catalog"])
     config["calibration"]["field_catalog"] = str(ROOT / config["calibration"]["field_catalog"])
     config["imaging"]["catalog"] = str(ROOT / config["imaging"]["catalog"])
@@ -36,7 +38,7 @@ def project_config(**sim_overrides) -> dict:
 def simulate_night(out: Path, catalog: sky.Catalog | None = None, **sim_overrides):
     """Simulate a night into ``out/incoming`` and ``out/truth``; return (scene, files)."""
     config = project_config(**sim_overrides)
-    layout = layoutmod.layout_from_config(config["instrument"])
+    layout = simulate.array_layout(config["simulation"], config["instrument"])
     catalog = catalog if catalog is not None else sky.read_catalog(config["simulation"]["sky_catalog"])
     scene = simulate.build_scene(config["simulation"], config["instrument"], layout, catalog)
     files = simulate.simulate_night(scene, out / "incoming", out / "truth")
@@ -82,7 +84,7 @@ def image_of(ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None,
     calibrators = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]) if catalog is None else catalog
     return image.image_group(
         ms, out / "images" / ms.stem, {"calibration": "none (simulated without gains)", "calibrator": ""},
-        cfg["simulation"]["pointing_dec_deg"], layoutmod.layout_from_config(cfg["instrument"]), 4.65, calibrators,
+        cfg["simulation"]["pointing_dec_deg"], layoutmod.site_location(cfg["instrument"]["site"]), 4.65, calibrators,
         catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]), settings, 2, 8.0,
     )  # fmt: skip
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from astropy.coordinates import EarthLocation
 from casacore.tables import table
 
 from .. import staging
-from ..layout import Layout
+from ..layout import Layout, ms_layout
 from ..sky import Catalog
 from . import model, qa
 
@@ -85,11 +86,10 @@ def antenna_quality(ms_path: str, channel_block: int = 128) -> pd.DataFrame:
 def choose_refant(quality: pd.DataFrame, layout: Layout, n_candidates: int) -> RefantChoice:
     """The best ``n_candidates`` antennas by `antenna_quality`; nearer the array's centre among equals."""
     rows, scores = quality["row"].to_numpy(), quality["score"].to_numpy()
-    stations = rows + int(layout.numbers.min())
-    enu = layout.enu[layout.index_of(stations)]
+    enu = layout.enu[rows]  # layout row = ANTENNA row (`layout.ms_layout`)
     distance = np.hypot(*(enu[:, :2] - np.median(enu[:, :2], axis=0)).T)
     order = np.lexsort((distance, -np.round(scores, 2)))[:n_candidates]
-    names = [layout.names[i] for i in layout.index_of(stations[order])]
+    names = [layout.names[i] for i in rows[order]]
     return RefantChoice([int(r) for r in rows[order]], names, [round(float(s), 4) for s in scores[order]])
 
 
@@ -162,7 +162,7 @@ def software_versions() -> dict:
 
 
 def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources: pd.DataFrame,
-                pointing_dec_deg: float, layout: Layout, dish_m: float, cal_cfg: dict, log=None) -> dict:  # fmt: skip
+                pointing_dec_deg: float, site: EarthLocation, dish_m: float, cal_cfg: dict, log=None) -> dict:  # fmt: skip
     """Solve one calibrator group into ``out_dir`` (tables, qa.json, one PNG per table).
 
     A solve that CASA cannot do is recorded as a bad calibration with CASA's complaint. Works
@@ -175,6 +175,7 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
     with staging.scratch_directory(out_dir.parent / f".{out_dir.name}.solving") as scratch:
         work_ms = scratch / "calibrator.ms"
         shutil.copytree(ms_path, work_ms)
+        layout = ms_layout(str(work_ms), site)
         model.write_model(str(work_ms), Catalog(model_sources), np.deg2rad(pointing_dec_deg), layout, dish_m)
         quality = antenna_quality(str(work_ms))
         refant = choose_refant(quality, layout, cal_cfg["refant_candidates"])
@@ -190,8 +191,7 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
                 log.error("%s", err)
             solved, failure = {}, [f"solve failed: {err}"]
         t_solve = time.perf_counter()
-        with_data = {int(r.row): layout.names[layout.index_of([r.row + int(layout.numbers.min())])[0]]
-                     for r in quality.itertuples() if r.unflagged > 0}  # fmt: skip
+        with_data = {int(r.row): layout.names[int(r.row)] for r in quality.itertuples() if r.unflagged > 0}
         tables = {}
         for kind, path in solved.items():
             final = out_dir / path.name

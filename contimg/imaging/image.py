@@ -15,13 +15,14 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from astropy.coordinates import EarthLocation
 from astropy.io import fits
 from astropy.time import Time
 from casacore.tables import table
 
 from .. import staging
 from ..calibration import model
-from ..layout import Layout
+from ..layout import Layout, ms_layout
 from ..sky import Catalog
 from . import noise, pbeam, qa, subtract, wsclean
 
@@ -69,14 +70,15 @@ def subtract_bright(ms: Path, scratch: Path, geom: wsclean.Geometry, calibrators
     return copy, Catalog(chosen)
 
 
-def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: float, layout: Layout, dish_m: float,
+def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: float, site: EarthLocation, dish_m: float,
                 calibrators: Catalog, catalog: Catalog, img_cfg: dict, threads: int, mem_gb: float,
                 log_path: Path | None = None) -> dict:  # fmt: skip
     """Image ``ms`` into ``prefix``-*.fits, ``prefix``-qa.json and ``prefix``-thumb.png; return the QA."""
     t0 = time.perf_counter()
     name = prefix.name
+    layout = ms_layout(str(ms), site)
     with staging.scratch_directory(prefix.parent / f".{name}.imaging") as scratch:
-        geom = wsclean.image_geometry(str(ms), img_cfg["fov_deg"], img_cfg["pixels_per_beam"])
+        geom = wsclean.image_geometry(str(ms), img_cfg["fov_deg"], img_cfg["pixels_per_beam"], img_cfg["robust"])
         imaged, subtracted = subtract_bright(ms, scratch, geom, calibrators, catalog, pointing_dec_deg, layout,
                                              dish_m, img_cfg)  # fmt: skip
         t_subtract = time.perf_counter()

@@ -9,46 +9,36 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from casacore.tables import table
-
 from .. import staging
-from ..geometry import C_LIGHT
+from . import psf
 
 PRODUCTS = ("image", "residual", "psf", "model")  # WSClean's outputs the workflow keeps
 
 
-# The restoring beam's minor axis is never below ~0.9 / uv_max on DSA-110 data (0.92 with
-# Briggs 0 on the demo); pixels are sized from 0.8 / uv_max to keep the margin.
-BEAM_OVER_RESOLUTION = 0.8
-
-
 @dataclass(frozen=True)
 class Geometry:
-    """Pixel size and image size: pixels of 1/``pixels_per_beam`` of the narrowest beam."""
+    """Pixel size and image size from the group's restoring beam (`psf.predicted_beam`):
+    ``pixels_per_beam`` pixels across its minor axis, the field of view covered."""
 
     scale_arcsec: float
     size: int
-    resolution_arcsec: float  # 1 / (longest baseline in wavelengths at the top frequency)
+    uv_max: float  # longest unflagged baseline, wavelengths at the top frequency
+    beam: psf.Beam  # the restoring beam WSClean is told to use
 
 
-def image_geometry(ms: str, fov_deg: float, pixels_per_beam: float) -> Geometry:
-    """Pixels of (0.8 / uv_max) / ``pixels_per_beam``, at most 1/``pixels_per_beam`` of the
-    synthesised beam (checked again by the image QA); the size covers ``fov_deg`` (a multiple of 64)."""
-    with table(ms, ack=False) as main:
-        uvw = main.getcol("UVW")
-        flags = main.getcol("FLAG_ROW") | (main.getcol("ANTENNA1") == main.getcol("ANTENNA2"))
-    with table(f"{ms}/SPECTRAL_WINDOW", ack=False) as spw:
-        top = max(float(np.max(spw.getcell("CHAN_FREQ", k))) for k in range(spw.nrows()))
-    uv_max = float(np.hypot(uvw[~flags, 0], uvw[~flags, 1]).max()) * top / C_LIGHT
-    resolution = math.degrees(1.0 / uv_max) * 3600.0
-    scale = round(BEAM_OVER_RESOLUTION * resolution / pixels_per_beam, 2)
+def image_geometry(ms: str, fov_deg: float, pixels_per_beam: float, robust: float) -> Geometry:
+    """Pixels of at most 1/``pixels_per_beam`` of the restoring beam's minor axis (rounded down
+    to 0.01"), whatever the declination and the antennas; the size covers ``fov_deg`` (a
+    multiple of 64)."""
+    beam, uv_max = psf.predicted_beam(ms, fov_deg, robust)
+    scale = math.floor(100.0 * beam.minor_arcsec / pixels_per_beam) / 100.0
     size = int(math.ceil(fov_deg * 3600.0 / scale / 64.0)) * 64
-    return Geometry(scale, size, resolution)
+    return Geometry(scale, size, uv_max, beam)
 
 
 def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
-    """The WSClean command line: MFS over the band, Briggs weighting, auto-mask and auto-threshold.
+    """The WSClean command line: MFS over the band, Briggs weighting, auto-mask and auto-threshold,
+    restoring with the group's own beam (`psf`).
 
     WSClean does not write its model back into the MS (that would be one more prediction and
     a write of the whole column, into the calibrated MS itself when nothing was subtracted).
@@ -59,6 +49,8 @@ def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
     cmd = ["wsclean", "-name", prefix, "-size", str(geom.size), str(geom.size), "-scale", f"{geom.scale_arcsec}asec",
            "-weight", "briggs", str(img_cfg["robust"]), "-niter", str(img_cfg["niter"]), "-mgain", str(img_cfg["mgain"]),
            "-auto-mask", str(img_cfg["auto_mask"]), "-auto-threshold", str(img_cfg["auto_threshold"]),
+           "-beam-shape", f"{geom.beam.major_arcsec:.3f}asec", f"{geom.beam.minor_arcsec:.3f}asec",
+           f"{geom.beam.pa_deg:.3f}deg",
            "-no-dirty", "-no-update-model-required", "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
     if img_cfg["local_rms"]:
         cmd.append("-local-rms")
@@ -70,8 +62,7 @@ def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
 def baseline_averaging_wavelengths(geom: Geometry, seconds: float) -> float:
     """WSClean's -baseline-averaging size: the uv distance (wavelengths) the longest baseline
     moves through in ``seconds`` of Earth rotation (shorter baselines average longer)."""
-    uv_max = 1.0 / math.radians(geom.resolution_arcsec / 3600.0)
-    return uv_max * 2.0 * math.pi * seconds / 86400.0
+    return geom.uv_max * 2.0 * math.pi * seconds / 86400.0
 
 
 def version() -> str:

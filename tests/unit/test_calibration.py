@@ -26,7 +26,7 @@ def solve_on(ms, out, cfg, field=None):
                                    cal["model_min_apparent_flux_jy"], cal["model_radius_deg"])  # fmt: skip
     return solve.solve_group(ms, out, calibrator="SIM CAL J0907+5440", model_sources=sources,
                              pointing_dec_deg=cfg["simulation"]["pointing_dec_deg"],
-                             layout=layout.layout_from_config(cfg["instrument"]), dish_m=4.65, cal_cfg=cal)  # fmt: skip
+                             site=layout.site_location(cfg["instrument"]["site"]), dish_m=4.65, cal_cfg=cal)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +59,12 @@ def gain_errors(cal_dir, truth_npz, group_index):
     true_freqs = truth["freqs_hz"].ravel()
     index = np.argsort(true_freqs)[np.searchsorted(np.sort(true_freqs), freqs)]
     assert np.allclose(true_freqs[index], freqs)
-    stations = truth["antenna_numbers"]
+    with table(str(cal_dir / "bandpass.b/ANTENNA"), ack=False) as ant:  # the MS's antennas, by name
+        row_of = {name: k for k, name in enumerate(ant.getcol("NAME"))}
+    stations = truth["antenna_names"]
     solved = []
-    for station in stations:
-        row = station - 1
+    for name in stations:
+        row = row_of[str(name)]
         b = np.concatenate([np.where(bp.flags[(row, s)], np.nan, bp.values[(row, s)])[0] for s in range(len(bp.freqs_hz))])
         gain = np.where(g.flags[(row, 0)], np.nan, g.values[(row, 0)])[:, 0, :]
         solved.append(gain[:, None, :] * b[None])  # (t, f, p)
@@ -90,7 +92,7 @@ def test_model_equals_noiseless_data(clean_night, tmp_path):
     ms = convert_group(files, 0, tmp_path, {**cfg, "conversion": {**cfg["conversion"], "aoflagger": False}})
     group0 = sky.Catalog(scene.sky.table.iloc[np.flatnonzero(scene.flux_scale[:, 0] > 0)])  # the sky of group 0
     model.write_model(str(ms), group0, np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
-                      layout.layout_from_config(cfg["instrument"]), 4.65)  # fmt: skip
+                      layout.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
     with table(str(ms), ack=False) as main:
         cross = main.getcol("ANTENNA1") != main.getcol("ANTENNA2")
         data, predicted = main.getcol("DATA")[cross], main.getcol("MODEL_DATA")[cross]
@@ -175,7 +177,8 @@ def chi2_against_truth(calibrated, raw_ms, group_index, out, scene, cfg):
     truth_ms = calibrated.with_name(calibrated.name + ".truth")
     shutil.copytree(raw_ms, truth_ms)
     model.write_model(str(truth_ms), sky.Catalog(scene.sky.table.assign(flux_jy=fluxes)),
-                      np.deg2rad(cfg["simulation"]["pointing_dec_deg"]), layout.layout_from_config(cfg["instrument"]), 4.65)  # fmt: skip
+                      np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
+                      layout.ms_layout(str(truth_ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
     with table(str(truth_ms), ack=False) as main:
         true_vis, raw = main.getcol("MODEL_DATA"), main.getcol("DATA")
     with table(str(calibrated), ack=False) as main:
@@ -269,7 +272,7 @@ def test_optional_delay_solve_recovers_the_injected_delays(demo, tmp_path):
     # the simulated bandpass phase is 2 pi delay (f - f_mean) exactly: its slope is the delay
     true_ns = np.array([[np.polyfit(freqs[order], np.unwrap(np.angle(bandpass[:, a, p])), 1)[0] / (2 * np.pi) * 1e9
                          for p in range(2)] for a in range(len(scene.active))])  # fmt: skip
-    got_ns = np.array([solved.values[(station - 1, 0)][0, 0] for station in scene.active])  # (ant, pol), ns
-    ref = list(scene.active).index(record["refant"]["rows"][0] + 1)
+    got_ns = np.array([solved.values[(row, 0)][0, 0] for row in scene.active])  # (ant, pol), ns; MS row = layout row
+    ref = list(scene.active).index(record["refant"]["rows"][0])
     # CASA's gains are the conjugate of the simulation's: delays change sign
     np.testing.assert_allclose(got_ns - got_ns[ref], -(true_ns - true_ns[ref]), atol=0.02)

@@ -16,7 +16,7 @@ from astropy.wcs import WCS
 from casacore.tables import table
 from pyuvdata import UVData
 
-from contimg import convert, layout, sky
+from contimg import convert, layout, simulate, sky
 from conftest import project_config, simulate_night
 
 NO_CORRUPTION = {"noise": False, "gains": False, "bandpass": False, "rfi": False}
@@ -238,7 +238,8 @@ def _copy_group(files, group, dest):
 def test_nan_and_zero_antennas_are_flagged_not_fatal(bright_night, tmp_path):
     _, scene, files, _ = bright_night
     paths = [type(files[0])(p) for p in _copy_group(files, 0, tmp_path / "raw")]
-    nan_ant, zero_ant = int(scene.active[3]), int(scene.active[5])
+    numbers, _ = simulate.header_antennas(scene.layout, scene.sim_cfg["file_format"], scene.sim_cfg["seed"])
+    nan_ant, zero_ant = int(numbers[scene.active[3]]), int(numbers[scene.active[5]])
     for path in paths[:2]:
         with h5py.File(path, "r+") as handle:
             a1, a2 = handle["Header/ant_1_array"][()], handle["Header/ant_2_array"][()]

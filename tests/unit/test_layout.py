@@ -1,4 +1,5 @@
-"""The station layout against the facts, and against the observatory's station table."""
+"""The station layout against the facts, the shipped station table against the observatory's,
+and antenna names in every spelling."""
 
 import numpy as np
 import pytest
@@ -11,6 +12,13 @@ STATION_TABLE = ROOT.parent / "shared/data/DSA110_Station_Coordinates.csv"
 
 @pytest.fixture(scope="module")
 def built():
+    """The approximate layout built from the config's numbers (instrument.layout)."""
+    return layout.layout_from_config({**project_config()["instrument"], "station_table": None})
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The default: the observatory's positions shipped in config/stations/."""
     return layout.layout_from_config(project_config()["instrument"])
 
 
@@ -39,9 +47,23 @@ def test_ecef_round_trip(built):
     assert np.allclose(built.ecef[0], ref, atol=1e-6)
 
 
+def test_the_default_layout_is_the_shipped_station_table(shipped):
+    assert shipped.source.endswith("config/stations/dsa110_stations.csv")
+    assert shipped.names == [layout.station_name(n) for n in range(1, 118)]
+    assert np.allclose(shipped.enu[0], 0, atol=1e-6)  # DSA-001 is the array reference
+    assert shipped.enu[116, 2] == pytest.approx(0.0, abs=0.2)  # DSA-117: the site height (curvature: 8 cm)
+    assert 1178 - 1182.6 - 1 < shipped.enu[:, 2].min() and shipped.enu[:, 2].max() < 1187 - 1182.6 + 1
+
+
 @pytest.mark.skipif(not STATION_TABLE.exists(), reason="observatory station table not present")
-def test_built_layout_matches_the_station_table(built):
-    table = layout.read_station_table(str(STATION_TABLE), built.site)
+def test_shipped_table_equals_the_observatorys(shipped):
+    observatory = layout.read_station_table(str(STATION_TABLE), shipped.site)
+    assert observatory.names == shipped.names
+    assert np.abs(observatory.enu - shipped.enu).max() < 1e-6
+
+
+def test_built_layout_matches_the_station_table(built, shipped):
+    table = shipped
     assert table.names == built.names
     horizontal = np.linalg.norm(table.enu[:, :2] - built.enu[:, :2], axis=1)
     assert horizontal[:102].max() < 0.5  # metres, on the two arms
@@ -54,9 +76,22 @@ def test_station_table_errors_name_the_file(tmp_path, built):
     bad.write_text("\n" * 5 + ",DSA-001,north,-118.28,1182\n")
     with pytest.raises(ValueError, match="stations.csv:6"):
         layout.read_station_table(str(bad), built.site)
+    ours = tmp_path / "ours.csv"
+    ours.write_text("# a comment, with commas\nname,latitude_deg,longitude_deg,height_m\n"
+                    "DSA-001,37.2333752,-118.2856408,1182.6\npad1,37.2333752,-118.2855760,1182.6\n")  # fmt: skip
+    with pytest.raises(ValueError, match="ours.csv:4: station DSA-001 appears twice"):
+        layout.read_station_table(str(ours), built.site)
+
+
+def test_antennas_are_found_by_name_in_any_spelling(shipped):
+    spellings = ["DSA-001", "DSA001", "dsa-1", "pad1", "ant1", "1", "001", b"1", "  DSA-001 "]
+    assert {layout.station_key(n) for n in spellings} == {"DSA-001"}
+    assert list(shipped.rows_of(["pad117", "DSA-052", "3"])) == [116, 51, 2]
+    with pytest.raises(layout.UnknownAntenna, match=r"'DSA-118', 'W200'.*dsa110_stations.csv"):
+        shipped.rows_of(["DSA-001", "W200", "DSA-118"])
 
 
 def test_select_active_spreads_over_the_array(built):
-    active = layout.select_active(built, 96)
-    assert len(active) == 96 and active[0] == 1 and active[-1] == 117
-    assert np.sum(active > 102) >= 10  # outriggers kept
+    active = layout.select_active(built, 96)  # rows
+    assert len(active) == 96 and active[0] == 0 and active[-1] == 116
+    assert np.sum(active >= 102) >= 10  # outriggers kept

@@ -10,7 +10,7 @@ from astropy.coordinates import SkyCoord
 from pyuvdata import UVData
 from scipy.special import j1
 
-from contimg import naming, sky
+from contimg import naming, simulate, sky
 from conftest import simulate_night
 
 C = 299792458.0
@@ -113,7 +113,8 @@ def test_gains_and_bandpass_follow_the_stated_convention(tmp_path, clean_night):
     dirty = read(files[16 * grp.index + sb])
     g = scene.corruptions.gains[grp.index]  # (t, a, p)
     bp = scene.corruptions.bandpass[sb]  # (f, a, p)
-    col = {int(a): i for i, a in enumerate(scene.active)}
+    numbers, _ = simulate.header_antennas(scene.layout, scene.sim_cfg["file_format"], scene.sim_cfg["seed"])
+    col = {int(numbers[row]): i for i, row in enumerate(scene.active)}
     i1 = np.array([col[a] for a in dirty.ant_1_array])
     i2 = np.array([col[a] for a in dirty.ant_2_array])
     t = np.repeat(np.arange(24), dirty.Nbls)

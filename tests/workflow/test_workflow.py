@@ -1,11 +1,16 @@
 """The workflow as users run it: snakemake on a deployed config, lint, and config errors."""
 
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
+import pytest
+import yaml
 
-from conftest import ROOT, SNAKEMAKE, deploy, run
+from conftest import ROOT, SNAKEMAKE, deploy, job_counts, run
+
 
 def test_simulated_night_and_inventory_are_built(tiny_run):
     groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
@@ -111,3 +116,41 @@ def test_config_error_stops_before_anything_runs(tmp_path):
 def test_lint_is_clean():
     result = subprocess.run([*SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "Congratulations" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def changed_copy(tiny_run, tmp_path, edit) -> Path:
+    """A copy of the finished tiny night (metadata and mtimes kept) with its config edited."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    cfg_path = workdir / "config/config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    edit(workdir, cfg)
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    return workdir
+
+
+def moved_station_table(workdir, cfg):
+    """The pipeline's station table with DSA-117 (an outrigger with data) moved by 10 cm."""
+    table = (workdir / cfg["instrument"]["station_table"]).read_text().splitlines()
+    row = next(k for k, line in enumerate(table) if line.startswith("DSA-117,"))
+    name, lat, lon, height = table[row].split(",")
+    table[row] = f"{name},{float(lat) + 1e-6:.7f},{lon},{height}"
+    (workdir / "config/stations/surveyed.csv").write_text("\n".join(table) + "\n")
+    cfg["instrument"]["station_table"] = "config/stations/surveyed.csv"
+
+
+def new_sefd(workdir, cfg):
+    cfg["instrument"]["sefd_jy"] = 6000.0
+
+
+@pytest.mark.parametrize("edit", [moved_station_table, new_sefd], ids=["station table", "SEFD"])
+def test_a_changed_instrument_setting_reruns_conversion_and_what_follows(tiny_run, tmp_path, edit):
+    """Every job after the conversion depends on it; nothing before it reads these settings."""
+    workdir = changed_copy(tiny_run, tmp_path, edit)
+    counts = job_counts(run(workdir, "-n"))
+    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    n = len(groups)
+    assert counts["convert"] == n and counts["apply_calibration"] == n and counts["image"] == n
+    assert counts["solve_calibration"] == 1 and counts["photometry"] == n and counts["mosaic"] == 1
+    assert {"lightcurves", "index", "all"} <= set(counts)
+    assert not {"simulate_night", "inventory", "calibration_plan"} & set(counts), counts

@@ -1,0 +1,177 @@
+"""The converter and the inventory on every legal form of the same UVH5 data.
+
+Each variant is the same simulated group written another way (simulation.file_format): by
+the DSA-110 correlator (0-based numbers, names '1'..'117', no phase-centre catalogue, the
+old spectral-window axis), by another pyuvdata writer (baseline-major rows, float64 uvw,
+ascending channels, one ICRS phase centre per integration), with rows stored as (ant2,
+ant1), with four polarisations. pyuvdata itself reads every variant back to the same
+visibilities (so the files really differ only in form), and the converter must write the
+same Measurement Set for each, to float32 precision.
+"""
+
+import copy
+import shutil
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+from casacore.tables import table
+from pyuvdata import UVData
+
+from contimg import convert, inventory, layout
+from conftest import project_config, simulate_night
+
+VARIANTS = {
+    "zero-based numbers, correlator names": {"antenna_numbers": "zero_based", "antenna_names": "number"},
+    "arbitrary numbers, pad names": {"antenna_numbers": "shuffled", "antenna_names": "pad"},
+    "baseline-major rows": {"blt_order": "baseline"},
+    "conjugated rows": {"conjugated_fraction": 0.5},
+    "float64 uvw": {"uvw_dtype": "float64"},
+    "ascending channels": {"channel_order": "ascending"},
+    "four polarisations, conjugated rows": {"polarizations": 4, "conjugated_fraction": 0.5},
+    "an ICRS centre per integration": {"phase_centre": "sidereal", "blt_order": "baseline"},
+    "the DSA-110 correlator": {"antenna_numbers": "zero_based", "antenna_names": "number", "phase_centre": "legacy",
+                               "spw_axis": True, "polarizations": 4},
+    "another writer": {"antenna_numbers": "zero_based", "blt_order": "baseline", "uvw_dtype": "float64",
+                       "channel_order": "ascending", "phase_centre": "sidereal", "conjugated_fraction": 0.3},
+}  # fmt: skip
+COLUMNS = ("DATA", "FLAG", "WEIGHT", "UVW", "ANTENNA1", "ANTENNA2", "TIME")
+
+
+def one_group(out, file_format=None):
+    """The first group of the tiny night (every corruption on), written in ``file_format``."""
+    cfg = project_config()
+    scales = {**cfg["simulation"]["scales"], "tiny": {**cfg["simulation"]["scales"]["tiny"], "n_groups": 1}}
+    return simulate_night(out, scale="tiny", scales=scales, variable=None, transient=None,
+                          file_format=file_format or {})  # fmt: skip
+
+
+def convert_ms(files, out):
+    cfg = project_config()
+    ms = out / "g.ms"
+    convert.convert_group(files, ms, out / "g.flags.json", layout.layout_from_config(cfg["instrument"]),
+                          {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "g")  # fmt: skip
+    with table(str(ms), ack=False) as main:
+        columns = {c: main.getcol(c) for c in COLUMNS}
+    with table(f"{ms}/ANTENNA", ack=False) as ant:
+        columns["NAMES"], columns["POSITION"] = list(ant.getcol("NAME")), ant.getcol("POSITION")
+    return columns
+
+
+def read_uvdata(path) -> UVData:
+    uvd = UVData()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        uvd.read(str(path), file_type="uvh5", run_check=False)
+    return uvd
+
+
+def visibilities_by_name(uvd: UVData) -> dict:
+    """{(time index, station a, station b, pol): visibility} with a < b by station name: the
+    content of a file, independent of its form (pyuvdata's reading of it)."""
+    names = dict(zip(uvd.telescope.antenna_numbers, [layout.station_key(n) for n in uvd.telescope.antenna_names]))
+    times = np.unique(uvd.time_array)
+    out = {}
+    for blt in range(0, uvd.Nblts, 7):  # a sample of rows
+        a, b = names[uvd.ant_1_array[blt]], names[uvd.ant_2_array[blt]]
+        t = int(np.searchsorted(times, uvd.time_array[blt]))
+        for k, pol in enumerate(uvd.polarization_array):
+            if pol not in (-5, -6):
+                continue
+            value = uvd.data_array[blt, :, k]
+            order = np.argsort(uvd.freq_array.ravel())
+            out[(t, *sorted((a, b)), int(pol))] = value[order] if a <= b else np.conj(value[order])
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("format_reference")
+    _, files = one_group(out)
+    return files, convert_ms(files, out)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_form_gives_the_same_measurement_set(name, reference, tmp_path):
+    ref_files, ref = reference
+    _, files = one_group(tmp_path, VARIANTS[name])
+    # the files differ in form only: pyuvdata reads the same visibilities from both
+    theirs, ours = visibilities_by_name(read_uvdata(files[5])), visibilities_by_name(read_uvdata(ref_files[5]))
+    common = set(theirs) & set(ours)
+    assert len(common) > 20
+    assert max(np.abs(theirs[k] - ours[k]).max() for k in common) < 1e-3  # Jy, of ~100 Jy autos and ~1 Jy cross
+    got = convert_ms(files, tmp_path)
+    scale = np.abs(ref["DATA"]).max()
+    assert np.abs(got["DATA"] - ref["DATA"]).max() < 2e-6 * scale
+    for column in ("FLAG", "WEIGHT", "ANTENNA1", "ANTENNA2", "TIME", "NAMES"):
+        assert np.array_equal(got[column], ref[column]), column
+    assert np.abs(got["UVW"] - ref["UVW"]).max() < 1e-6 and np.allclose(got["POSITION"], ref["POSITION"])
+
+
+def test_variants_really_are_written_in_their_form(tmp_path):
+    _, files = one_group(tmp_path, VARIANTS["the DSA-110 correlator"])
+    with h5py.File(files[0], "r") as handle:
+        header = handle["Header"]
+        assert header["antenna_numbers"][()].min() == 0
+        assert header["antenna_names"][0] == b"1"
+        assert "phase_center_catalog" not in header and header["phase_type"][()] == b"drift"
+        assert handle["Data/visdata"].ndim == 4 and handle["Data/visdata"].shape[1] == 1
+        assert list(header["polarization_array"][()]) == [-5, -7, -8, -6]
+        assert header["uvw_array"].dtype == np.float32
+
+
+def rewrite(path, **edits):
+    """Change header datasets of a file in place."""
+    with h5py.File(path, "r+") as handle:
+        for name, value in edits.items():
+            del handle[name]
+            handle[name] = value
+
+
+@pytest.fixture(scope="module")
+def correlator_night(tmp_path_factory):
+    out = tmp_path_factory.mktemp("correlator_form")
+    _, files = one_group(out, VARIANTS["the DSA-110 correlator"])
+    return files
+
+
+def test_unknown_and_repeated_antenna_names_name_the_file_and_antenna(correlator_night, tmp_path):
+    files = [shutil.copy(f, tmp_path / f.name) for f in correlator_night]
+    cfg = project_config()
+    stations = layout.layout_from_config(cfg["instrument"])
+    with h5py.File(files[0], "r") as handle:
+        names = handle["Header/antenna_names"][()]
+    renamed = names.astype("S8")  # the correlator writes 4-byte names
+    renamed[0] = b"DSA-999"  # station 1 carries data in the tiny night
+    rewrite(files[0], **{"Header/antenna_names": renamed})
+    with pytest.raises(convert.ConversionError, match=rf"{files[0].name}.*'DSA-999'.*not in the station layout .*dsa110_stations.csv"):
+        convert.convert_group([type(tmp_path)(f) for f in files], tmp_path / "a.ms", tmp_path / "a.json", stations,
+                              {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "a")  # fmt: skip
+    repeated = names.astype("S8")
+    repeated[1] = b"pad1"  # the spelling of station 1 given to a second antenna
+    rewrite(files[0], **{"Header/antenna_names": repeated})
+    with pytest.raises(convert.ConversionError, match=rf"{files[0].name}.*DSA-001 is given to antennas 0 and 1"):
+        convert.convert_group([type(tmp_path)(f) for f in files], tmp_path / "b.ms", tmp_path / "b.json", stations,
+                              {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "b")  # fmt: skip
+    row = inventory.read_header(type(tmp_path)(files[0]))
+    assert not row["readable"] and "DSA-001 is given to antennas 0 and 1" in row["reason"]
+
+
+def test_missing_pointing_declination_is_a_clear_error(correlator_night, tmp_path):
+    files = [type(tmp_path)(shutil.copy(f, tmp_path / f.name)) for f in correlator_night]
+    with h5py.File(files[0], "r+") as handle:
+        del handle["Header/extra_keywords/phase_center_dec"]
+    cfg = project_config()
+    with pytest.raises(convert.ConversionError, match=rf"{files[0].name}.*phase_center_dec"):
+        convert.convert_group(files, tmp_path / "c.ms", tmp_path / "c.json", layout.layout_from_config(cfg["instrument"]),
+                              {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "c")  # fmt: skip
+    assert "phase_center_dec" in inventory.read_header(files[0])["reason"]
+
+
+def test_inventory_reads_every_form(correlator_night):
+    row = inventory.read_header(correlator_night[0])
+    assert row["readable"], row["reason"]
+    cfg = copy.deepcopy(project_config())
+    assert row["n_freqs"] == cfg["simulation"]["scales"]["tiny"]["channels_per_subband"]
+    assert row["stations"].startswith("DSA-001 DSA-009") and row["stations"].endswith("DSA-117")
