@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from contimg import config as cfgmod
-from contimg import convert
+from contimg import convert, simulate, sky
 from contimg import layout as layoutmod
-from contimg import simulate, sky
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,6 +55,55 @@ def demo_night(out: Path, n_groups: int, catalog: sky.Catalog | None = None, **o
     return scene, files, cfg
 
 
+# The same data written in the other legal forms of a UVH5 file (simulation.file_format)
+FILE_FORMATS = {
+    "zero-based numbers, correlator names": {"antenna_numbers": "zero_based", "antenna_names": "number"},
+    "arbitrary numbers, pad names": {"antenna_numbers": "shuffled", "antenna_names": "pad"},
+    "baseline-major rows": {"blt_order": "baseline"},
+    "conjugated rows": {"conjugated_fraction": 0.5},
+    "float64 uvw": {"uvw_dtype": "float64"},
+    "ascending channels": {"channel_order": "ascending"},
+    "four polarisations, conjugated rows": {"polarizations": 4, "conjugated_fraction": 0.5},
+    "an ICRS centre per integration": {"phase_centre": "sidereal", "blt_order": "baseline"},
+    "the DSA-110 correlator": {"antenna_numbers": "zero_based", "antenna_names": "number", "phase_centre": "legacy",
+                               "spw_axis": True, "polarizations": 4},
+    "another writer": {"antenna_numbers": "zero_based", "blt_order": "baseline", "uvw_dtype": "float64",
+                       "channel_order": "ascending", "phase_centre": "sidereal", "conjugated_fraction": 0.3},
+}  # fmt: skip
+NOISE_ONLY = {"noise": True, "gains": False, "bandpass": False, "rfi": False}
+
+
+def shifted_sky(catalog: sky.Catalog, ddec_deg: float) -> sky.Catalog:
+    """``catalog`` moved ``ddec_deg`` in declination (right ascensions kept): the same sky
+    drifting through the beam of an array pointed ``ddec_deg`` away."""
+    return sky.Catalog(catalog.table.assign(dec_deg=catalog.table["dec_deg"] + ddec_deg))
+
+
+def true_flux(scene, names, freq_hz) -> np.ndarray:
+    """The simulated sky's flux density of ``names`` at ``freq_hz``."""
+    truth = scene.sky.table.set_index("name")
+    return (truth.loc[names, "flux_jy"] * (freq_hz / sky.REFERENCE_FREQ_HZ) ** truth.loc[names, "spectral_index"]).to_numpy()
+
+
+def assert_image_recovers_the_sky(record: dict, scene, sigmas: float = 3.0) -> None:
+    """The image's catalogue sources against the truth: median flux of SNR > 20 sources within
+    2 %, each within 5 % (or ``sigmas`` of the noise), offsets within 1/10 of the beam, the image
+    passes its gate and samples its beam with at least 4 pixels across the minor axis."""
+    import pandas as pd
+
+    sources = pd.DataFrame(record["sources"])
+    bright = sources[sources["snr"] > 20]
+    assert len(bright) >= 8, len(bright)
+    ratio = bright["flux_jy"] / true_flux(scene, bright["name"], record["frequency_hz"])
+    assert abs(np.median(ratio) - 1) < 0.02, ratio.round(3).tolist()
+    within = np.abs(ratio - 1) <= np.maximum(0.05, sigmas / bright["snr"])
+    assert within.all(), list(zip(bright["name"], ratio.round(3), bright["snr"].round(1)))
+    beam = np.sqrt(record["beam_arcsec"][0] * record["beam_arcsec"][1])
+    assert (bright["offset_arcsec"] <= beam / 10).all(), bright["offset_arcsec"].tolist()
+    assert record["verdict"] == "pass", record["reasons"]
+    assert record["pixel_arcsec"] <= record["beam_arcsec"][1] / 4
+
+
 def survey_fluxes(catalog: sky.Catalog, calibrators: sky.Catalog, seed: int) -> sky.Catalog:
     """``catalog`` with the fluxes of its field sources off by up to +-15 %, as a survey's are
     (the calibrators' stay right, as calibrators' are to a few per cent)."""
@@ -75,16 +123,18 @@ def convert_group(files, group: int, out: Path, cfg: dict, **conv) -> Path:
     return ms
 
 
-def image_of(ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None, **img) -> dict:
+def image_of(ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None, pointing_dec_deg: float | None = None,
+             **img) -> dict:  # fmt: skip
     """Image ``ms`` as rule image does into out/images/; ``catalog`` (default: the configured
-    ones) is the whole sky. Returns the QA record."""
+    ones) is the whole sky; the pointing is the simulation's unless given. Returns the QA record."""
     from contimg.imaging import image
 
     settings = {**cfg["imaging"], **img}
     calibrators = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]) if catalog is None else catalog
     return image.image_group(
         ms, out / "images" / ms.stem, {"calibration": "none (simulated without gains)", "calibrator": ""},
-        cfg["simulation"]["pointing_dec_deg"], layoutmod.site_location(cfg["instrument"]["site"]), 4.65, calibrators,
+        cfg["simulation"]["pointing_dec_deg"] if pointing_dec_deg is None else pointing_dec_deg,
+        layoutmod.site_location(cfg["instrument"]["site"]), 4.65, calibrators,
         catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]), settings, 2, 8.0,
     )  # fmt: skip
 

@@ -3,9 +3,10 @@ to the end, every bad one is reported with its reason (inventory, logs, `contimg
 problems`), and what the first run produced is neither redone nor changed by the second.
 
 Faults the inventory sees in the headers are skipped at once. Faults that show only in the
-data (every visibility flagged, a file damaged after the inventory read it) fail that
-group's conversion, which records the group in quarantine/; the next run's inventory marks
-it failed and the night-level products (mosaic, light curves, index) complete without it.
+data (every visibility flagged, a file damaged after the inventory read it) or against the
+station table (an antenna it does not know) fail that group's conversion, which records the
+group in quarantine/; the next run's inventory marks it failed and the night-level products
+(mosaic, light curves, index) complete without it.
 """
 
 import json
@@ -22,7 +23,7 @@ from contimg import fingerprint, naming, quarantine, tables
 from contimg.index import query
 from conftest import ROOT, TINY_IMAGE_QA, deploy, job_counts, run
 
-N_GROUPS = 14
+N_GROUPS = 16
 GOOD, NAN_ANTENNA = [0, 1, 13], 10  # group 1 holds the calibrator transit
 PER_GROUP_RULES = {"convert", "apply_calibration", "image", "photometry"}
 
@@ -36,8 +37,9 @@ INVENTORY_FAULTS = {
     7: ("duplicate_subband", "subband 03 appears 2 times"),
     8: ("inconsistent", "pointing dec 16.30 deg differs"),
     9: ("inconsistent", "1 channels where the group has 2"),
+    15: ("unreadable", "antenna name DSA-001 is given to antennas 1 and 3"),
 }
-ALL_FLAGGED, DAMAGED_LATER = 11, 12
+ALL_FLAGGED, DAMAGED_LATER, UNKNOWN_ANTENNA = 11, 12, 14
 
 
 def group_paths(workdir, groups, g):
@@ -67,6 +69,16 @@ def break_headers(workdir, groups):
     uvd = UVData.from_file(files[9][3], file_type="uvh5", run_check=False)
     uvd.select(freq_chans=[0], run_check=False)
     uvd.write_uvh5(str(files[9][3]), clobber=True, run_check=False)
+    rename_antenna(files[15][0], 2, "pad1")  # a second spelling of station 1
+
+
+def rename_antenna(path, index, name):
+    """Give header antenna ``index`` another name."""
+    with h5py.File(path, "r+") as handle:
+        names = handle["Header/antenna_names"][()].astype("S8")
+        names[index] = name.encode()
+        del handle["Header/antenna_names"]
+        handle["Header/antenna_names"] = names
 
 
 def break_data(workdir, groups):
@@ -82,6 +94,8 @@ def break_data(workdir, groups):
     for path in group_paths(workdir, groups, ALL_FLAGGED):
         with h5py.File(path, "r+") as handle:
             handle["Data/flags"][...] = True
+    for path in group_paths(workdir, groups, UNKNOWN_ANTENNA):  # a station the table does not know yet
+        rename_antenna(path, 0, "DSA-118")  # station 1 carries data
     return station
 
 
@@ -123,7 +137,10 @@ def test_data_faults_fail_only_their_groups_conversion_and_are_quarantined(bad_n
     assert f"every cross-correlation of group {flagged} is flagged" in log
     damaged_file = group_paths(workdir, groups, DAMAGED_LATER)[6].name
     assert damaged_file in (workdir / f"work/logs/convert/{damaged}.log").read_text()
-    for obs in (flagged, damaged):
+    unknown = groups["obs"][UNKNOWN_ANTENNA]
+    log = (workdir / f"work/logs/convert/{unknown}.log").read_text()
+    assert "_sb00.hdf5: cannot read UVH5 header: antenna name(s) 'DSA-118' not in the station layout" in log
+    for obs in (flagged, damaged, unknown):
         record = json.loads((workdir / f"work/quarantine/{obs}.json").read_text())
         assert record["stage"] == "convert" and len(record["files"]) == 16
         assert not (workdir / f"work/ms/{obs}.ms").exists()
@@ -162,10 +179,12 @@ def test_every_bad_group_is_reported_with_its_reason(bad_night):
     flagged, damaged = groups["obs"][ALL_FLAGGED], groups["obs"][DAMAGED_LATER]
     assert scanned.loc[flagged, "status"] == "failed"
     assert "convert failed" in scanned.loc[flagged, "reason"] and "is flagged" in scanned.loc[flagged, "reason"]
+    unknown = scanned.loc[groups["obs"][UNKNOWN_ANTENNA]]
+    assert unknown["status"] == "failed" and "'DSA-118' not in the station layout" in unknown["reason"]
     assert scanned.loc[damaged, "status"] == "unreadable"  # the re-scan reads the damage in the header
     _, rows = query.problems(query.connect_read_only(workdir / "work/products.sqlite"))
     reported = {obs: problem for obs, stage, problem in rows if stage == "inventory"}
-    bad = [*INVENTORY_FAULTS, ALL_FLAGGED, DAMAGED_LATER]
+    bad = [*INVENTORY_FAULTS, ALL_FLAGGED, DAMAGED_LATER, UNKNOWN_ANTENNA]
     assert set(reported) == {groups["obs"][g] for g in bad}
     # of the good groups, only the sourceless tiny images' QA is reported (16 antennas, 1 degree)
     assert {stage for obs, stage, _ in rows if obs not in reported} <= {"image"}

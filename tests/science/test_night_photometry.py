@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord
+from conftest import NOISE_ONLY, convert_group, demo_night, image_of, project_config, survey_fluxes
 
 from contimg import sky
 from contimg.photometry import forced, group, lightcurves
-from conftest import convert_group, demo_night, image_of, project_config, survey_fluxes
 
-NOISE_ONLY = {"noise": True, "gains": False, "bandpass": False, "rfi": False}
 N_GROUPS = 4
 
 

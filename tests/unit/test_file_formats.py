@@ -17,25 +17,11 @@ import h5py
 import numpy as np
 import pytest
 from casacore.tables import table
+from conftest import FILE_FORMATS, project_config, simulate_night
 from pyuvdata import UVData
 
 from contimg import convert, inventory, layout
-from conftest import project_config, simulate_night
 
-VARIANTS = {
-    "zero-based numbers, correlator names": {"antenna_numbers": "zero_based", "antenna_names": "number"},
-    "arbitrary numbers, pad names": {"antenna_numbers": "shuffled", "antenna_names": "pad"},
-    "baseline-major rows": {"blt_order": "baseline"},
-    "conjugated rows": {"conjugated_fraction": 0.5},
-    "float64 uvw": {"uvw_dtype": "float64"},
-    "ascending channels": {"channel_order": "ascending"},
-    "four polarisations, conjugated rows": {"polarizations": 4, "conjugated_fraction": 0.5},
-    "an ICRS centre per integration": {"phase_centre": "sidereal", "blt_order": "baseline"},
-    "the DSA-110 correlator": {"antenna_numbers": "zero_based", "antenna_names": "number", "phase_centre": "legacy",
-                               "spw_axis": True, "polarizations": 4},
-    "another writer": {"antenna_numbers": "zero_based", "blt_order": "baseline", "uvw_dtype": "float64",
-                       "channel_order": "ascending", "phase_centre": "sidereal", "conjugated_fraction": 0.3},
-}  # fmt: skip
 COLUMNS = ("DATA", "FLAG", "WEIGHT", "UVW", "ANTENNA1", "ANTENNA2", "TIME")
 
 
@@ -92,10 +78,10 @@ def reference(tmp_path_factory):
     return files, convert_ms(files, out)
 
 
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", list(FILE_FORMATS))
 def test_every_form_gives_the_same_measurement_set(name, reference, tmp_path):
     ref_files, ref = reference
-    _, files = one_group(tmp_path, VARIANTS[name])
+    _, files = one_group(tmp_path, FILE_FORMATS[name])
     # the files differ in form only: pyuvdata reads the same visibilities from both
     theirs, ours = visibilities_by_name(read_uvdata(files[5])), visibilities_by_name(read_uvdata(ref_files[5]))
     common = set(theirs) & set(ours)
@@ -110,7 +96,7 @@ def test_every_form_gives_the_same_measurement_set(name, reference, tmp_path):
 
 
 def test_variants_really_are_written_in_their_form(tmp_path):
-    _, files = one_group(tmp_path, VARIANTS["the DSA-110 correlator"])
+    _, files = one_group(tmp_path, FILE_FORMATS["the DSA-110 correlator"])
     with h5py.File(files[0], "r") as handle:
         header = handle["Header"]
         assert header["antenna_numbers"][()].min() == 0
@@ -132,7 +118,7 @@ def rewrite(path, **edits):
 @pytest.fixture(scope="module")
 def correlator_night(tmp_path_factory):
     out = tmp_path_factory.mktemp("correlator_form")
-    _, files = one_group(out, VARIANTS["the DSA-110 correlator"])
+    _, files = one_group(out, FILE_FORMATS["the DSA-110 correlator"])
     return files
 
 

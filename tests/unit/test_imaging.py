@@ -10,18 +10,19 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 from casacore.tables import table
+from conftest import (
+    NOISE_ONLY,
+    assert_image_recovers_the_sky,
+    convert_group,
+    demo_night,
+    image_of,
+    project_config,
+    survey_fluxes,
+    true_flux,
+)
 
 from contimg import naming, sky
 from contimg.imaging import mosaic, psf, qa, subtract, wsclean
-from conftest import convert_group, demo_night, image_of, project_config, survey_fluxes
-
-NOISE_ONLY = {"noise": True, "gains": False, "bandpass": False, "rfi": False}
-
-
-def true_flux(scene, names, freq_hz) -> np.ndarray:
-    """The simulated sky's flux density of ``names`` at ``freq_hz``."""
-    truth = scene.sky.table.set_index("name")
-    return (truth.loc[names, "flux_jy"] * (freq_hz / sky.REFERENCE_FREQ_HZ) ** truth.loc[names, "spectral_index"]).to_numpy()
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +58,11 @@ def test_noise_only_image_matches_the_radiometer_equation(tmp_path):
 
 
 def test_catalogue_sources_are_recovered_in_flux_and_position(far_group):
+    """+54.57 deg; tests/science/test_declinations.py holds the array to the same at +16 and +80."""
     out, scene, cfg, ms, record = far_group
-    sources = pd.DataFrame(record["sources"])
     assert len(record["restored"]) >= 8  # subtracted with their wrong fluxes, restored, differences cleaned
-    bright = sources[sources["snr"] > 20]
-    assert len(bright) >= 12
-    ratio = bright["flux_jy"] / true_flux(scene, bright["name"], record["frequency_hz"])
-    assert abs(np.median(ratio) - 1) < 0.02, ratio.round(3).tolist()
-    # within 5 %, or 3 sigma of the noise for the fainter ones
-    assert (np.abs(ratio - 1) <= np.maximum(0.05, 3 / bright["snr"])).all(), list(zip(bright["name"], ratio.round(3)))
-    beam = np.sqrt(record["beam_arcsec"][0] * record["beam_arcsec"][1])  # 64" x 15" on the demo
-    assert (bright["offset_arcsec"] <= beam / 10).all(), bright["offset_arcsec"].tolist()
-    assert record["verdict"] == "pass", record["reasons"]
-    assert record["pixel_arcsec"] <= record["beam_arcsec"][1] / 4  # at least 4 pixels across the beam
+    assert len([s for s in record["sources"] if s["snr"] and s["snr"] > 20]) >= 12
+    assert_image_recovers_the_sky(record, scene)
 
 
 def test_no_source_at_mirrored_positions(far_group):

@@ -1,0 +1,158 @@
+"""A night this project did not write, run as a new user would and scored against its truth.
+
+The demo-scale night (48 antennas, outriggers included, every corruption on, the variable and
+the transient) is simulated at another declination, in another writer's form of the UVH5
+files (`--writer`, a name of tests/conftest.FILE_FORMATS), with a survey-like catalogue:
+fluxes off by `--flux-error` rms, positions by `--position-error-arcsec` rms, no transient.
+A copy of config/ is pointed at it the way the README tells users to (paths.incoming,
+simulation.enabled false, the catalogues), then `snakemake inventory` and `snakemake` run.
+Printed and kept in bench/results/foreign_night.json: every group's fate, the image QA, the
+forced fluxes of SNR >= 20 constant sources against the truth (median ratio, fraction within
+5 %, pulls), the variable and the transient. Exits non-zero if a group is lost.
+
+    .venv/bin/python bench/foreign_night.py --out /tmp/foreign [--dec 16.3] [--writer "another writer"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from common import ROOT, report
+
+from conftest import FILE_FORMATS, demo_night, project_config, shifted_sky  # noqa: E402  (tests/ is on sys.path)
+from contimg import sky  # noqa: E402
+
+DEMO_DEC = 54.57
+
+
+def survey_catalogue(truth: pd.DataFrame, flux_error: float, position_error_arcsec: float, seed: int) -> pd.DataFrame:
+    """The sky as a survey lists it: every constant and variable source, fluxes and positions with
+    Gaussian errors; the transient is not in it."""
+    rng = np.random.default_rng(seed)
+    table = truth[truth["kind"] != "transient"].drop(columns="kind").copy()
+    table["flux_jy"] *= 1 + flux_error * rng.standard_normal(len(table))
+    dec = np.deg2rad(table["dec_deg"].to_numpy())
+    table["ra_deg"] += position_error_arcsec / 3600 * rng.standard_normal(len(table)) / np.cos(dec)
+    table["dec_deg"] += position_error_arcsec / 3600 * rng.standard_normal(len(table))
+    return table.round({"ra_deg": 7, "dec_deg": 7, "flux_jy": 6})
+
+
+def write_night(out: Path, dec: float, writer: str) -> None:
+    """The demo night at ``dec`` in ``writer``'s form into out/incoming, its truth into out/truth."""
+    sim = project_config()["simulation"]
+    moved = shifted_sky(sky.read_catalog(sim["sky_catalog"]), dec - DEMO_DEC)
+    transient = {**sim["transient"], "dec_deg": sim["transient"]["dec_deg"] + dec - DEMO_DEC}
+    demo_night(out, sim["scales"]["demo"]["n_groups"], catalog=moved, pointing_dec_deg=dec,
+               file_format=FILE_FORMATS[writer], variable=sim["variable"], transient=transient)  # fmt: skip
+
+
+def deploy(out: Path, dec: float, args) -> Path:
+    """A working directory with config/ pointed at the night, as the README tells users to."""
+    run = out / "run"
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(ROOT / "config", run / "config")
+    truth = pd.read_csv(out / "truth/sky.csv")
+    survey = survey_catalogue(truth, args.flux_error, args.position_error_arcsec, args.seed)
+    survey.to_csv(run / "config/catalogs/survey.csv", index=False)
+    calibrators = sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table
+    calibrators = shifted_sky(sky.Catalog(calibrators.iloc[:1]), dec - DEMO_DEC).table  # the night's own, exact
+    pd.concat([calibrators, sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table.iloc[1:]]).to_csv(
+        run / "config/catalogs/calibrators_here.csv", index=False)  # fmt: skip
+    cfg_path = run / "config/config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["paths"].update(incoming=str(out / "incoming"), work="work", truth=str(out / "truth"))
+    cfg["simulation"]["enabled"] = False
+    cfg["inventory"]["calibrator_catalog"] = "config/catalogs/calibrators_here.csv"
+    for section in ("calibration", "imaging", "photometry"):
+        cfg[section]["field_catalog" if section == "calibration" else "catalog"] = "config/catalogs/survey.csv"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return run
+
+
+def snakemake(run: Path, *args: str) -> float:
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--cores", "2", *args]
+    done = subprocess.run(cmd, cwd=run, capture_output=True, text=True)
+    (run / f"snakemake{'-' + args[0] if args else ''}.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+    return time.perf_counter() - start
+
+
+def score(out: Path, run: Path) -> dict:
+    """Every group's fate, image QA and photometry against the truth."""
+    work = run / "work"
+    groups = pd.read_csv(work / "inventory/groups.csv", dtype={"obs": str})
+    images = {obs: json.loads((work / f"images/{obs}-qa.json").read_text())
+              for obs in groups["obs"] if (work / f"images/{obs}-qa.json").exists()}  # fmt: skip
+    truth_sky = pd.read_csv(out / "truth/sky.csv").set_index("name")
+    curves = pd.read_csv(out / "truth/lightcurves.csv", dtype={"obs": str}).set_index(["obs", "name"])["flux_jy"]
+    rows = pd.read_parquet(work / "lightcurves/measurements.parquet")
+    kind = rows["name"].map(truth_sky["kind"])
+    true = np.array([curves.get((o, n), np.nan) for o, n in zip(rows["obs"], rows["name"])])
+    true = true * (rows["freq_hz"].to_numpy() / sky.REFERENCE_FREQ_HZ) ** rows["name"].map(truth_sky["spectral_index"])
+    good = (kind == "constant") & (rows["snr"] >= 20) & (rows["flags"] == 0)
+    ratio = (rows["flux_jy"] / true)[good]
+    pull = ((rows["flux_jy"] - true) / rows["flux_err_jy"])[good]
+    sources = pd.read_parquet(work / "lightcurves/sources.parquet")
+    new = pd.read_parquet(work / "lightcurves/new_sources.parquet")
+    transient = truth_sky[truth_sky["kind"] == "transient"]
+    variable = truth_sky.index[truth_sky["kind"] == "variable"].tolist()
+    found_near = []
+    for _, row in transient.iterrows():
+        sep = np.hypot((new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"])
+        found_near = new.loc[sep * 3600 < 60, "obs"].unique().tolist()
+    n_false_new = int(len(new) - sum(new["obs"].isin(found_near)))
+    constant = sources[sources["name"].map(truth_sky["kind"]) == "constant"]
+    return {
+        "groups": {row.obs: row.status for row in groups.itertuples()},
+        "images": {obs: {"verdict": r["verdict"], "beam_arcsec": [round(b, 1) for b in r["beam_arcsec"]],
+                         "pixel_arcsec": r["pixel_arcsec"], "rms_over_thermal": round(r["rms_over_thermal"], 2),
+                         "flux_ratio": r["flux_ratio_median"], "reasons": r["reasons"]}
+                   for obs, r in images.items()},  # fmt: skip
+        "photometry_snr20": {"n": int(good.sum()), "median_ratio": round(float(ratio.median()), 4),
+                             "within_5pct": round(float((np.abs(ratio - 1) <= 0.05).mean()), 3),
+                             "pull_median": round(float(pull.median()), 2),
+                             "pull_robust_width": round(float(1.4826 * (pull - pull.median()).abs().median()), 2)},
+        "variable_found": bool(sources.set_index("name").reindex(variable)["variable"].fillna(False).all()),
+        "false_variables": f"{int(constant['variable'].sum())} of {len(constant)}",
+        "transient_found_in": found_near,
+        "false_new_sources": n_false_new,
+    }  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--dec", type=float, default=16.3)
+    parser.add_argument("--writer", default="another writer", choices=sorted(FILE_FORMATS))
+    parser.add_argument("--flux-error", type=float, default=0.05)
+    parser.add_argument("--position-error-arcsec", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=21)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    if not (out / "truth/simulation.json").exists():
+        write_night(out, args.dec, args.writer)
+    run = deploy(out, args.dec, args)
+    timing = {"inventory_s": round(snakemake(run, "inventory"), 1), "workflow_s": round(snakemake(run), 1)}
+    result = {"dec": args.dec, "writer": args.writer, **timing, **score(out, run)}
+    report("foreign_night", result)
+    lost = [obs for obs, status in result["groups"].items() if status != "complete"]
+    failed = [obs for obs, r in result["images"].items() if r["verdict"] != "pass"]
+    print(f"foreign night at {args.dec:+} ({args.writer}): {len(result['groups']) - len(lost)} groups processed, "
+          f"{len(failed)} images failed QA, median flux ratio {result['photometry_snr20']['median_ratio']}")  # fmt: skip
+    return 1 if lost or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
