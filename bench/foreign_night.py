@@ -58,8 +58,8 @@ def write_night(out: Path, dec: float, writer: str) -> None:
 
 def deploy(out: Path, dec: float, args) -> Path:
     """A working directory with config/ pointed at the night, as the README tells users to."""
-    run = out / "run"
-    shutil.rmtree(run, ignore_errors=True)
+    run = out / "run"  # an earlier run's work area is kept: snakemake redoes what changed
+    shutil.rmtree(run / "config", ignore_errors=True)
     shutil.copytree(ROOT / "config", run / "config")
     truth = pd.read_csv(out / "truth/sky.csv")
     survey = survey_catalogue(truth, args.flux_error, args.position_error_arcsec, args.seed)

@@ -61,8 +61,12 @@ def _quiet_aegean() -> None:
     aegean_log.setLevel(logging.WARNING)
 
 
-def background_maps(residual: Path, out_base: Path, cores: int) -> tuple[Path, Path]:
+def background_maps(residual: Path, out_base: Path) -> tuple[Path, Path]:
     """BANE on the residual image: (background map, noise map) FITS paths, on the image's grid.
+
+    BANE runs in one process: with several, its stripes meet at a multiprocessing barrier
+    that the first one through resets while another may already wait at the next (BANE
+    2.3.5), and a photometry job hung for ever on a +16 deg group's residual.
 
     BANE sees every k-th pixel of each axis, k keeping at least 4 pixels across the beam's
     minor axis (pixels are correlated over the beam, so its boxes hold the same statistics);
@@ -81,7 +85,7 @@ def background_maps(residual: Path, out_base: Path, cores: int) -> tuple[Path, P
         sparse[f"CRPIX{axis}"] = (header[f"CRPIX{axis}"] - 1) / k + 1
     sparse_path = Path(f"{out_base}_sparse.fits")
     fits.PrimaryHDU(data[..., ::k, ::k], sparse).writeto(sparse_path)
-    BANE.filter_image(str(sparse_path), str(sparse_path.with_suffix("")), cores=cores)
+    BANE.filter_image(str(sparse_path), str(sparse_path.with_suffix("")), cores=1)
     ny, nx = data.shape[-2:]
     fy, fx = np.mgrid[0:ny, 0:nx] / k
     paths = Path(f"{out_base}_bkg.fits"), Path(f"{out_base}_rms.fits")

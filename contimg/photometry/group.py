@@ -54,7 +54,7 @@ def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut
             blind_rows = pd.DataFrame(columns=blind.COLUMNS)
             record.update(measured=False, reason=f"image failed its QA: {'; '.join(qa['reasons'])}")
         else:
-            bkg_path, rms_path = blind.background_maps(Path(f"{image_prefix}-residual.fits"), scratch / obs, cores)
+            bkg_path, rms_path = blind.background_maps(Path(f"{image_prefix}-residual.fits"), scratch / obs)
             image, residual, pb = (_plane(Path(f"{image_prefix}-{kind}.fits")) for kind in ("image", "residual", "pb"))
             beam = RestoringBeam.from_header(header)
             factor = forced.correlated_noise_factor(residual, (pb >= pb_cut) & np.isfinite(residual), beam)

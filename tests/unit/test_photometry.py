@@ -1,6 +1,9 @@
 """Forced photometry, the cross-match of blind detections and the light curves, on images
 made here with a known answer (the simulated night's images: tests/science)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,3 +175,19 @@ def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
     assert record["measured"] is False and "rms 9.0" in record["reason"]
     assert pd.read_parquet(out / "g.parquet").empty and pd.read_parquet(out / "g-blind.parquet").empty
     assert sorted(p.name for p in out.iterdir()) == ["g-blind.parquet", "g.json", "g.parquet"]  # no scratch left
+
+
+def test_noise_maps_of_any_image_size_finish_and_measure_the_noise(tmp_path):
+    """The noise map of an image of any shape (an odd 700 rows, a +16 deg group's beam and
+    pixels) comes back, in bounded time, and holds the noise."""
+    header = fits.Header({"NAXIS": 2, "NAXIS1": 700, "NAXIS2": 700, "CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN",
+                          "CRVAL1": 140.0, "CRVAL2": 16.3, "CRPIX1": 351, "CRPIX2": 351, "CDELT1": -4.04 / 3600,
+                          "CDELT2": 4.04 / 3600, "BMAJ": 28.6 / 3600, "BMIN": 16.2 / 3600, "BPA": 92.0})  # fmt: skip
+    noise = np.random.default_rng(4).normal(0, 1e-3, (700, 700)).astype(np.float32)
+    fits.PrimaryHDU(noise, header).writeto(tmp_path / "residual.fits")
+    code = ("import sys; from pathlib import Path; from contimg.photometry import blind; "
+            f"blind.background_maps(Path({str(tmp_path / 'residual.fits')!r}), Path({str(tmp_path / 'r')!r}))")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    rms = fits.getdata(tmp_path / "r_rms.fits")
+    assert rms.shape == noise.shape and np.isfinite(rms).all()
+    assert np.median(rms) == pytest.approx(1e-3, rel=0.05)
