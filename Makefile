@@ -42,8 +42,10 @@ demo: setup
 	$(SNAKEMAKE) inventory
 	$(SNAKEMAKE)
 
+# Both cores: pytest-xdist, a module per worker at a time (module fixtures built once);
+# session work areas are built once and shared (tests/README.md). The 15 slowest are listed.
 test: setup test-apt
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # Re-pin every dependency from requirements.in (needs the package registry).
 lock:

@@ -32,7 +32,7 @@ SETUP = f"""
 import sys; sys.path.insert(0, "tests")
 from pathlib import Path
 from conftest import project_config
-from contimg import layout, sky
+from contimg import layout, msio, sky
 from contimg.imaging import image, wsclean
 cfg = project_config()
 site = layout.site_location(cfg["instrument"]["site"])
@@ -49,7 +49,7 @@ import json
 geom = wsclean.image_geometry(str(ms), cfg["imaging"]["fov_deg"], cfg["imaging"]["pixels_per_beam"],
                               cfg["imaging"]["robust"])
 imaged, names = image.subtract_bright(ms, Path("{work}/bare"), geom, cals, cat, 54.57,
-                                     layout.ms_layout(str(ms), site), 4.65, cfg["imaging"])
+                                     msio.ms_layout(str(ms), site), 4.65, cfg["imaging"])
 commands = [wsclean.with_resources(wsclean.command(str(vis), f"{work}/bare/{{name}}", geom, cfg["imaging"]), 2, 16.0)
             for name, vis in (("calibrated", ms), ("subtracted", imaged))]
 Path("{work}/bare/cmd.json").write_text(json.dumps(commands))

@@ -37,7 +37,8 @@ def make_area(area: Path, n_groups: int) -> None:
     cfg["simulation"]["enabled"] = False
     cfg["paths"] = {"incoming": "incoming", "work": "work", "truth": "work/truth"}
     for section, key in (("inventory", "calibrator_catalog"), ("calibration", "field_catalog"), ("imaging", "catalog"),
-                         ("photometry", "catalog"), ("simulation", "sky_catalog"), ("conversion", "aoflagger_strategy")):  # fmt: skip
+                         ("photometry", "catalog"), ("simulation", "sky_catalog"), ("conversion", "aoflagger_strategy"),
+                         ("instrument", "station_table"), ("simulation", "station_table")):  # fmt: skip
         cfg[section][key] = str(ROOT / cfg[section][key])
     (area / "config").mkdir(parents=True)
     (area / "config/config.yaml").write_text(yaml.safe_dump(cfg))

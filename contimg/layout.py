@@ -83,16 +83,6 @@ class Layout:
         return np.array([lookup[k] for k in keys], dtype=int)
 
 
-def ms_layout(ms: str, site: EarthLocation) -> Layout:
-    """The stations of a Measurement Set's ANTENNA table (row k = antenna k), as written by
-    the conversion from the station layout: later stages need no station table of their own."""
-    from casacore.tables import table
-
-    with table(f"{ms}/ANTENNA", ack=False) as ant:
-        names, ecef = list(ant.getcol("NAME")), ant.getcol("POSITION")
-    return Layout(names, ecef_to_enu(ecef, site), site, f"{ms}/ANTENNA")
-
-
 def site_location(site_cfg: dict) -> EarthLocation:
     """EarthLocation of the array reference from the config's ``instrument.site``."""
     return EarthLocation.from_geodetic(

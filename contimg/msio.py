@@ -1,4 +1,4 @@
-"""Write a Measurement Set from arrays already in memory.
+"""Write a Measurement Set from arrays already in memory; read back its stations.
 
 The main table is written with python-casacore in a few large `putcol` calls; the
 subtables with pyuvdata's MS utilities (the ones its own `write_ms` uses), given
@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from astropy.coordinates import EarthLocation
+from casacore.tables import table
 
-from .layout import Layout
+from .layout import Layout, ecef_to_enu
 
 
 @dataclass
@@ -117,3 +119,11 @@ def write_ms(path: str, content: MSContent, layout: Layout, telescope_name: str,
                                    flex_pol=False)  # fmt: skip
     ms_utils.write_ms_spectral_window(path, freq_array=c.freqs_hz, channel_width=c.widths_hz,
                                       spw_array=np.arange(len(c.windows)), id_array=spw_of_channel)  # fmt: skip
+
+
+def ms_layout(ms: str, site: EarthLocation) -> Layout:
+    """The stations of a Measurement Set's ANTENNA table (row k = antenna k), as written by
+    the conversion from the station layout: later stages need no station table of their own."""
+    with table(f"{ms}/ANTENNA", ack=False) as ant:
+        names, ecef = list(ant.getcol("NAME")), ant.getcol("POSITION")
+    return Layout(names, ecef_to_enu(ecef, site), site, f"{ms}/ANTENNA")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -139,6 +141,24 @@ def image_of(ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None,
     )  # fmt: skip
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(path)`` at most once per test session, also when pytest-xdist runs the session
+    in several workers: the first to ask builds it under a lock in the directory the workers
+    share, the others wait for it and reuse it (tests/README.md). Returns the path."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-of-USER/pytest-N/, shared by the workers' gw0/, gw1/, ...
+    path = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (base / f"{name}.built").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir()
+            build(path)
+            (base / f"{name}.built").touch()
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_night(tmp_path_factory):
     """The default sky at the tiny scale, with every corruption on."""
@@ -202,12 +222,48 @@ def job_counts(result: subprocess.CompletedProcess) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The tiny night run through the whole workflow, as `make demo` does (never modified).
+    """The tiny night run through the whole workflow, as `make demo` does, once per session
+    (never modified: copy it, `copied_run`, to change anything).
 
     16 antennas and 1-degree images are 14-28x the thermal noise (sidelobes of the sources
     outside): the image QA is opened wide so that every stage after it runs too."""
-    workdir = deploy(tmp_path_factory.mktemp("wf"), scale="tiny", image_qa=TINY_IMAGE_QA)
-    for step in (["inventory"], []):  # the inventory, then the night it plans
-        result = run(workdir, *step)
-        assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
+
+    def build(path: Path) -> None:
+        workdir = deploy(path, scale="tiny", image_qa=TINY_IMAGE_QA)
+        for step in (["inventory"], []):  # the inventory, then the night it plans
+            result = run(workdir, *step)
+            assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "tiny_run", build)
+
+
+def assert_same_products(work: Path, reference: Path, partial: bool = False, extra: tuple[str, ...] = ()) -> None:
+    """Every product of ``work`` equal to ``reference``'s (content digests, contimg.fingerprint),
+    and no other (``partial``: those ``work`` has; ``extra``: products only ``work`` should have).
+
+    One exception, to float32 rounding: WSClean's -psf.fits. Under load its first inversion
+    rounds differently from run to run (seen: 1.2e-7 in a unit-peak PSF, in a cluster and a
+    parallel test run, every other product identical); nothing downstream reads the PSF."""
+    from astropy.io import fits
+
+    from contimg import fingerprint
+
+    ours, theirs = fingerprint.products(work), fingerprint.products(reference)
+    for path in extra:
+        assert ours.pop(path), path
+    if partial:
+        ours = {p: d for p, d in ours.items() if not p.startswith("inventory/header_cache")}
+        theirs = {p: theirs.get(p) for p in ours}
+    assert set(ours) == set(theirs), sorted(set(ours) ^ set(theirs))
+    for path in (p for p in ours if ours[p] != theirs[p]):
+        assert path.endswith("-psf.fits"), f"{path} differs"
+        with fits.open(work / path) as a, fits.open(reference / path) as b:
+            assert a[0].header.tostring() == b[0].header.tostring(), path
+            assert np.abs(a[0].data - b[0].data).max() <= 1e-6 * np.abs(b[0].data).max(), path
+
+
+def copied_run(tiny_run: Path, into: Path) -> Path:
+    """A private copy of the finished tiny night (Snakemake's metadata and every mtime kept:
+    Snakemake sees it as finished) to change and run again."""
+    shutil.copytree(tiny_run, into, symlinks=True)
+    return into

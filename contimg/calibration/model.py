@@ -93,7 +93,7 @@ def model_blocks(ms: table, sources: Catalog, pointing_dec_rad: float, layout: L
     times, t_index = np.unique(time_s, return_inverse=True)
     jd = times / 86400.0 + 2400000.5
     rows_ant = np.unique(np.concatenate([a1, a2]))
-    rel = layout.relative_ecef[rows_ant]  # layout row = ANTENNA row (`layout.ms_layout`)
+    rel = layout.relative_ecef[rows_ant]  # layout row = ANTENNA row (`msio.ms_layout`)
     geom = predict.source_geometry(
         rel, jd, sources.ra_rad, sources.dec_rad, geometry.apparent_radec(*centre, jd, site),
         geometry.meridian_apparent(jd, pointing_dec_rad, site), site,

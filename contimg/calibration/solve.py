@@ -22,7 +22,8 @@ from astropy.coordinates import EarthLocation
 from casacore.tables import table
 
 from .. import staging
-from ..layout import Layout, ms_layout
+from ..layout import Layout
+from ..msio import ms_layout
 from ..sky import Catalog
 from . import model, qa
 
@@ -86,7 +87,7 @@ def antenna_quality(ms_path: str, channel_block: int = 128) -> pd.DataFrame:
 def choose_refant(quality: pd.DataFrame, layout: Layout, n_candidates: int) -> RefantChoice:
     """The best ``n_candidates`` antennas by `antenna_quality`; nearer the array's centre among equals."""
     rows, scores = quality["row"].to_numpy(), quality["score"].to_numpy()
-    enu = layout.enu[rows]  # layout row = ANTENNA row (`layout.ms_layout`)
+    enu = layout.enu[rows]  # layout row = ANTENNA row (`msio.ms_layout`)
     distance = np.hypot(*(enu[:, :2] - np.median(enu[:, :2], axis=0)).T)
     order = np.lexsort((distance, -np.round(scores, 2)))[:n_candidates]
     names = [layout.names[i] for i in rows[order]]

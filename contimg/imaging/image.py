@@ -22,7 +22,8 @@ from casacore.tables import table
 
 from .. import staging
 from ..calibration import model
-from ..layout import Layout, ms_layout
+from ..layout import Layout
+from ..msio import ms_layout
 from ..sky import Catalog
 from . import noise, pbeam, qa, subtract, wsclean
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contimg import fingerprint
-from conftest import ROOT, SNAKEMAKE, TINY_IMAGE_QA, deploy, run
+from conftest import ROOT, SNAKEMAKE, TINY_IMAGE_QA, assert_same_products, deploy, run
 
 SCRIPT = ROOT / "scripts/slurm_one_node.sh"
 SLURMCTLD_LOG = Path("/var/log/slurm/slurmctld.log")
@@ -121,4 +120,4 @@ def test_a_job_killed_by_slurm_is_resubmitted_with_twice_the_resources(cluster_r
 
 
 def test_cluster_products_equal_the_local_run(cluster_run, tiny_run):
-    assert fingerprint.products(cluster_run[0] / "work") == fingerprint.products(tiny_run / "work")
+    assert_same_products(cluster_run[0] / "work", tiny_run / "work")

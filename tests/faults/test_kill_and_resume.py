@@ -8,8 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from contimg import fingerprint
-from conftest import SNAKEMAKE, TINY_IMAGE_QA, deploy, run
+from conftest import SNAKEMAKE, TINY_IMAGE_QA, assert_same_products, deploy, run
 
 # (rule, what shows that one of its jobs is at work: a private copy or scratch directory
 # it writes, or the job's log once the script has started)
@@ -53,4 +52,4 @@ def test_a_run_killed_in_every_stage_resumes_to_the_same_products(tmp_path, tiny
     work = workdir / "work"
     hidden = [p for p in work.rglob(".*") if p.name != ".snakemake_timestamp"]  # Snakemake's, in directory outputs
     assert not hidden, f"private copies left behind: {hidden}"
-    assert fingerprint.products(work) == fingerprint.products(tiny_run / "work")
+    assert_same_products(work, tiny_run / "work")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from casacore.tables import table
 
-from contimg import layout, predict, sky
+from contimg import layout, msio, predict, sky
 from contimg.calibration import apply, model, plan, qa, solve
 from conftest import convert_group, project_config, simulate_night
 
@@ -92,7 +92,7 @@ def test_model_equals_noiseless_data(clean_night, tmp_path):
     ms = convert_group(files, 0, tmp_path, {**cfg, "conversion": {**cfg["conversion"], "aoflagger": False}})
     group0 = sky.Catalog(scene.sky.table.iloc[np.flatnonzero(scene.flux_scale[:, 0] > 0)])  # the sky of group 0
     model.write_model(str(ms), group0, np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
-                      layout.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
+                      msio.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
     with table(str(ms), ack=False) as main:
         cross = main.getcol("ANTENNA1") != main.getcol("ANTENNA2")
         data, predicted = main.getcol("DATA")[cross], main.getcol("MODEL_DATA")[cross]
@@ -178,7 +178,7 @@ def chi2_against_truth(calibrated, raw_ms, group_index, out, scene, cfg):
     shutil.copytree(raw_ms, truth_ms)
     model.write_model(str(truth_ms), sky.Catalog(scene.sky.table.assign(flux_jy=fluxes)),
                       np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
-                      layout.ms_layout(str(truth_ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
+                      msio.ms_layout(str(truth_ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
     with table(str(truth_ms), ack=False) as main:
         true_vis, raw = main.getcol("MODEL_DATA"), main.getcol("DATA")
     with table(str(calibrated), ack=False) as main:

@@ -3,14 +3,13 @@ re-run in a fresh directory; a flipped byte in one product and one input is name
 nothing else."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from contimg import fingerprint, release
-from conftest import ROOT, job_counts, run
+from conftest import ROOT, copied_run, job_counts, run
 
 NAME = "tiny-r1"
 
@@ -18,7 +17,7 @@ NAME = "tiny-r1"
 @pytest.fixture(scope="module")
 def released(tiny_run, tmp_path_factory):
     """A copy of the tiny run's directory with release tiny-r1 made in it."""
-    workdir = Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp("release") / "night", symlinks=True))
+    workdir = copied_run(tiny_run, tmp_path_factory.mktemp("release") / "night")
     result = run(workdir, f"work/release/{NAME}/MANIFEST")
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result) == {"release": 1, "total": 1} or job_counts(result) == {"release": 1}

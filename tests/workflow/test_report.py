@@ -19,9 +19,11 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium (mak
 
 @pytest.fixture(scope="module")
 def wide_night(tmp_path_factory):
-    """The tiny night with 3-degree images, so that sources are seen in several groups and
-    the light curves have a variability candidate to plot."""
-    workdir = deploy(tmp_path_factory.mktemp("report"), scale="tiny", image_qa=TINY_IMAGE_QA)
+    """The tiny night with 3-degree images, so that sources are seen in several groups, and its
+    variable a 0.39 Jy source that every group sees (the default one is in one image only): the
+    light curves have a candidate to plot."""
+    workdir = deploy(tmp_path_factory.mktemp("report"), scale="tiny", image_qa=TINY_IMAGE_QA,
+                     variable={"source": "SIM J0905+5336", "fractional_amplitude": 0.8, "period_groups": 4})  # fmt: skip
     path = workdir / "config/config.yaml"
     cfg = yaml.safe_load(path.read_text())
     cfg["imaging"]["fov_deg"] = 3.0

@@ -1,7 +1,6 @@
 """The workflow as users run it: snakemake on a deployed config, lint, and config errors."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, SNAKEMAKE, deploy, job_counts, run
+from conftest import ROOT, SNAKEMAKE, copied_run, deploy, job_counts, run
 
 
 def test_simulated_night_and_inventory_are_built(tiny_run):
@@ -120,8 +119,7 @@ def test_lint_is_clean():
 
 def changed_copy(tiny_run, tmp_path, edit) -> Path:
     """A copy of the finished tiny night (metadata and mtimes kept) with its config edited."""
-    workdir = tmp_path / "copy"
-    shutil.copytree(tiny_run, workdir, symlinks=True)
+    workdir = copied_run(tiny_run, tmp_path / "copy")
     cfg_path = workdir / "config/config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     edit(workdir, cfg)
