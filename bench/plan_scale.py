@@ -42,14 +42,22 @@ def make_area(area: Path, n_groups: int) -> None:
         cfg[section][key] = str(ROOT / cfg[section][key])
     (area / "config").mkdir(parents=True)
     (area / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+    groups = groups_table(n_groups)
+    incoming = area / "incoming"
+    incoming.mkdir()
+    for name in groups[[f"sb{sb:02d}" for sb in range(16)]].to_numpy().ravel():
+        (incoming / name).touch()
+    (area / "work/inventory").mkdir(parents=True)
+    groups.to_csv(area / "work/inventory/groups.csv", index=False)
+    pd.DataFrame(columns=["name"]).to_csv(area / "work/inventory/files.csv", index=False)
+
+
+def groups_table(n_groups: int) -> pd.DataFrame:
+    """An inventory of ``n_groups`` complete groups from 2026-01-01 00:00 UTC, one every 309 s,
+    a calibrator transit a day (the middle group of each day)."""
     start = pd.Timestamp("2026-01-01T00:00:00")
     stamps = [start + pd.Timedelta(seconds=GROUP_S * k) for k in range(n_groups)]
     names = [s.strftime("%Y-%m-%dT%H:%M:%S") for s in stamps]
-    incoming = area / "incoming"
-    incoming.mkdir()
-    for name in names:
-        for sb in range(16):
-            (incoming / f"{name}_sb{sb:02d}.hdf5").touch()
     mjd = np.array([s.to_julian_date() - 2400000.5 for s in stamps])
     groups = pd.DataFrame({
         "obs": [n.replace("-", "").replace(":", "") for n in names], "status": "complete", "reason": "",
@@ -61,9 +69,7 @@ def make_area(area: Path, n_groups: int) -> None:
     groups["calibrator"] = np.where(is_cal, "SIM CAL J0907+5440", "")
     for column in ("calibrator_flux_jy", "calibrator_ha_deg", "calibrator_transit_mjd", "calibrator_offset_deg"):
         groups[column] = np.where(is_cal, 1.0, np.nan)
-    (area / "work/inventory").mkdir(parents=True)
-    groups.to_csv(area / "work/inventory/groups.csv", index=False)
-    pd.DataFrame(columns=["name"]).to_csv(area / "work/inventory/files.csv", index=False)
+    return groups
 
 
 BARE_SNAKEFILE = """

@@ -41,12 +41,18 @@ def inner_command(snakefile: str, configfile: Path, cores: int, mem_mb: int, tar
             "--keep-going", "--rerun-incomplete", *targets]  # fmt: skip
 
 
-def run(night: str, config: dict, snakefile: str, targets: list[str], cores: int, mem_mb: int, log_path: Path,
+# The inner run makes the targets it is given: by group, whatever the outer run's planning
+INNER_PLANNING = {"unit": "group", "selection": {"start": None, "end": None, "dec_min_deg": None, "dec_max_deg": None,
+                                                 "status": "all"}}  # fmt: skip
+
+
+def run(night: str, settings: dict, snakefile: str, targets: list[str], cores: int, mem_mb: int, log_path: Path,
         record: Path) -> dict:  # fmt: skip
-    """Run the night's ``targets`` with the outer run's ``config`` (written beside the log, so
-    `--config` overrides of the outer run hold inside too); write and return the record."""
+    """Run the night's ``targets`` with the outer run's ``settings`` (its config but for
+    planning and the index; written beside the log, so `--config` overrides of the outer run
+    hold inside too); write and return the record."""
     configfile = log_path.with_suffix(".config.yaml")
-    configfile.write_text(yaml.safe_dump(config, sort_keys=False))
+    configfile.write_text(yaml.safe_dump({**settings, "planning": INNER_PLANNING}, sort_keys=False))
     command = inner_command(snakefile, configfile, cores, mem_mb, targets, dict(os.environ))
     start = time.perf_counter()
     with open(log_path, "a") as log:

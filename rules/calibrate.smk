@@ -6,17 +6,17 @@
 
 rule calibration_plan:
     output:
-        f"{WORK}/calibration/plan.csv",
+        AREA.calibration_plan(),
     input:
-        groups=inv_path("groups.csv"),
+        groups=AREA.inventory(),
     params:
         settings=config["calibration"],
         dec_tolerance_deg=config["inventory"]["pointing_tolerance_deg"],
         failed=FAILED_CALIBRATIONS,
     log:
-        log_path("calibration", "plan"),
+        AREA.log("calibration", "plan"),
     benchmark:
-        bench_path("calibration", "plan")
+        AREA.benchmark("calibration", "plan")
     conda:
         "../envs/calibration.yaml"
     threads: 1
@@ -29,10 +29,10 @@ rule calibration_plan:
 
 rule solve_calibration:
     output:
-        report(directory(caltables_path()), patterns=["{table}.png"], caption="report/calibration.rst",
+        report(directory(AREA.caltables()), patterns=["{table}.png"], caption="report/calibration.rst",
                category="Calibration", labels={"calibrator group": "{cal}", "table": "{table}"}),
     input:
-        ms=f"{WORK}/ms/{{cal}}.ms",
+        ms=AREA.ms("{cal}"),
         calibrators=config["inventory"]["calibrator_catalog"],
         field=config["calibration"]["field_catalog"],
     params:
@@ -40,9 +40,9 @@ rule solve_calibration:
         settings=config["calibration"],
         instrument=instrument("site", "dish_diameter_m"),  # antenna positions: the MS's own
     log:
-        log_path("solve_calibration", "{cal}"),
+        AREA.log("solve_calibration", "{cal}"),
     benchmark:
-        bench_path("solve_calibration", "{cal}")
+        AREA.benchmark("solve_calibration", "{cal}")
     conda:
         "../envs/calibration.yaml"
     threads: 1
@@ -56,15 +56,15 @@ rule solve_calibration:
 
 rule apply_calibration:
     output:
-        ms=directory(calibrated_path(".ms")),
-        record=calibrated_path(".cal.json"),
+        ms=directory(AREA.calibrated()),
+        record=AREA.calibrated(suffix=".cal.json"),
     input:
-        ms=ms_path(),
+        ms=AREA.ms(),
         caltables=candidate_caltables,
     log:
-        log_path("apply_calibration"),
+        AREA.log("apply_calibration"),
     benchmark:
-        bench_path("apply_calibration")
+        AREA.benchmark("apply_calibration")
     conda:
         "../envs/calibration.yaml"
     threads: 1

@@ -4,8 +4,8 @@
 rule convert:
     output:
         # calibration.temporary_ms: deleted once calibrated (and solved, for a calibrator group)
-        ms=temp(directory(ms_path())) if config["calibration"]["temporary_ms"] else directory(ms_path()),
-        flags=ms_path(".flags.json"),
+        ms=temp(directory(AREA.ms())) if config["calibration"]["temporary_ms"] else directory(AREA.ms()),
+        flags=AREA.ms(suffix=".flags.json"),
     input:
         files=group_files,
         strategy=config["conversion"]["aoflagger_strategy"],
@@ -15,11 +15,11 @@ rule convert:
         # the built-in layout only matters without a station table
         instrument=instrument("site", "sefd_jy", "dish_diameter_m", "station_table",
                               *([] if station_table() else ["layout"])),
-        quarantine=quarantine_path(),
+        quarantine=AREA.quarantine(),
     log:
-        log_path("convert"),
+        AREA.log("convert"),
     benchmark:
-        bench_path("convert")
+        AREA.benchmark("convert")
     conda:
         "../envs/conversion.yaml"
     threads: config["conversion"]["workers"]

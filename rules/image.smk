@@ -1,17 +1,14 @@
 # Every calibrated group -> images/{obs}-*.fits (WSClean), primary beam and its correction,
 # image QA (JSON) and a thumbnail.
 
-IMAGE_PRODUCTS = ["-image.fits", "-residual.fits", "-psf.fits", "-model.fits", "-pb.fits", "-image-pb.fits",
-                  "-qa.json", "-thumb.png"]  # fmt: skip
-
 
 rule image:
     output:
-        [image_path(suffix) for suffix in IMAGE_PRODUCTS if suffix != "-thumb.png"],
-        report(image_path("-thumb.png"), caption="report/image.rst", category="Images", labels={"group": "{obs}"}),
+        [AREA.image(suffix=suffix) for suffix in IMAGE if suffix != "-thumb.png"],
+        report(AREA.image(suffix="-thumb.png"), caption="report/image.rst", category="Images", labels={"group": "{obs}"}),
     input:
-        ms=calibrated_path(".ms"),
-        record=calibrated_path(".cal.json"),
+        ms=AREA.calibrated(),
+        record=AREA.calibrated(suffix=".cal.json"),
         calibrators=config["inventory"]["calibrator_catalog"],
         catalog=config["imaging"]["catalog"],
     params:
@@ -20,9 +17,9 @@ rule image:
         settings=config["imaging"],
         instrument=instrument("site", "dish_diameter_m"),  # antenna positions: the MS's own
     log:
-        log_path("image"),
+        AREA.log("image"),
     benchmark:
-        bench_path("image")
+        AREA.benchmark("image")
     conda:
         "../envs/imaging.yaml"
     threads: 2
@@ -38,17 +35,17 @@ rule mosaic:
     wildcard_constraints:
         hour=r"\d{8}T\d{4}",
     output:
-        multiext(f"{WORK}/mosaics/{{hour}}", ".fits", "-weight.fits", "-residual.fits", ".json"),
-        report(f"{WORK}/mosaics/{{hour}}.png", caption="report/mosaic.rst", category="Mosaics", labels={"hour (UTC)": "{hour}"}),
+        multiext(AREA.mosaic(suffix=""), *(ext for ext in MOSAIC if ext != ".png")),
+        report(AREA.mosaic(suffix=".png"), caption="report/mosaic.rst", category="Mosaics", labels={"hour (UTC)": "{hour}"}),
     input:
         mosaic_images,
     params:
-        prefixes=lambda wildcards: [image_path("").format(obs=obs) for obs in MOSAICS[wildcards.hour]],
+        prefixes=lambda wildcards: [AREA.image(obs, "") for obs in PLAN.mosaics[wildcards.hour]],
         pb_cut=config["imaging"]["pb_cut"],
     log:
-        log_path("mosaic", "{hour}"),
+        AREA.log("mosaic", "{hour}"),
     benchmark:
-        bench_path("mosaic", "{hour}")
+        AREA.benchmark("mosaic", "{hour}")
     conda:
         "../envs/imaging.yaml"
     threads: 1

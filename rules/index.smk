@@ -6,16 +6,21 @@
 
 rule index:
     output:
-        summary=f"{WORK}/index/last_run.json",
-        qa_table=f"{WORK}/index/image_qa.csv",
-        qa_page=report(f"{WORK}/index/image_qa.html", caption="report/image_qa.rst", category="Quality",
+        summary=AREA.index("last_run.json"),
+        qa_table=AREA.index("image_qa.csv"),
+        qa_page=report(AREA.index("image_qa.html"), caption="report/image_qa.rst", category="Quality",
                        labels={"table": "image QA"}),
     input:
         lambda wildcards: product_targets(),
+    params:
+        work=lambda wildcards: WORK,  # (a function: the linter takes a path parameter for a missing input)
+        database=config["index"]["database"],
+        busy_timeout_s=config["index"]["busy_timeout_s"],
+        config=config,  # the index records its digest
     log:
-        log_path("index", "index"),
+        AREA.log("index", "index"),
     benchmark:
-        bench_path("index", "index")
+        AREA.benchmark("index", "index")
     conda:
         "../envs/indexing.yaml"
     # SQLite's WAL needs the writer and its readers on one host: run it where snakemake runs

@@ -4,11 +4,11 @@
 
 rule inventory:
     output:
-        files=inv_path("files.csv"),
-        groups=inv_path("groups.csv"),
+        files=AREA.inventory("files.csv"),
+        groups=AREA.inventory(),
     input:
         calibrators=config["inventory"]["calibrator_catalog"],
-        simulated=f"{TRUTH}/simulation.json" if SIMULATE else [],
+        simulated=truth_path("simulation.json") if SIMULATE else [],
     params:
         settings=config["inventory"],
         incoming=INCOMING,
@@ -16,13 +16,13 @@ rule inventory:
         instrument=instrument("site"),
         # evaluated only when the inventory is planned (a year's incoming/ is 1.7 M files)
         listing=lambda wildcards: "simulated night" if SIMULATE else incoming_signature(),
-        cache=inv_path("header_cache.csv"),
-        quarantine=quarantine_path(),
-        quarantined=directory_signature(quarantine_path(), lambda name: name.endswith(".json")),
+        cache=AREA.inventory("header_cache.csv"),
+        quarantine=AREA.quarantine(),
+        quarantined=directory_signature(AREA.quarantine(), lambda name: name.endswith(".json")),
     log:
-        log_path("inventory", "inventory"),
+        AREA.log("inventory", "inventory"),
     benchmark:
-        bench_path("inventory", "inventory")
+        AREA.benchmark("inventory", "inventory")
     conda:
         "../envs/inventory.yaml"
     threads: config["inventory"]["workers"]

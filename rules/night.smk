@@ -8,7 +8,7 @@ rule night:
     wildcard_constraints:
         night=r"\d{8}",
     output:
-        night_path(),
+        AREA.night(),
     input:
         night_caltables,
     params:
@@ -16,12 +16,12 @@ rule night:
         snakefile=workflow.main_snakefile,
         # what the night's products depend on: a change re-runs the night, whose inner run
         # then re-does only what is outdated (as a group-unit run would)
-        groups=lambda wildcards: night_inventory(wildcards.night),
+        groups=lambda wildcards: PLAN.night_digest(wildcards.night),
         settings={key: value for key, value in config.items() if key not in ("planning", "index")},
     log:
-        log_path("night", "{night}"),
+        AREA.log("night", "{night}"),
     benchmark:
-        bench_path("night", "{night}")
+        AREA.benchmark("night", "{night}")
     conda:
         "../envs/night.yaml"
     threads: config["planning"]["night_job"]["threads"]

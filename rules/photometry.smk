@@ -2,23 +2,20 @@
 # all of them -> lightcurves/ (per-source metrics, variability candidates, new sources).
 
 
-PHOTOMETRY_PRODUCTS = [".parquet", "-blind.parquet", ".json"]
-
-
 rule photometry:
     output:
-        [photometry_path(suffix) for suffix in PHOTOMETRY_PRODUCTS],
+        [AREA.photometry(suffix=suffix) for suffix in PHOTOMETRY],
     input:
-        images=[image_path(suffix) for suffix in ("-image.fits", "-residual.fits", "-pb.fits", "-qa.json")],
+        images=[AREA.image(suffix=suffix) for suffix in PHOTOMETRY_READS],
         catalog=config["photometry"]["catalog"],
     params:
-        image_prefix=lambda wildcards: image_path("").format(obs=wildcards.obs),
+        image_prefix=lambda wildcards: AREA.image(wildcards.obs, ""),
         pb_cut=config["imaging"]["pb_cut"],
         settings=config["photometry"],
     log:
-        log_path("photometry"),
+        AREA.log("photometry"),
     benchmark:
-        bench_path("photometry")
+        AREA.benchmark("photometry")
     conda:
         "../envs/photometry.yaml"
     threads: 2
@@ -32,21 +29,21 @@ rule photometry:
 
 rule lightcurves:
     output:
-        measurements=lightcurves_path("measurements.parquet"),
-        sources=lightcurves_path("sources.parquet"),
-        new_sources=lightcurves_path("new_sources.parquet"),
-        plots=report(directory(lightcurves_path("plots")), patterns=["{source}.png"], caption="report/lightcurve.rst",
+        measurements=AREA.lightcurves("measurements.parquet"),
+        sources=AREA.lightcurves("sources.parquet"),
+        new_sources=AREA.lightcurves("new_sources.parquet"),
+        plots=report(directory(AREA.lightcurves("plots")), patterns=["{source}.png"], caption="report/lightcurve.rst",
                      category="Light curves", labels={"source": "{source}"}),
     input:
         lightcurve_inputs,
     params:
-        forced=lambda wildcards: expand(photometry_path(".parquet"), obs=lightcurve_groups()),
-        blind=lambda wildcards: expand(photometry_path("-blind.parquet"), obs=lightcurve_groups()),
+        forced=lambda wildcards: [AREA.photometry(obs) for obs in lightcurve_groups()],
+        blind=lambda wildcards: [AREA.photometry(obs, "-blind.parquet") for obs in lightcurve_groups()],
         variability=config["photometry"]["variability"],
     log:
-        log_path("lightcurves", "lightcurves"),
+        AREA.log("lightcurves", "lightcurves"),
     benchmark:
-        bench_path("lightcurves", "lightcurves")
+        AREA.benchmark("lightcurves", "lightcurves")
     conda:
         "../envs/photometry.yaml"
     threads: 1

@@ -5,14 +5,14 @@
 
 rule plan:
     output:
-        json=f"{WORK}/planning/summary.json",
-        text=f"{WORK}/planning/summary.txt",
+        json=AREA.planning(".json"),
+        text=AREA.planning(".txt"),
     params:
         summary=lambda wildcards: planning_summary(),
     log:
-        log_path("planning", "summary"),
+        AREA.log("planning", "summary"),
     benchmark:
-        bench_path("planning", "summary")
+        AREA.benchmark("planning", "summary")
     conda:
         "../envs/inventory.yaml"
     localrule: True

@@ -6,15 +6,16 @@
 
 rule release:
     output:
-        protected(f"{WORK}/release/{{name}}/MANIFEST"),
+        protected(AREA.release()),
     input:
         lambda wildcards: all_targets(),
     params:
         workdir=os.getcwd(),
+        config=config,  # the MANIFEST records it
     log:
-        log_path("release", "{name}"),
+        AREA.log("release", "{name}"),
     benchmark:
-        bench_path("release", "{name}")
+        AREA.benchmark("release", "{name}")
     conda:
         "../envs/release.yaml"
     # checksums of the work area where it is: run it where snakemake runs

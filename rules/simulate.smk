@@ -3,10 +3,10 @@
 
 rule simulate_night:
     output:
-        summary=f"{TRUTH}/simulation.json",
-        sky=f"{TRUTH}/sky.csv",
-        lightcurves=f"{TRUTH}/lightcurves.csv",
-        instrument=f"{TRUTH}/instrument.npz",
+        summary=truth_path("simulation.json"),
+        sky=truth_path("sky.csv"),
+        lightcurves=truth_path("lightcurves.csv"),
+        instrument=truth_path("instrument.npz"),
     input:
         sky=config["simulation"]["sky_catalog"],
         stations=station_table("simulation"),
@@ -17,9 +17,9 @@ rule simulate_night:
                               *([] if station_table("simulation") else ["layout"])),
         incoming=INCOMING,
     log:
-        log_path("simulate", "night"),
+        AREA.log("simulate", "night"),
     benchmark:
-        bench_path("simulate", "night")
+        AREA.benchmark("simulate", "night")
     conda:
         "../envs/simulation.yaml"
     threads: 1

@@ -17,8 +17,8 @@ from contimg import runlog
 from contimg.index import indexer, qa_table
 
 
-def index(config: dict, work: str, db: Path, log, summary: Path | None = None) -> dict:
-    result = indexer.index_work_area(Path(work), db, config, log, config["index"]["busy_timeout_s"])
+def index(config: dict, work: str, db: Path, log, busy_timeout_s: float, summary: Path | None = None) -> dict:
+    result = indexer.index_work_area(Path(work), db, config, log, busy_timeout_s)
     if summary is not None:
         summary.write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -26,9 +26,9 @@ def index(config: dict, work: str, db: Path, log, summary: Path | None = None) -
 
 if "snakemake" in globals():
     smk = globals()["snakemake"]
-    work = smk.config["paths"]["work"]
-    db = indexer.database_path(work, smk.config["index"]["database"])
-    index(smk.config, work, db, runlog.setup(smk.log[0]), Path(smk.output.summary))
+    db = indexer.database_path(smk.params.work, smk.params.database)
+    index(smk.params.config, smk.params.work, db, runlog.setup(smk.log[0]), smk.params.busy_timeout_s,
+          Path(smk.output.summary))  # fmt: skip
     qa_table.write(db, Path(smk.output.qa_table), Path(smk.output.qa_page))
 else:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -41,4 +41,5 @@ else:
     except (OSError, cfgmod.ConfigError) as err:
         sys.exit(f"index_products: {args.config}: {err}")
     work = args.work or cfg["paths"]["work"]
-    index(cfg, work, args.db or indexer.database_path(work, cfg["index"]["database"]), runlog.setup(None))
+    db = args.db or indexer.database_path(work, cfg["index"]["database"])
+    index(cfg, work, db, runlog.setup(None), cfg["index"]["busy_timeout_s"])

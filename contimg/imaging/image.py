@@ -24,6 +24,7 @@ from .. import staging
 from ..calibration import model
 from ..layout import Layout
 from ..msio import ms_layout
+from ..paths import WSCLEAN_IMAGES
 from ..sky import Catalog
 from . import noise, pbeam, qa, subtract, wsclean
 
@@ -44,7 +45,7 @@ def _stamp(header, jd: np.ndarray, calibration: dict, img_cfg: dict, wsclean_ver
     header["MJD-END"] = (round(last.mjd, 8), "last integration's mid-time")
     header["DATE-BEG"], header["DATE-END"] = first.isot, last.isot
     header["TIMESYS"] = "UTC"
-    header["CALIB"] = (calibration.get("calibration", ""), "caltables/{cal} applied (calibrator group)")
+    header["CALIB"] = (calibration.get("calibration", ""), "calibrator group whose caltables were applied")
     header["CALIBRTR"] = (calibration.get("calibrator", ""), "calibrator of that group")
     header["PBMODEL"] = ("Airy, drift- and band-averaged", "primary beam of the -pb.fits image")
     header["PBCUT"] = (img_cfg["pb_cut"], "primary-beam level below which -image-pb is blank")
@@ -101,7 +102,7 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
         residual = fits.getdata(scratch / f"{name}-residual.fits")[0, 0]
         metrics, sources = qa.image_metrics(image, residual, pb, header, catalog, thermal, img_cfg)
         stamp_version = wsclean.version()
-        for kind in wsclean.PRODUCTS:
+        for kind in WSCLEAN_IMAGES:
             with fits.open(scratch / f"{name}-{kind}.fits", mode="update") as hdul:
                 _stamp(hdul[0].header, jd, calibration, img_cfg, stamp_version)
                 if kind == "image":

@@ -12,8 +12,6 @@ from pathlib import Path
 from .. import staging
 from . import psf
 
-PRODUCTS = ("image", "residual", "psf", "model")  # WSClean's outputs the workflow keeps
-
 
 @dataclass(frozen=True)
 class Geometry:

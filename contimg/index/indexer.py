@@ -27,6 +27,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from . import load, products, schema
+from ..paths import KINDS
 
 PACKAGES = ("contimg", "numpy", "pandas", "pyarrow", "astropy")
 
@@ -99,14 +100,14 @@ def _record(conn, run_id: int, product: products.Product, stats: dict, digests: 
         "INSERT INTO products (kind, key, path, sha256, n_files, bytes, software, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (product.kind, product.key, product.path, products.sha256_product(digests), len(stats),
          sum(size for size, _ in stats.values()), json.dumps(software) if software else None, run_id))  # fmt: skip
-    conn.executemany("INSERT INTO product_files VALUES (?, ?, ?, ?, ?)",
+    conn.executemany("INSERT INTO product_files (product_id, path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?, ?)",
                      [(cursor.lastrowid, rel, *stats[rel], digests[rel]) for rel in sorted(stats)])  # fmt: skip
 
 
 def _plan(work: Path, stored: dict, present: list[products.Product]) -> tuple[list, list]:
     """What to do: the (kind, key) of products gone from disk (dependents first), and
     (product, file stats, stored entry or None) of every new or changed product (in loading order)."""
-    kinds = list(products.KINDS)
+    kinds = list(KINDS)
     gone = sorted(set(stored) - {(p.kind, p.key) for p in present}, key=lambda k: -kinds.index(k[0]))
     todo = []
     for product in present:
@@ -153,7 +154,8 @@ def _update(conn: sqlite3.Connection, db: Path, work: Path, config: dict | None,
     found_version = schema.ensure(conn, str(db))
     software = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                 **{p: version(p) for p in PACKAGES}}  # fmt: skip
-    run_id = conn.execute("INSERT INTO runs VALUES (NULL, ?, '', ?, ?, ?, ?, 0, 0, 0)",
+    run_id = conn.execute("INSERT INTO runs (started_utc, finished_utc, work_area, config_sha256, code_version, "
+                          "software, n_added, n_updated, n_removed) VALUES (?, '', ?, ?, ?, ?, 0, 0, 0)",
                           (_now(), str(work), config_sha256(config), code_version(), json.dumps(software))
                           ).lastrowid  # fmt: skip
     stored = _stored(conn)

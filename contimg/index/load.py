@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from astropy.io import fits
 
 from .. import tables
+from ..paths import Area
 from .products import Product
 
 PHOTOMETRY_COLUMNS = ["mjd", "flux_jy", "flux_err_jy", "catalog_flux_jy", "local_rms_jy", "snr", "pb", "flags"]
@@ -62,7 +63,7 @@ class Ids:
                 new.append((self.next_source, names[k], float(ra_deg[k]), float(dec_deg[k])))
                 self.next_source += 1
             found[k] = self.sources[names[k]]
-        self.conn.executemany("INSERT INTO sources VALUES (?, ?, ?, ?)", new)
+        _insert(self.conn, "sources", ["source_id", "name", "ra_deg", "dec_deg"], new)
         return found
 
 
@@ -85,6 +86,14 @@ def _columns(table, names: list[str]) -> list[list]:
 def _insert(conn: sqlite3.Connection, table: str, columns: list[str], rows) -> None:
     marks = ", ".join("?" * len(columns))
     conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+def _insert_row(conn: sqlite3.Connection, table: str, **values) -> None:
+    """One row, its columns named."""
+    _insert(conn, table, list(values), [tuple(values.values())])
+
+
+AREA = Area()  # product paths relative to the work area
 
 
 # Reading: a product's files -> plain data (no database; runs in a worker thread)
@@ -110,23 +119,24 @@ def _parquet_columns(path: Path, names: list[str]) -> dict | None:
 
 def _read_inventory(work, product):
     groups = tables.read_groups(work / product.path)
-    files = tables.read_files(work / "inventory/files.csv") if (work / "inventory/files.csv").exists() else None
+    files_csv = work / AREA.inventory("files.csv")
+    files = tables.read_files(files_csv) if files_csv.exists() else None
     return {"groups": groups, "files": files}
 
 
 READERS = {
     "inventory": _read_inventory,
     "calibration_plan": lambda work, p: {"plan": pd.read_csv(work / p.path, dtype=str, keep_default_na=False)},
-    "ms": lambda work, p: {"record": _json_or_empty(work / f"ms/{p.key}.ms.flags.json")},
+    "ms": lambda work, p: {"record": _json_or_empty(work / AREA.ms(p.key, ".flags.json"))},
     "calibration": lambda work, p: {"record": _json_or_empty(work / p.path)},
     "calibrated": lambda work, p: {"record": _json_or_empty(work / p.path)},
     "image": lambda work, p: {"record": _json_or_empty(work / p.path)},
     "mosaic": lambda work, p: {"record": _json_or_empty(work / p.path),
-                               "header": _header_or_empty(work / f"mosaics/{p.key}.fits")},
+                               "header": _header_or_empty(work / AREA.mosaic(p.key))},
     "photometry": lambda work, p: {
         "record": _json_or_empty(work / p.path),
-        "forced": _parquet_columns(work / f"photometry/{p.key}.parquet", ["name", "ra_deg", "dec_deg", *PHOTOMETRY_COLUMNS]),
-        "blind": _parquet_columns(work / f"photometry/{p.key}-blind.parquet", DETECTION_COLUMNS)},
+        "forced": _parquet_columns(work / AREA.photometry(p.key), ["name", "ra_deg", "dec_deg", *PHOTOMETRY_COLUMNS]),
+        "blind": _parquet_columns(work / AREA.photometry(p.key, "-blind.parquet"), DETECTION_COLUMNS)},
     "lightcurves": lambda work, p: {"sources": pd.read_parquet(work / p.path)},
 }  # fmt: skip
 
@@ -156,43 +166,43 @@ def _inventory(conn, product, ids, data):
 
 def _calibration_plan(conn, product, ids, data):
     rows = [(ids.group(r.obs), r.candidates, r.calibrators, r.hours_away, r.reason) for r in data["plan"].itertuples()]
-    conn.executemany("INSERT INTO calibration_plan VALUES (?, ?, ?, ?, ?)", rows)
+    _insert(conn, "calibration_plan", ["group_id", "candidates", "calibrators", "hours_away", "reason"], rows)
     return None
 
 
 def _ms(conn, product, ids, data):
     stats = data["record"]
     centre = stats.get("phase_centre_icrs_deg", [None, None])
-    conn.execute("INSERT INTO measurement_sets (group_id, kind, path, visibilities, fraction_flagged_cross, "
-                 "phase_centre_ra_deg, phase_centre_dec_deg) VALUES (?, 'flagged', ?, ?, ?, ?, ?)",
-                 (ids.group(product.key), product.path, stats.get("visibilities"),
-                  stats.get("fraction_flagged_cross"), *centre))  # fmt: skip
+    _insert_row(conn, "measurement_sets", group_id=ids.group(product.key), kind="flagged", path=product.path,
+                visibilities=stats.get("visibilities"), fraction_flagged_cross=stats.get("fraction_flagged_cross"),
+                phase_centre_ra_deg=centre[0], phase_centre_dec_deg=centre[1])  # fmt: skip
     return None
 
 
 def _calibration(conn, product, ids, data):
     qa = data["record"]
     group_id = ids.group(product.key)
-    conn.execute("INSERT INTO calibrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (group_id, f"caltables/{product.key}", qa.get("calibrator"), qa.get("verdict", "unknown"),
-                  _text(qa.get("reasons", [])), _text(qa.get("refant", {}).get("names")), _text(qa.get("apply_order")),
-                  _text(qa.get("parameters")), _text(qa.get("qa_thresholds"))))  # fmt: skip
+    _insert_row(conn, "calibrations", group_id=group_id, path=AREA.caltables(product.key),
+                calibrator=qa.get("calibrator"), verdict=qa.get("verdict", "unknown"),
+                reasons=_text(qa.get("reasons", [])), refant=_text(qa.get("refant", {}).get("names")),
+                apply_order=_text(qa.get("apply_order")), parameters=_text(qa.get("parameters")),
+                qa_thresholds=_text(qa.get("qa_thresholds")))  # fmt: skip
     for kind, t in qa.get("tables", {}).items():
-        conn.execute("INSERT INTO caltables VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     (group_id, kind, f"caltables/{product.key}/{Path(t.get('table', kind)).name}",
-                      t.get("flagged_fraction"), t.get("snr_median"), t.get("phase_scatter_deg_median"),
-                      t.get("amplitude_min"), t.get("amplitude_max"), t.get("n_antennas_with_data"),
-                      t.get("verdict"), _text(t.get("reasons"))))  # fmt: skip
+        _insert_row(conn, "caltables", group_id=group_id, kind=kind,
+                    path=AREA.caltables(product.key, Path(t.get("table", kind)).name),
+                    flagged_fraction=t.get("flagged_fraction"), snr_median=t.get("snr_median"),
+                    phase_scatter_deg_median=t.get("phase_scatter_deg_median"), amplitude_min=t.get("amplitude_min"),
+                    amplitude_max=t.get("amplitude_max"), n_antennas_with_data=t.get("n_antennas_with_data"),
+                    verdict=t.get("verdict"), reasons=_text(t.get("reasons")))  # fmt: skip
     return qa.get("software")
 
 
 def _calibrated(conn, product, ids, data):
     record = data["record"]
     cal = record.get("calibration")
-    conn.execute("INSERT INTO measurement_sets (group_id, kind, path, calibration_group_id, passed_over) "
-                 "VALUES (?, 'calibrated', ?, ?, ?)",
-                 (ids.group(product.key), f"calibrated/{product.key}.ms", ids.group(cal) if cal else None,
-                  _text(record.get("passed_over", []))))  # fmt: skip
+    _insert_row(conn, "measurement_sets", group_id=ids.group(product.key), kind="calibrated",
+                path=AREA.calibrated(product.key), calibration_group_id=ids.group(cal) if cal else None,
+                passed_over=_text(record.get("passed_over", [])))  # fmt: skip
     return record.get("software")
 
 
@@ -200,36 +210,35 @@ def _image(conn, product, ids, data):
     qa = data["record"]
     cal = qa.get("calibration")
     beam = qa.get("beam_arcsec") or [None, None]
-    conn.execute("INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (ids.group(product.key), f"images/{product.key}-image.fits", qa.get("mjd"), qa.get("frequency_hz"),
-                  qa.get("ra_deg"), qa.get("dec_deg"), beam[0], beam[1], qa.get("beam_pa_deg"),
-                  qa.get("pixel_arcsec"), qa.get("image_size"), qa.get("rms_jy"), qa.get("thermal_jy"),
-                  qa.get("rms_over_thermal"), qa.get("peak_jy_beam"), qa.get("dynamic_range"), qa.get("n_sources"),
-                  qa.get("flux_ratio_median"), qa.get("astrometric_offset_arcsec_median"), qa.get("completeness"),
-                  qa.get("verdict", "unknown"), _text(qa.get("reasons", [])), ids.group(cal) if cal else None))  # fmt: skip
+    same = ("ra_deg", "dec_deg", "pixel_arcsec", "image_size", "rms_jy", "thermal_jy", "rms_over_thermal",
+            "peak_jy_beam", "dynamic_range", "n_sources", "flux_ratio_median", "completeness")  # named alike in the QA
+    _insert_row(conn, "images", group_id=ids.group(product.key), path=AREA.image(product.key), mjd=qa.get("mjd"),
+                freq_hz=qa.get("frequency_hz"), bmaj_arcsec=beam[0], bmin_arcsec=beam[1], bpa_deg=qa.get("beam_pa_deg"),
+                astrometric_offset_arcsec=qa.get("astrometric_offset_arcsec_median"),
+                verdict=qa.get("verdict", "unknown"), reasons=_text(qa.get("reasons", [])),
+                calibration_group_id=ids.group(cal) if cal else None, **{key: qa.get(key) for key in same})  # fmt: skip
     return qa.get("software")
 
 
 def _mosaic(conn, product, ids, data):
     record, header = data["record"], data["header"]
     degrees = [header.get(k) for k in ("BMAJ", "BMIN")]
-    conn.execute("INSERT INTO mosaics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (product.key, f"mosaics/{product.key}.fits", header.get("MJD-OBS"), len(record.get("included", [])),
-                  record.get("effective_noise_jy"), record.get("median_noise_jy"),
-                  *(d * 3600 if d is not None else None for d in degrees)))  # fmt: skip
+    bmaj, bmin = (d * 3600 if d is not None else None for d in degrees)
+    _insert_row(conn, "mosaics", name=product.key, path=AREA.mosaic(product.key), mjd=header.get("MJD-OBS"),
+                n_images=len(record.get("included", [])), effective_noise_jy=record.get("effective_noise_jy"),
+                median_noise_jy=record.get("median_noise_jy"), bmaj_arcsec=bmaj, bmin_arcsec=bmin)  # fmt: skip
     rows = [(product.key, ids.group(obs), 1, None) for obs in record.get("included", [])]
     rows += [(product.key, ids.group(e["obs"]), 0, _text(e.get("reasons"))) for e in record.get("excluded", [])]
-    conn.executemany("INSERT INTO mosaic_images VALUES (?, ?, ?, ?)", rows)
+    _insert(conn, "mosaic_images", ["mosaic", "group_id", "included", "reasons"], rows)
     return None
 
 
 def _photometry(conn, product, ids, data):
     record, forced, blind = data["record"], data["forced"], data["blind"]
     group_id = ids.group(product.key)
-    conn.execute("INSERT INTO measured_groups VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (group_id, int(bool(record.get("measured"))), record.get("reason"), record.get("image_verdict"),
-                  record.get("n_forced"), record.get("n_detections"), record.get("n_new_sources"),
-                  record.get("correlated_noise_factor")))  # fmt: skip
+    counts = ("reason", "image_verdict", "n_forced", "n_detections", "n_new_sources", "correlated_noise_factor")
+    _insert_row(conn, "measured_groups", group_id=group_id, measured=int(bool(record.get("measured"))),
+                **{key: record.get(key) for key in counts})  # fmt: skip
     if forced is not None:
         source_ids = ids.source_ids(forced["name"], forced["ra_deg"], forced["dec_deg"], forced.get("source_id"))
         rows = zip(source_ids, [group_id] * len(source_ids), *(forced[c] for c in PHOTOMETRY_COLUMNS))

@@ -10,31 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-OBS = r"\d{8}T\d{6}"
-
-# kind -> (glob of the record relative to the work area, regex giving the key, companions
-# of the record as format strings of {key}). In the order the indexer loads them (a
-# product may refer to the groups and sources of an earlier kind).
-KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "inventory": ("inventory/groups.csv", r"inventory/groups\.csv", ("inventory/files.csv",)),
-    "calibration_plan": ("calibration/plan.csv", r"calibration/plan\.csv", ()),
-    "ms": ("ms/*.ms", rf"ms/({OBS})\.ms", ("ms/{key}.ms.flags.json",)),
-    "calibration": ("caltables/*/qa.json", rf"caltables/({OBS})/qa\.json", ("caltables/{key}",)),
-    "calibrated": ("calibrated/*.cal.json", rf"calibrated/({OBS})\.cal\.json", ("calibrated/{key}.ms",)),
-    "image": ("images/*-qa.json", rf"images/({OBS})-qa\.json",
-              tuple(f"images/{{key}}{s}" for s in ("-image.fits", "-residual.fits", "-psf.fits", "-model.fits",
-                                                   "-pb.fits", "-image-pb.fits", "-thumb.png"))),
-    "mosaic": ("mosaics/*.json", r"mosaics/(\d{8}T\d{4})\.json",
-               tuple(f"mosaics/{{key}}{s}" for s in (".fits", "-weight.fits", "-residual.fits"))),
-    "photometry": ("photometry/*.json", rf"photometry/({OBS})\.json",
-                   ("photometry/{key}.parquet", "photometry/{key}-blind.parquet")),
-    "lightcurves": ("lightcurves/sources.parquet", r"lightcurves/sources\.parquet",
-                    ("lightcurves/measurements.parquet", "lightcurves/new_sources.parquet", "lightcurves/plots")),
-}  # fmt: skip
+from ..paths import KINDS
 
 
 @dataclass(frozen=True)
@@ -68,15 +47,14 @@ def files_of(work: Path, rel: str) -> list[str]:
 def discover(work: Path) -> list[Product]:
     """Every product present in the work area, in loading order."""
     products = []
-    for kind, (pattern, key_regex, companions) in KINDS.items():
-        for record in sorted(work.glob(pattern)):
+    for kind, spec in KINDS.items():
+        for record in sorted(work.glob(spec.glob())):
             rel = record.relative_to(work).as_posix()
-            match = re.fullmatch(key_regex, rel)
-            if not match:  # e.g. a hidden scratch file or another naming
+            key = spec.key_of(rel, kind)
+            if key is None:  # e.g. a hidden scratch file or another naming
                 continue
-            key = match.group(1) if match.groups() else kind
             files = files_of(work, rel)
-            for companion in companions:
+            for companion in spec.companions:
                 files += [f for f in files_of(work, companion.format(key=key)) if f not in files]
             products.append(Product(kind, key, rel, tuple(files)))
     return products

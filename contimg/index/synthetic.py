@@ -18,9 +18,11 @@ from astropy.io import fits
 from astropy.time import Time
 
 from .. import tables
+from ..paths import Area
 
 GROUP_S = 309.0
 DEC_DEG = 54.5
+AREA = Area()  # paths relative to the work area
 
 
 def source_names(n: int) -> np.ndarray:
@@ -35,13 +37,13 @@ def write_work_area(work: Path, n_images: int, rows_per_image: int, n_sources: i
     obs = list(Time(mjd, format="mjd", scale="utc").strftime("%Y%m%dT%H%M%S"))  # group ids
     tables.write_csv_atomic(pd.DataFrame({"obs": obs, "status": "complete", "reason": "", "n_files": 16,
                                           "mjd_start": mjd - 0.0018, "mjd_mid": mjd, "mjd_end": mjd + 0.0018,
-                                          "pointing_dec_deg": DEC_DEG}), work / "inventory/groups.csv")  # fmt: skip
+                                          "pointing_dec_deg": DEC_DEG}), work / AREA.inventory())  # fmt: skip
     names = source_names(n_sources)
     ra_all = np.arange(n_sources) * 360.0 / n_sources
     dec_all = DEC_DEG + rng.uniform(-1.5, 1.5, n_sources)
     step = max(1, n_sources // n_images)
-    for dirname in ("images", "photometry"):
-        (work / dirname).mkdir(parents=True, exist_ok=True)
+    for path in (AREA.image(obs[0]), AREA.photometry(obs[0])):
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
     for k in range(n_images):
         idx = (k * step + np.arange(rows_per_image)) % n_sources
         flux = rng.lognormal(-3.0, 1.0, rows_per_image)
@@ -53,11 +55,11 @@ def write_work_area(work: Path, n_images: int, rows_per_image: int, n_sources: i
             "y_pix": rng.uniform(0, 4096, rows_per_image), "pb": rng.uniform(0.1, 1, rows_per_image),
             "catalog_flux_jy": flux, "peak_jy_beam": flux, "local_rms_jy": err, "flux_jy": flux + rng.normal(0, 1e-3),
             "flux_err_jy": err, "snr": flux / err, "flags": np.zeros(rows_per_image, np.int32)}),
-            work / f"photometry/{obs[k]}.parquet")  # fmt: skip
-        (work / f"photometry/{obs[k]}.json").write_text(json.dumps(
+            work / AREA.photometry(obs[k]))  # fmt: skip
+        (work / AREA.photometry(obs[k], ".json")).write_text(json.dumps(
             {"obs": obs[k], "mjd": mjd[k], "measured": True, "image_verdict": "pass", "n_forced": rows_per_image}))
-        (work / f"images/{obs[k]}-qa.json").write_text(json.dumps(
+        (work / AREA.image(obs[k], "-qa.json")).write_text(json.dumps(
             {"obs": obs[k], "mjd": mjd[k], "ra_deg": float(ra_all[idx[0]]), "dec_deg": DEC_DEG, "rms_jy": 0.001,
              "verdict": "pass", "reasons": [], "beam_arcsec": [64.0, 15.0], "frequency_hz": 1.405e9}))  # fmt: skip
         header = fits.Header({"MJD-OBS": mjd[k], "CRVAL1": float(ra_all[idx[0]]), "CRVAL2": DEC_DEG})
-        fits.PrimaryHDU(np.zeros((1, 1), np.float32), header).writeto(work / f"images/{obs[k]}-image.fits")
+        fits.PrimaryHDU(np.zeros((1, 1), np.float32), header).writeto(work / AREA.image(obs[k]))
