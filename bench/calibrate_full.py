@@ -21,7 +21,7 @@ ms = work / "group.ms"
 SETUP = """
 import sys; sys.path.insert(0, "tests")
 from pathlib import Path
-from conftest import project_config
+from conftest import project_config, typed_settings
 from contimg import convert, layout, sky
 cfg = project_config()
 lay = layout.layout_from_config(cfg["instrument"])
@@ -38,7 +38,8 @@ sources = model.select_sources(sky.read_catalog(cfg["inventory"]["calibrator_cat
                                sky.read_catalog(cal["field_catalog"]), model.phase_centre("{ms}"),
                                model.mean_frequency("{ms}"), 4.65, cal["model_min_apparent_flux_jy"], cal["model_radius_deg"])
 record = solve.solve_group(Path("{ms}"), Path("{work}/caltables/cal"), calibrator="SIM CAL J0907+5440",
-                           model_sources=sources, pointing_dec_deg=54.57, site=lay.site, dish_m=4.65, cal_cfg=cal)
+                           model_sources=sources, pointing_dec_deg=54.57, site=lay.site, dish_m=4.65,
+                           settings=typed_settings(cfg, "calibration"))
 assert record["verdict"] == "good", record["reasons"]
 print("TIMING", record["timing_s"])
 """

@@ -31,26 +31,26 @@ work = Path(tempfile.mkdtemp(prefix="image_bench_"))
 SETUP = f"""
 import sys; sys.path.insert(0, "tests")
 from pathlib import Path
-from conftest import project_config
+from conftest import project_config, typed_settings
 from contimg import layout, msio, sky
 from contimg.imaging import image, wsclean
 cfg = project_config()
+settings = typed_settings(cfg, "imaging")
 site = layout.site_location(cfg["instrument"]["site"])
 cals, cat = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), sky.read_catalog(cfg["imaging"]["catalog"])
 ms = Path("{ms}")
 """
 OURS = SETUP + f"""
-image.image_group(ms, Path("{work}/ours/g"), {{"calibration": "bench"}}, 54.57, site, 4.65, cals, cat,
-                  cfg["imaging"], 2, 16.0, Path("{work}/ours.log"))
+image.image_group(ms, Path("{work}/ours/g"), image.Group({{"calibration": "bench"}}, 54.57, site, 4.65), cals, cat,
+                  settings, wsclean.Job(2, 16.0, Path("{work}/ours.log")))
 """
 # the visibilities the job hands to WSClean, made once outside the timing
 PREPARE = SETUP + f"""
 import json
-geom = wsclean.image_geometry(str(ms), cfg["imaging"]["fov_deg"], cfg["imaging"]["pixels_per_beam"],
-                              cfg["imaging"]["robust"])
-imaged, names = image.subtract_bright(ms, Path("{work}/bare"), geom, cals, cat, 54.57,
-                                     msio.ms_layout(str(ms), site), 4.65, cfg["imaging"])
-commands = [wsclean.with_resources(wsclean.command(str(vis), f"{work}/bare/{{name}}", geom, cfg["imaging"]), 2, 16.0)
+geom = wsclean.image_geometry(str(ms), settings.fov_deg, settings.pixels_per_beam, settings.robust)
+imaged, names = image.subtract_bright(ms, Path("{work}/bare"), geom, cals, cat, image.Group({{}}, 54.57, site, 4.65),
+                                     msio.ms_layout(str(ms), site), settings)
+commands = [wsclean.with_resources(wsclean.command(str(vis), f"{work}/bare/{{name}}", geom, settings), 2, 16.0)
             for name, vis in (("calibrated", ms), ("subtracted", imaged))]
 Path("{work}/bare/cmd.json").write_text(json.dumps(commands))
 """

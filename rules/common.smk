@@ -9,6 +9,7 @@ from pathlib import Path
 
 from contimg import naming, planning, plansummary
 from contimg.calibration import plan as calplan
+from contimg.settings import Calibration, from_section
 from contimg.paths import IMAGE, MOSAIC, MOSAIC_READS, PHOTOMETRY, PHOTOMETRY_READS, Area
 
 WORK = config["paths"]["work"]
@@ -67,7 +68,8 @@ def photometry_done(obs):
 
 
 # Calibrations solved earlier whose quality gate failed (with the current settings)
-FAILED_CALIBRATIONS = calplan.failed_calibrations(os.path.dirname(AREA.caltables()), config["calibration"])
+CALIBRATION = from_section(Calibration, config["calibration"], "calibration")
+FAILED_CALIBRATIONS = calplan.failed_calibrations(os.path.dirname(AREA.caltables()), CALIBRATION)
 GROUPS, _quarantined = planning.read_groups(AREA, INCOMING)
 try:
     PLAN = planning.make(GROUPS, FAILED_CALIBRATIONS, config, photometry_done)

@@ -3,19 +3,18 @@
 import json
 from pathlib import Path
 
-from contimg import layout, runlog, sky
-from contimg.imaging import image
+from contimg import layout, runlog, settings, sky
+from contimg.imaging import image, wsclean
 
-log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-instrument = snakemake.params.instrument  # noqa: F821
+smk = snakemake  # noqa: F821 (snakemake injects this object)
+log = runlog.setup(smk.log[0])
+group = image.Group(json.loads(Path(smk.input.record).read_text()), smk.params.pointing_dec_deg,
+                    layout.site_location(smk.params.instrument["site"]), smk.params.instrument["dish_diameter_m"])  # fmt: skip
 record = image.image_group(
-    Path(snakemake.input.ms), Path(snakemake.params.prefix),  # noqa: F821
-    calibration=json.loads(Path(snakemake.input.record).read_text()),  # noqa: F821
-    pointing_dec_deg=snakemake.params.pointing_dec_deg,  # noqa: F821
-    site=layout.site_location(instrument["site"]), dish_m=instrument["dish_diameter_m"],
-    calibrators=sky.read_catalog(snakemake.input.calibrators), catalog=sky.read_catalog(snakemake.input.catalog),  # noqa: F821
-    img_cfg=snakemake.params.settings, threads=snakemake.threads,  # noqa: F821
-    mem_gb=0.8 * snakemake.resources.mem_mb / 1024, log_path=Path(snakemake.log[0]),  # noqa: F821
+    Path(smk.input.ms), Path(smk.params.prefix), group,
+    sky.read_catalog(smk.input.calibrators), sky.read_catalog(smk.input.catalog),
+    settings.from_section(settings.Imaging, smk.params.settings, "imaging"),
+    wsclean.Job(smk.threads, 0.8 * smk.resources.mem_mb / 1024, Path(smk.log[0])),
 )  # fmt: skip
 log.info("%s: %s; rms %.3f mJy (%.2f x thermal), %d sources, median flux ratio %s%s", record["obs"], record["verdict"],
          1e3 * record["rms_jy"], record["rms_over_thermal"], record["n_sources"], record["flux_ratio_median"],

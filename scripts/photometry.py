@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from contimg import runlog, sky
+from contimg import runlog, settings, sky
 from contimg.photometry import group
 
-log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
+smk = snakemake  # noqa: F821 (snakemake injects this object)
+log = runlog.setup(smk.log[0])
 record = group.measure_group(
-    Path(snakemake.params.image_prefix), Path(snakemake.output[0]).with_suffix(""),  # noqa: F821
-    sky.read_catalog(snakemake.input.catalog), snakemake.params.pb_cut, snakemake.params.settings,  # noqa: F821
-    snakemake.threads,  # noqa: F821
+    Path(smk.params.image_prefix), Path(smk.output[0]).with_suffix(""), sky.read_catalog(smk.input.catalog),
+    smk.params.pb_cut, settings.from_section(settings.Photometry, smk.params.settings, "photometry"), smk.threads,
 )  # fmt: skip
 if record["measured"]:
     log.info("%s: %d forced (%d clean, noise factor %.2f), %d detections, %d matched, %d new-source candidates",

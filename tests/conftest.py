@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from contimg import config as cfgmod
-from contimg import convert, simulate, sky
+from contimg import convert, settings, simulate, sky
 from contimg import layout as layoutmod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,16 +129,23 @@ def image_of(ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None,
              **img) -> dict:  # fmt: skip
     """Image ``ms`` as rule image does into out/images/; ``catalog`` (default: the configured
     ones) is the whole sky; the pointing is the simulation's unless given. Returns the QA record."""
-    from contimg.imaging import image
+    from contimg.imaging import image, wsclean
 
-    settings = {**cfg["imaging"], **img}
     calibrators = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]) if catalog is None else catalog
-    return image.image_group(
-        ms, out / "images" / ms.stem, {"calibration": "none (simulated without gains)", "calibrator": ""},
-        cfg["simulation"]["pointing_dec_deg"] if pointing_dec_deg is None else pointing_dec_deg,
-        layoutmod.site_location(cfg["instrument"]["site"]), 4.65, calibrators,
-        catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]), settings, 2, 8.0,
-    )  # fmt: skip
+    group = image.Group({"calibration": "none (simulated without gains)", "calibrator": ""},
+                        cfg["simulation"]["pointing_dec_deg"] if pointing_dec_deg is None else pointing_dec_deg,
+                        layoutmod.site_location(cfg["instrument"]["site"]), 4.65)  # fmt: skip
+    return image.image_group(ms, out / "images" / ms.stem, group, calibrators,
+                             catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]),
+                             typed_settings(cfg, "imaging", **img), wsclean.Job(2, 8.0))  # fmt: skip
+
+
+TYPED = {"imaging": settings.Imaging, "calibration": settings.Calibration, "photometry": settings.Photometry}
+
+
+def typed_settings(cfg: dict, section: str, **changes):
+    """The typed settings of config ``section`` (contimg.settings) with some keys changed."""
+    return settings.from_section(TYPED[section], {**cfg[section], **changes}, section)
 
 
 def built_once(tmp_path_factory, name: str, build) -> Path:

@@ -16,23 +16,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..settings import Calibration, as_record
+
 
 def calibrator_groups(groups: pd.DataFrame) -> pd.DataFrame:
     """Complete groups in which a catalogued calibrator transits."""
     return groups[(groups["status"] == "complete") & (groups["calibrator"] != "")]
 
 
-def failed_calibrations(caltables: str | Path, cal_cfg: dict) -> dict[str, str]:
+def failed_calibrations(caltables: str | Path, settings: Calibration) -> dict[str, str]:
     """{calibrator-group obs: why} of the calibrations in ``caltables``/ whose quality gate
     failed with the current settings (after a change of settings they are solved again)."""
     failed = {}
-    solver = {k: v for k, v in cal_cfg.items() if k != "qa"}
+    record = as_record(settings)
+    solver = {k: v for k, v in record.items() if k != "qa"}
     for path in sorted(Path(caltables).glob("*/qa.json")):
         try:
             qa = json.loads(path.read_text())
         except (OSError, ValueError):
             continue  # being written, or damaged: the solve job's own business
-        if qa.get("verdict") == "bad" and qa.get("qa_thresholds") == cal_cfg["qa"] and qa.get("parameters") == solver:
+        if qa.get("verdict") == "bad" and qa.get("qa_thresholds") == record["qa"] and qa.get("parameters") == solver:
             failed[path.parent.name] = "; ".join(qa.get("reasons", []))
     return failed
 

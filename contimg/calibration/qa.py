@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from casacore.tables import table
 
+from ..settings import CalibrationQA
+
 
 @dataclass
 class Solutions:
@@ -59,7 +61,7 @@ def _phase_scatter_deg(z: np.ndarray, flags: np.ndarray) -> float:
     return float(np.rad2deg(np.sqrt(np.mean(curvature**2) / 6)))
 
 
-def table_qa(sol: Solutions, antennas_with_data: dict[int, str], qa_cfg: dict) -> dict:
+def table_qa(sol: Solutions, antennas_with_data: dict[int, str], limits: CalibrationQA) -> dict:
     """Metrics and verdict of one table; ``antennas_with_data`` maps ANTENNA rows to names."""
     n_ant = len(antennas_with_data)
     flagged, total, snrs, per_antenna = 0, 0, [], {}
@@ -85,8 +87,8 @@ def table_qa(sol: Solutions, antennas_with_data: dict[int, str], qa_cfg: dict) -
         per_antenna[ant] = entry
     snr = np.concatenate(snrs) if snrs else np.array([])
     lost = [e["name"] for e in per_antenna.values() if e["flagged_fraction"] >= 1.0]
-    noisy = [e["name"] for e in per_antenna.values() if (e.get("phase_scatter_deg") or 0) > qa_cfg["max_phase_scatter_deg"]]
-    lo, hi = qa_cfg["amplitude_range"]
+    noisy = [e["name"] for e in per_antenna.values() if (e.get("phase_scatter_deg") or 0) > limits.max_phase_scatter_deg]
+    lo, hi = limits.amplitude_range
     odd_amp = [e["name"] for e in per_antenna.values() if "amplitude_median" in e and not lo <= e["amplitude_median"] <= hi]
     metrics = {
         "kind": sol.kind,
@@ -103,17 +105,17 @@ def table_qa(sol: Solutions, antennas_with_data: dict[int, str], qa_cfg: dict) -
         "per_antenna": {e["name"]: {k: v for k, v in e.items() if k != "name"} for e in per_antenna.values()},
     }
     reasons = []
-    if metrics["flagged_fraction"] > qa_cfg["max_flagged_fraction"]:
+    if metrics["flagged_fraction"] > limits.max_flagged_fraction:
         reasons.append(f"{sol.kind}: {metrics['flagged_fraction']:.1%} of solutions flagged "
-                       f"(limit {qa_cfg['max_flagged_fraction']:.0%})")  # fmt: skip
-    if metrics["snr_median"] is not None and metrics["snr_median"] < qa_cfg["min_median_snr"]:
-        reasons.append(f"{sol.kind}: median SNR {metrics['snr_median']} (limit {qa_cfg['min_median_snr']})")
+                       f"(limit {limits.max_flagged_fraction:.0%})")  # fmt: skip
+    if metrics["snr_median"] is not None and metrics["snr_median"] < limits.min_median_snr:
+        reasons.append(f"{sol.kind}: median SNR {metrics['snr_median']} (limit {limits.min_median_snr})")
     bad = set(lost) | set(noisy) | set(odd_amp)
-    if len(bad) > qa_cfg["max_bad_antenna_fraction"] * n_ant:
+    if len(bad) > limits.max_bad_antenna_fraction * n_ant:
         reasons.append(
             f"{sol.kind}: {len(bad)} of {n_ant} antennas bad ({len(lost)} lost, {len(noisy)} with phase scatter "
-            f"> {qa_cfg['max_phase_scatter_deg']} deg, {len(odd_amp)} with amplitude outside [{lo}, {hi}]; "
-            f"limit {qa_cfg['max_bad_antenna_fraction']:.0%})"
+            f"> {limits.max_phase_scatter_deg} deg, {len(odd_amp)} with amplitude outside [{lo}, {hi}]; "
+            f"limit {limits.max_bad_antenna_fraction:.0%})"
         )
     metrics["verdict"] = "bad" if reasons else "good"
     metrics["reasons"] = reasons

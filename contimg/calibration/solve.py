@@ -24,6 +24,7 @@ from casacore.tables import table
 from .. import staging
 from ..layout import Layout
 from ..msio import ms_layout
+from ..settings import Calibration, as_record
 from ..sky import Catalog
 from . import model, qa
 
@@ -115,7 +116,7 @@ def central_channels(ms_path: str, fraction: float = 0.125) -> str:
     return ",".join(f"{k}:{a}~{a + w - 1}" for k, (a, w) in enumerate(zip(start, width)))
 
 
-def solve(ms_path: str, out_dir: Path, refant: RefantChoice, cal_cfg: dict) -> dict[str, Path]:
+def solve(ms_path: str, out_dir: Path, refant: RefantChoice, settings: Calibration) -> dict[str, Path]:
     """Solve the tables of a calibrator group whose MODEL_DATA is filled; return {kind: path}.
 
     Kinds: ``delay`` (if configured), ``bandpass``, ``gains``. Two passes: residual RFI
@@ -123,9 +124,9 @@ def solve(ms_path: str, out_dir: Path, refant: RefantChoice, cal_cfg: dict) -> d
     ~10 %) stands out in the residual data of the first pass, is flagged with CASA's rflag,
     and the tables are solved again. Scratch tables stay in ``out_dir`` for the caller to remove.
     """
-    first = _solve_sequence(ms_path, out_dir / "first_pass", refant, cal_cfg)
-    flag_residual_outliers(ms_path, list(first.values()), cal_cfg["residual_flag_scale"])
-    return _solve_sequence(ms_path, out_dir, refant, cal_cfg)
+    first = _solve_sequence(ms_path, out_dir / "first_pass", refant, settings)
+    flag_residual_outliers(ms_path, list(first.values()), settings.residual_flag_scale)
+    return _solve_sequence(ms_path, out_dir, refant, settings)
 
 
 def flag_residual_outliers(ms_path: str, tables: list[Path], scale: float) -> None:
@@ -137,15 +138,15 @@ def flag_residual_outliers(ms_path: str, tables: list[Path], scale: float) -> No
              action="apply", flagbackup=False)  # fmt: skip
 
 
-def _solve_sequence(ms_path: str, out_dir: Path, refant: RefantChoice, cal_cfg: dict) -> dict[str, Path]:
+def _solve_sequence(ms_path: str, out_dir: Path, refant: RefantChoice, settings: Calibration) -> dict[str, Path]:
     """(delay), initial phase, bandpass, gains into ``out_dir``."""
     from casatasks import bandpass, gaincal
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    common = {"vis": ms_path, "refant": refant.casa, "minsnr": cal_cfg["minsnr"]}
+    common = {"vis": ms_path, "refant": refant.casa, "minsnr": settings.minsnr}
     tables: dict[str, Path] = {}
     prior: list[str] = []
-    if cal_cfg["delay"]:
+    if settings.delay:
         tables["delay"] = _run("delay solve", gaincal, out_dir / "delay.k", gaintype="K", solint="inf", **common)
         prior.append(str(tables["delay"]))
     initial = _run("initial phase solve", gaincal, out_dir / "initial_phase.g", gaintype="G", calmode="p",
@@ -153,7 +154,7 @@ def _solve_sequence(ms_path: str, out_dir: Path, refant: RefantChoice, cal_cfg: 
     tables["bandpass"] = _run("bandpass solve", bandpass, out_dir / "bandpass.b", solint="inf", bandtype="B",
                               solnorm=True, gaintable=prior + [str(initial)], **common)  # fmt: skip
     tables["gains"] = _run("gain solve", gaincal, out_dir / "gains.g", gaintype="G", calmode="ap",
-                           solint=cal_cfg["gain_solint"], gaintable=prior + [str(tables["bandpass"])], **common)  # fmt: skip
+                           solint=settings.gain_solint, gaintable=prior + [str(tables["bandpass"])], **common)  # fmt: skip
     return tables
 
 
@@ -163,7 +164,7 @@ def software_versions() -> dict:
 
 
 def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources: pd.DataFrame,
-                pointing_dec_deg: float, site: EarthLocation, dish_m: float, cal_cfg: dict, log=None) -> dict:  # fmt: skip
+                pointing_dec_deg: float, site: EarthLocation, dish_m: float, settings: Calibration, log=None) -> dict:  # fmt: skip
     """Solve one calibrator group into ``out_dir`` (tables, qa.json, one PNG per table).
 
     A solve that CASA cannot do is recorded as a bad calibration with CASA's complaint. Works
@@ -179,14 +180,14 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
         layout = ms_layout(str(work_ms), site)
         model.write_model(str(work_ms), Catalog(model_sources), np.deg2rad(pointing_dec_deg), layout, dish_m)
         quality = antenna_quality(str(work_ms))
-        refant = choose_refant(quality, layout, cal_cfg["refant_candidates"])
+        refant = choose_refant(quality, layout, settings.refant_candidates)
         if log:
             log.info("model: %d sources (%.2f Jy apparent in total); reference antennas %s",
                      len(model_sources), model_sources["apparent_jy"].sum(), ", ".join(refant.names))  # fmt: skip
         t_model = time.perf_counter()
         failure = []
         try:
-            solved = solve(str(work_ms), scratch, refant, cal_cfg)
+            solved = solve(str(work_ms), scratch, refant, settings)
         except CalibrationError as err:  # recorded as a bad calibration: targets fall back
             if log:
                 log.error("%s", err)
@@ -199,7 +200,7 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
             shutil.rmtree(final, ignore_errors=True)
             shutil.move(str(path), final)
             sol = qa.read_solutions(final, kind)
-            tables[kind] = {"table": final.name, **qa.table_qa(sol, with_data, cal_cfg["qa"])}
+            tables[kind] = {"table": final.name, **qa.table_qa(sol, with_data, settings.qa)}
             qa.plot(sol, f"{calibrator} {kind}", out_dir / f"{kind}.png")
     reasons = failure + [r for t in tables.values() for r in t["reasons"]]
     record = {
@@ -214,8 +215,8 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
         "model": {"n_sources": len(model_sources), "pointing_dec_deg": pointing_dec_deg,
                   "sources": model_sources[["name", "ra_deg", "dec_deg", "flux_jy", "spectral_index", "role",
                                             "offset_deg", "apparent_jy"]].round(6).to_dict("records")},  # fmt: skip
-        "parameters": {k: v for k, v in cal_cfg.items() if k != "qa"},
-        "qa_thresholds": cal_cfg["qa"],
+        "parameters": {k: v for k, v in as_record(settings).items() if k != "qa"},
+        "qa_thresholds": as_record(settings.qa),
         "software": software_versions(),
         "timing_s": {"model": round(t_model - t0, 2), "solve": round(t_solve - t_model, 2),
                      "qa": round(time.perf_counter() - t_solve, 2)},  # fmt: skip

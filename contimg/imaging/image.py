@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from ..calibration import model
 from ..layout import Layout
 from ..msio import ms_layout
 from ..paths import WSCLEAN_IMAGES
+from ..settings import Imaging
 from ..sky import Catalog
 from . import noise, pbeam, qa, subtract, wsclean
 
@@ -35,7 +37,27 @@ def observation_times(ms: str) -> np.ndarray:
         return np.unique(main.getcol("TIME")) / 86400.0 + 2400000.5
 
 
-def _stamp(header, jd: np.ndarray, calibration: dict, img_cfg: dict, wsclean_version: str) -> None:
+@dataclass(frozen=True)
+class Group:
+    """What imaging needs to know of a group besides its MS."""
+
+    calibration: dict  # its calibrated/{obs}.cal.json record (which calibration, why)
+    pointing_dec_deg: float
+    site: EarthLocation
+    dish_m: float
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What is computed while WSClean runs: the integrations' mid-times (JD), the primary beam
+    on the image's pixels and the thermal noise the weights predict (Jy/beam)."""
+
+    jd: np.ndarray
+    pb: np.ndarray
+    thermal_jy: float
+
+
+def _stamp(header, jd: np.ndarray, calibration: dict, settings: Imaging, wsclean_version: str) -> None:
     """Observation time (mid, start, end), calibration and software in a FITS header."""
     mid = Time(float(np.mean(jd)), format="jd", scale="utc")
     header["DATE-OBS"] = (mid.isot, "mid-time of the group's integrations (UTC)")
@@ -48,77 +70,91 @@ def _stamp(header, jd: np.ndarray, calibration: dict, img_cfg: dict, wsclean_ver
     header["CALIB"] = (calibration.get("calibration", ""), "calibrator group whose caltables were applied")
     header["CALIBRTR"] = (calibration.get("calibrator", ""), "calibrator of that group")
     header["PBMODEL"] = ("Airy, drift- and band-averaged", "primary beam of the -pb.fits image")
-    header["PBCUT"] = (img_cfg["pb_cut"], "primary-beam level below which -image-pb is blank")
+    header["PBCUT"] = (settings.pb_cut, "primary-beam level below which -image-pb is blank")
     header["WSCLEAN"] = wsclean_version[:68]
     header["CONTIMG"] = version("contimg")
     header["CASACORE"] = version("python-casacore")
 
 
 def subtract_bright(ms: Path, scratch: Path, geom: wsclean.Geometry, calibrators: Catalog, catalog: Catalog,
-                    pointing_dec_deg: float, layout: Layout, dish_m: float, img_cfg: dict) -> tuple[Path, Catalog]:  # fmt: skip
+                    group: Group, layout: Layout, settings: Imaging) -> tuple[Path, Catalog]:  # fmt: skip
     """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks (or
     ``ms`` itself when there are none); and those sources (column ``inside``)."""
     centre = model.phase_centre(str(ms))
-    outside_min, inside_min = img_cfg["subtract_min_apparent_jy"], img_cfg["subtract_inside_min_apparent_jy"]
-    bright = model.select_sources(calibrators, catalog, centre, model.mean_frequency(str(ms)), dish_m,
-                                  min(outside_min, inside_min), img_cfg["subtract_radius_deg"])  # fmt: skip
+    outside_min, inside_min = settings.subtract_min_apparent_jy, settings.subtract_inside_min_apparent_jy
+    bright = model.select_sources(calibrators, catalog, centre, model.mean_frequency(str(ms)), group.dish_m,
+                                  min(outside_min, inside_min), settings.subtract_radius_deg)  # fmt: skip
     chosen = subtract.to_subtract(bright, subtract.image_wcs(centre, geom.size, geom.scale_arcsec), geom.size,
                                   outside_min, inside_min)  # fmt: skip
     if chosen.empty:
         return ms, Catalog(chosen)
     copy = scratch / "subtracted.ms"
     shutil.copytree(ms, copy)
-    subtract.subtract(str(copy), Catalog(chosen), np.deg2rad(pointing_dec_deg), layout, dish_m)
+    subtract.subtract(str(copy), Catalog(chosen), np.deg2rad(group.pointing_dec_deg), layout, group.dish_m)
     return copy, Catalog(chosen)
 
 
-def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: float, site: EarthLocation, dish_m: float,
-                calibrators: Catalog, catalog: Catalog, img_cfg: dict, threads: int, mem_gb: float,
-                log_path: Path | None = None) -> dict:  # fmt: skip
+def sample(ms: Path, geom: wsclean.Geometry, group: Group, layout: Layout, settings: Imaging) -> Sampled:
+    """The group's times, its drift- and band-averaged primary beam on the image grid, and the
+    thermal noise of its weights."""
+    jd = observation_times(str(ms))
+    freqs = model.channel_frequencies(str(ms))
+    chosen = freqs[np.linspace(0, len(freqs) - 1, min(settings.pb_frequencies, len(freqs))).astype(int)]
+    wcs = subtract.image_wcs(model.phase_centre(str(ms)), geom.size, geom.scale_arcsec)
+    pb = pbeam.drift_averaged_beam(wcs, (geom.size, geom.size), jd, np.deg2rad(group.pointing_dec_deg), layout.site,
+                                   chosen, group.dish_m)  # fmt: skip
+    return Sampled(jd, pb, noise.briggs_noise(str(ms), geom.size, geom.scale_arcsec, settings.robust))
+
+
+def write_products(base: Path, image: np.ndarray, image_pb: np.ndarray, restored: Catalog, sampled: Sampled,
+                   calibration: dict, settings: Imaging) -> str:  # fmt: skip
+    """Into WSClean's products at ``base``-*.fits: the restored image, and every header stamped;
+    beside them ``base``-pb.fits and the primary-beam corrected ``image_pb``. Returns WSClean's
+    version."""
+    stamp_version = wsclean.version()
+    for kind in WSCLEAN_IMAGES:
+        with fits.open(f"{base}-{kind}.fits", mode="update") as hdul:
+            _stamp(hdul[0].header, sampled.jd, calibration, settings, stamp_version)
+            if kind == "image":
+                hdul[0].data[0, 0] = image
+                hdul[0].header["RESTORED"] = (len(restored), "catalogue sources subtracted and restored")
+                header = hdul[0].header.copy()
+    for kind, data, unit in (("pb", sampled.pb, ""), ("image-pb", image_pb, "JY/BEAM")):
+        out = fits.PrimaryHDU(data[None, None].astype(np.float32), header)
+        out.header["BUNIT"] = unit
+        out.header.remove("RESTORED", ignore_missing=True)
+        out.writeto(f"{base}-{kind}.fits")
+    return stamp_version
+
+
+def image_group(ms: Path, prefix: Path, group: Group, calibrators: Catalog, catalog: Catalog, settings: Imaging,
+                job: wsclean.Job) -> dict:  # fmt: skip
     """Image ``ms`` into ``prefix``-*.fits, ``prefix``-qa.json and ``prefix``-thumb.png; return the QA."""
     t0 = time.perf_counter()
     name = prefix.name
-    layout = ms_layout(str(ms), site)
+    layout = ms_layout(str(ms), group.site)
     with staging.scratch_directory(prefix.parent / f".{name}.imaging") as scratch:
-        geom = wsclean.image_geometry(str(ms), img_cfg["fov_deg"], img_cfg["pixels_per_beam"], img_cfg["robust"])
-        imaged, subtracted = subtract_bright(ms, scratch, geom, calibrators, catalog, pointing_dec_deg, layout,
-                                             dish_m, img_cfg)  # fmt: skip
+        geom = wsclean.image_geometry(str(ms), settings.fov_deg, settings.pixels_per_beam, settings.robust)
+        imaged, subtracted = subtract_bright(ms, scratch, geom, calibrators, catalog, group, layout, settings)
         t_subtract = time.perf_counter()
-        cmd = wsclean.command(str(imaged), str(scratch / name), geom, img_cfg)
-        with wsclean.running(cmd, log_path, threads, mem_gb):  # meanwhile, on the core it leaves idle:
-            jd = observation_times(str(ms))
-            freqs = model.channel_frequencies(str(ms))
-            sample = freqs[np.linspace(0, len(freqs) - 1, min(img_cfg["pb_frequencies"], len(freqs))).astype(int)]
-            wcs = subtract.image_wcs(model.phase_centre(str(ms)), geom.size, geom.scale_arcsec)
-            pb = pbeam.drift_averaged_beam(wcs, (geom.size, geom.size), jd, np.deg2rad(pointing_dec_deg), layout.site,
-                                           sample, dish_m)  # fmt: skip
-            thermal = noise.briggs_noise(str(ms), geom.size, geom.scale_arcsec, img_cfg["robust"])
+        cmd = wsclean.command(str(imaged), str(scratch / name), geom, settings)
+        with wsclean.running(cmd, job):  # meanwhile, on the core it leaves idle:
+            sampled = sample(ms, geom, group, layout, settings)
         t_clean = time.perf_counter()
         with fits.open(scratch / f"{name}-image.fits") as hdul:
             header, image = hdul[0].header, hdul[0].data[0, 0]
         restored = Catalog(subtracted.table[subtracted.table["inside"]])
-        image = subtract.restore(image, header, restored, pb)
-        image_pb = pbeam.correct(image, pb, img_cfg["pb_cut"])
+        image = subtract.restore(image, header, restored, sampled.pb)
         residual = fits.getdata(scratch / f"{name}-residual.fits")[0, 0]
-        metrics, sources = qa.image_metrics(image, residual, pb, header, catalog, thermal, img_cfg)
-        stamp_version = wsclean.version()
-        for kind in WSCLEAN_IMAGES:
-            with fits.open(scratch / f"{name}-{kind}.fits", mode="update") as hdul:
-                _stamp(hdul[0].header, jd, calibration, img_cfg, stamp_version)
-                if kind == "image":
-                    hdul[0].data[0, 0] = image
-                    hdul[0].header["RESTORED"] = (len(restored), "catalogue sources subtracted and restored")
-        for kind, data, unit in (("pb", pb, ""), ("image-pb", image_pb, "JY/BEAM")):
-            out = fits.PrimaryHDU(data[None, None].astype(np.float32), header.copy())
-            out.header["BUNIT"] = unit
-            _stamp(out.header, jd, calibration, img_cfg, stamp_version)
-            out.writeto(scratch / f"{name}-{kind}.fits")
+        metrics, sources = qa.image_metrics(image, residual, sampled.pb, header, catalog, sampled.thermal_jy, settings)
+        image_pb = pbeam.correct(image, sampled.pb, settings.pb_cut)
+        stamp_version = write_products(scratch / name, image, image_pb, restored, sampled, group.calibration, settings)
         qa.thumbnail(image_pb, header, sources, f"{name} ({metrics['verdict']})", scratch / f"{name}-thumb.png")
         record = {
             "obs": name,
             "ms": str(ms),
-            "calibration": calibration.get("calibration", ""),
-            "mjd": round(float(np.mean(jd)) - 2400000.5, 8),  # = MJD-OBS of the FITS files
+            "calibration": group.calibration.get("calibration", ""),
+            "mjd": round(float(np.mean(sampled.jd)) - 2400000.5, 8),  # = MJD-OBS of the FITS files
             "ra_deg": header["CRVAL1"],
             "dec_deg": header["CRVAL2"],
             **metrics,
@@ -126,7 +162,7 @@ def image_group(ms: Path, prefix: Path, calibration: dict, pointing_dec_deg: flo
             "subtracted": subtracted.names,
             "restored": restored.names,
             "wsclean": cmd,
-            "resources": {"threads": threads, "mem_gb": round(mem_gb, 1)},  # the job's, not the image's
+            "resources": {"threads": job.threads, "mem_gb": round(job.mem_gb, 1)},  # the job's, not the image's
             "software": {"wsclean": stamp_version, "contimg": version("contimg"),
                          "python-casacore": version("python-casacore")},
             "timing_s": {"subtract": round(t_subtract - t0, 2), "wsclean_and_beam": round(t_clean - t_subtract, 2),

@@ -14,6 +14,7 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 from scipy.optimize import least_squares
 
+from ..settings import Imaging, ImagingQA
 from ..sky import Catalog
 from .restoring_beam import RestoringBeam
 
@@ -78,40 +79,40 @@ def measure_catalog(image: np.ndarray, pb: np.ndarray, header, catalog: Catalog,
                                        "peak_jy_beam", "flux_jy", "snr", "offset_arcsec"])  # fmt: skip
 
 
-def verdict(metrics: dict, qa_cfg: dict) -> list[str]:
+def verdict(metrics: dict, limits: ImagingQA) -> list[str]:
     """Reasons the image fails its gate (empty when it passes)."""
     reasons = []
-    lo, hi = qa_cfg["flux_ratio_range"]
+    lo, hi = limits.flux_ratio_range
     ratio = metrics["flux_ratio_median"]
     if ratio is None or not lo <= ratio <= hi:
         reasons.append(f"median flux ratio {ratio} of {metrics['n_flux_sources']} sources above "
-                       f"{qa_cfg['flux_ratio_min_jy']} Jy is outside [{lo}, {hi}]")  # fmt: skip
-    if metrics["rms_over_thermal"] > qa_cfg["max_rms_over_thermal"]:
+                       f"{limits.flux_ratio_min_jy} Jy is outside [{lo}, {hi}]")  # fmt: skip
+    if metrics["rms_over_thermal"] > limits.max_rms_over_thermal:
         reasons.append(f"rms {metrics['rms_jy'] * 1e3:.3f} mJy is {metrics['rms_over_thermal']:.2f} x the thermal "
-                       f"expectation (limit {qa_cfg['max_rms_over_thermal']})")  # fmt: skip
-    if metrics["completeness"] is not None and metrics["completeness"] < qa_cfg["min_completeness"]:
-        reasons.append(f"completeness {metrics['completeness']:.0%} above {qa_cfg['completeness_snr']} sigma "
-                       f"(limit {qa_cfg['min_completeness']:.0%})")  # fmt: skip
-    if metrics["beam_arcsec"][1] < qa_cfg["min_pixels_per_beam"] * metrics["pixel_arcsec"]:
+                       f"expectation (limit {limits.max_rms_over_thermal})")  # fmt: skip
+    if metrics["completeness"] is not None and metrics["completeness"] < limits.min_completeness:
+        reasons.append(f"completeness {metrics['completeness']:.0%} above {limits.completeness_snr} sigma "
+                       f"(limit {limits.min_completeness:.0%})")  # fmt: skip
+    if metrics["beam_arcsec"][1] < limits.min_pixels_per_beam * metrics["pixel_arcsec"]:
         reasons.append(f"beam minor axis {metrics['beam_arcsec'][1]:.2f} arcsec spans fewer than "
-                       f"{qa_cfg['min_pixels_per_beam']} pixels of {metrics['pixel_arcsec']:.2f} arcsec")  # fmt: skip
+                       f"{limits.min_pixels_per_beam} pixels of {metrics['pixel_arcsec']:.2f} arcsec")  # fmt: skip
     offset = metrics["astrometric_offset_arcsec_median"]
-    if offset is not None and offset > qa_cfg["max_offset_beam_fraction"] * metrics["beam_arcsec"][1]:
-        reasons.append(f"median astrometric offset {offset:.2f} arcsec exceeds {qa_cfg['max_offset_beam_fraction']} "
+    if offset is not None and offset > limits.max_offset_beam_fraction * metrics["beam_arcsec"][1]:
+        reasons.append(f"median astrometric offset {offset:.2f} arcsec exceeds {limits.max_offset_beam_fraction} "
                        f"of the beam's minor axis")  # fmt: skip
     return reasons
 
 
 def image_metrics(image: np.ndarray, residual: np.ndarray, pb: np.ndarray, header, catalog: Catalog,
-                  thermal_jy: float, img_cfg: dict) -> tuple[dict, pd.DataFrame]:  # fmt: skip
+                  thermal_jy: float, settings: Imaging) -> tuple[dict, pd.DataFrame]:  # fmt: skip
     """The QA record of one image and the per-source measurements behind it."""
-    qa_cfg, cut = img_cfg["qa"], img_cfg["pb_cut"]
+    limits, cut = settings.qa, settings.pb_cut
     inside = pb >= cut
     rms = robust_rms(residual[inside])
     sources = measure_catalog(image, pb, header, catalog, rms, cut)
-    detected = sources[(sources["snr"] >= qa_cfg["completeness_snr"]) & (sources["offset_arcsec"] <= 3600 * header["BMIN"])]
-    flux_set = detected[detected["expected_jy"] >= qa_cfg["flux_ratio_min_jy"]]
-    expected_visible = sources[sources["expected_snr"] >= qa_cfg["completeness_snr"]]
+    detected = sources[(sources["snr"] >= limits.completeness_snr) & (sources["offset_arcsec"] <= 3600 * header["BMIN"])]
+    flux_set = detected[detected["expected_jy"] >= limits.flux_ratio_min_jy]
+    expected_visible = sources[sources["expected_snr"] >= limits.completeness_snr]
     found = expected_visible["name"].isin(detected["name"])
     peak = float(np.nanmax(image[inside]))
     metrics = {
@@ -132,7 +133,7 @@ def image_metrics(image: np.ndarray, residual: np.ndarray, pb: np.ndarray, heade
         "completeness": float(found.mean()) if len(expected_visible) else None,
     }
     metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
-    reasons = verdict(metrics, qa_cfg)
+    reasons = verdict(metrics, limits)
     metrics.update(verdict="pass" if not reasons else "fail", reasons=reasons)
     return metrics, sources
 

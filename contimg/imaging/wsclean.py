@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import staging
+from ..settings import Imaging
 from . import psf
 
 
@@ -34,7 +35,7 @@ def image_geometry(ms: str, fov_deg: float, pixels_per_beam: float, robust: floa
     return Geometry(scale, size, uv_max, beam)
 
 
-def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
+def command(ms: str, prefix: str, geom: Geometry, settings: Imaging) -> list[str]:
     """The WSClean command line: MFS over the band, Briggs weighting, auto-mask and auto-threshold,
     restoring with the group's own beam (`psf`).
 
@@ -45,16 +46,16 @@ def command(ms: str, prefix: str, geom: Geometry, img_cfg: dict) -> list[str]:
     are the job's, not the image's: `with_resources` adds them when it runs.
     """
     cmd = ["wsclean", "-name", prefix, "-size", str(geom.size), str(geom.size), "-scale", f"{geom.scale_arcsec}asec",
-           "-weight", "briggs", str(img_cfg["robust"]), "-niter", str(img_cfg["niter"]), "-mgain", str(img_cfg["mgain"]),
-           "-auto-mask", str(img_cfg["auto_mask"]), "-auto-threshold", str(img_cfg["auto_threshold"]),
+           "-weight", "briggs", str(settings.robust), "-niter", str(settings.niter), "-mgain", str(settings.mgain),
+           "-auto-mask", str(settings.auto_mask), "-auto-threshold", str(settings.auto_threshold),
            "-beam-shape", f"{geom.beam.major_arcsec:.3f}asec", f"{geom.beam.minor_arcsec:.3f}asec",
            f"{geom.beam.pa_deg:.3f}deg",
            "-no-dirty", "-no-update-model-required", "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
-    if img_cfg["local_rms"]:
+    if settings.local_rms:
         cmd.append("-local-rms")
-    if img_cfg["baseline_averaging_s"] > 0:
-        cmd += ["-baseline-averaging", f"{baseline_averaging_wavelengths(geom, img_cfg['baseline_averaging_s']):.3f}"]
-    return cmd + [str(a) for a in img_cfg["extra_args"]] + [ms]
+    if settings.baseline_averaging_s > 0:
+        cmd += ["-baseline-averaging", f"{baseline_averaging_wavelengths(geom, settings.baseline_averaging_s):.3f}"]
+    return cmd + [str(a) for a in settings.extra_args] + [ms]
 
 
 def baseline_averaging_wavelengths(geom: Geometry, seconds: float) -> float:
@@ -73,12 +74,21 @@ def with_resources(cmd: list[str], threads: int, mem_gb: float) -> list[str]:
     return [cmd[0], "-j", str(threads), "-abs-mem", f"{mem_gb:.1f}", *cmd[1:]]
 
 
+@dataclass(frozen=True)
+class Job:
+    """The job's threads and memory (GB) WSClean may use, and the log it writes to."""
+
+    threads: int
+    mem_gb: float
+    log_path: Path | None = None
+
+
 @contextmanager
-def running(cmd: list[str], log_path: Path | None, threads: int, mem_gb: float) -> Iterator[None]:
-    """WSClean at work with the job's threads and memory (output appended to ``log_path``)
-    while the with-block runs, which may use the other core but not WSClean's products;
-    waited for at the end of the block. Raise naming the MS and the log on failure."""
-    cmd = with_resources(cmd, threads, mem_gb)
+def running(cmd: list[str], job: Job) -> Iterator[None]:
+    """WSClean at work with the job's threads and memory (output appended to its log) while
+    the with-block runs, which may use the other core but not WSClean's products; waited for
+    at the end of the block. Raise naming the MS and the log on failure."""
+    cmd, log_path = with_resources(cmd, job.threads, job.mem_gb), job.log_path
     with open(log_path or "/dev/null", "a") as log:
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()

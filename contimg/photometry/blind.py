@@ -44,6 +44,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from ..settings import Blind
 from ..sky import Catalog
 from . import forced
 from .forced import edge_distance
@@ -123,12 +124,12 @@ def find_sources(image: Path, bkg: Path, rms: Path, seed_clip: float, flood_clip
 
 
 def cross_match(detections: pd.DataFrame, catalog: Catalog, pb: np.ndarray, header, edge_margin_pixels: float,
-                blind_cfg: dict) -> pd.DataFrame:  # fmt: skip
+                limits: Blind) -> pd.DataFrame:  # fmt: skip
     """Add the nearest catalogue source within the match radius, the primary beam and flux
     density, and the near-edge, near-bright and new-source flags (see the module's docstring)."""
     out = detections.copy()
     beam_major_deg = header["BMAJ"]
-    match_radius_arcsec = blind_cfg["match_radius_beams"] * 3600 * beam_major_deg
+    match_radius_arcsec = limits.match_radius_beams * 3600 * beam_major_deg
     where = SkyCoord(out["ra_deg"].to_numpy(), out["dec_deg"].to_numpy(), unit="deg")
     x, y = WCS(header).celestial.world_to_pixel(where)
     out["near_edge"] = edge_distance(x, y, pb.shape) < edge_margin_pixels
@@ -143,9 +144,9 @@ def cross_match(detections: pd.DataFrame, catalog: Catalog, pb: np.ndarray, head
         matched = sep <= match_radius_arcsec
         out["catalog_name"] = np.where(matched, catalog.table["name"].to_numpy()[nearest], "")
         out["separation_arcsec"] = sep
-        bright_flux = catalog.flux_at([float(header["CRVAL3"])])[:, 0] * blind_cfg["artefact_flux_fraction"]
-        close = where[:, None].separation(sky[None, :]).arcmin <= blind_cfg["artefact_radius_arcmin"]
-        band = blind_cfg["sidelobe_band_arcmin"] / 60
+        bright_flux = catalog.flux_at([float(header["CRVAL3"])])[:, 0] * limits.artefact_flux_fraction
+        close = where[:, None].separation(sky[None, :]).arcmin <= limits.artefact_radius_arcmin
+        band = limits.sidelobe_band_arcmin / 60
         same_dec = np.abs(out["dec_deg"].to_numpy(float)[:, None] - sky.dec.deg[None, :]) <= band
         d_ra = (out["ra_deg"].to_numpy(float)[:, None] - sky.ra.deg[None, :] + 180) % 360 - 180
         same_ra = np.abs(d_ra * np.cos(np.deg2rad(out["dec_deg"].to_numpy(float)))[:, None]) <= band
@@ -153,11 +154,11 @@ def cross_match(detections: pd.DataFrame, catalog: Catalog, pb: np.ndarray, head
         out["near_bright"] = (pairs & (bright_flux[None, :] >= out["flux_jy"].to_numpy()[:, None])).any(axis=1)
     else:
         out["catalog_name"], out["separation_arcsec"], out["near_bright"] = "", np.nan, False
-    tolerance = blind_cfg["shape_tolerance"]
+    tolerance = limits.shape_tolerance
     out["point_like"] = ((np.abs(out["a_arcsec"] / (3600 * beam_major_deg) - 1) <= tolerance)
                          & (np.abs(out["b_arcsec"] / (3600 * header["BMIN"]) - 1) <= tolerance))  # fmt: skip
     out["new_source"] = ((out["catalog_name"] == "") & ~out["near_edge"] & ~out["near_bright"] & out["point_like"]
-                         & (out["significance"] >= blind_cfg["new_source_min_snr"]))  # fmt: skip
+                         & (out["significance"] >= limits.new_source_min_snr))  # fmt: skip
     return out
 
 

@@ -19,6 +19,7 @@ from astropy.io import fits
 
 from .. import staging
 from ..imaging.restoring_beam import RestoringBeam
+from ..settings import Photometry, as_record
 from ..sky import Catalog
 from . import blind, forced
 
@@ -35,7 +36,7 @@ def _with_epoch(table: pd.DataFrame, obs: str, mjd: float, freq_hz: float) -> pd
     return pd.concat([pd.DataFrame({"obs": obs, "mjd": mjd, "freq_hz": freq_hz}, index=table.index), table], axis=1)
 
 
-def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut: float, phot_cfg: dict,
+def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut: float, settings: Photometry,
                   cores: int) -> dict:  # fmt: skip
     """Forced and blind photometry of ``image_prefix``-image.fits into ``out_prefix``.parquet,
     ``out_prefix``-blind.parquet and ``out_prefix``.json; return the JSON record.
@@ -59,14 +60,13 @@ def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut
             beam = RestoringBeam.from_header(header)
             factor = forced.correlated_noise_factor(residual, (pb >= pb_cut) & np.isfinite(residual), beam)
             maps = forced.ImageMaps(image - _plane(bkg_path), _plane(rms_path), pb, beam, factor,
-                                    phot_cfg["flux_systematic_fraction"])  # fmt: skip
-            margin = phot_cfg["edge_margin_beams"] * header["BMAJ"] / abs(header["CDELT2"])
+                                    settings.flux_systematic_fraction)  # fmt: skip
+            margin = settings.edge_margin_beams * header["BMAJ"] / abs(header["CDELT2"])
             forced_rows = forced.measure(maps, header, catalog, pb_cut, margin)
             t_forced = time.perf_counter()
-            blind_cfg = phot_cfg["blind"]
-            found = blind.find_sources(Path(f"{image_prefix}-image.fits"), bkg_path, rms_path, blind_cfg["seed_clip"],
-                                       blind_cfg["flood_clip"], cores)  # fmt: skip
-            blind_rows = blind.cross_match(found, catalog, pb, header, margin, blind_cfg)
+            found = blind.find_sources(Path(f"{image_prefix}-image.fits"), bkg_path, rms_path, settings.blind.seed_clip,
+                                       settings.blind.flood_clip, cores)  # fmt: skip
+            blind_rows = blind.cross_match(found, catalog, pb, header, margin, settings.blind)
             blind_rows = blind.with_forced_fluxes(blind_rows[blind_rows["pb"] >= pb_cut].reset_index(drop=True), maps, header)
             record.update(
                 measured=True, correlated_noise_factor=round(factor, 4), n_forced=len(forced_rows),
@@ -74,7 +74,7 @@ def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut
                 n_matched=int((blind_rows["catalog_name"] != "").sum()), n_new_sources=int(blind_rows["new_source"].sum()),
                 new_sources=blind_rows.loc[blind_rows["new_source"], ["ra_deg", "dec_deg", "forced_flux_jy", "significance"]]
                 .round(6).to_dict("records"),
-                settings={k: v for k, v in phot_cfg.items() if k != "variability"}, pb_cut=pb_cut,
+                settings={k: v for k, v in as_record(settings).items() if k != "variability"}, pb_cut=pb_cut,
                 timing_s={"forced": round(t_forced - t0, 2), "blind": round(time.perf_counter() - t_forced, 2)},
             )  # fmt: skip
         record["versions"] = {name: version(name) for name in ("contimg", "AegeanTools", "numpy", "astropy")}

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..settings import Variability
 from . import blind, forced, variability
 
 SOURCE_COLUMNS = ["name", "ra_deg", "dec_deg", "n_measurements", "catalog_flux_jy", "max_snr", *variability.METRICS,
@@ -41,7 +42,7 @@ def measurements(forced_paths: list[Path]) -> pd.DataFrame:
     return table.sort_values(["name", "mjd"], kind="stable").reset_index(drop=True)
 
 
-def sources(table: pd.DataFrame, var_cfg: dict) -> pd.DataFrame:
+def sources(table: pd.DataFrame, limits: Variability) -> pd.DataFrame:
     """One row per source (columns ``SOURCE_COLUMNS``): position, measurements, metrics
     (`variability.METRICS`, from the measurements without `forced.UNRELIABLE` flags), the
     candidate's reason and the ``variable`` flag."""
@@ -54,7 +55,7 @@ def sources(table: pd.DataFrame, var_cfg: dict) -> pd.DataFrame:
                "max_snr": float(curve["snr"].max()) if curve["snr"].notna().any() else np.nan}  # fmt: skip
         good = curve[(curve["flags"] & forced.UNRELIABLE) == 0]
         row.update(variability.metrics(good["flux_jy"], good["flux_err_jy"], good["catalog_flux_jy"]))
-        row["reason"] = variability.is_candidate(row, var_cfg)
+        row["reason"] = variability.is_candidate(row, limits)
         row["variable"] = bool(row["reason"])
         rows.append(row)
     return pd.DataFrame(rows, columns=SOURCE_COLUMNS)
@@ -93,11 +94,11 @@ def plot(curve: pd.DataFrame, summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def build(forced_paths: list[Path], blind_paths: list[Path], out_dir: Path, var_cfg: dict) -> dict:
+def build(forced_paths: list[Path], blind_paths: list[Path], out_dir: Path, limits: Variability) -> dict:
     """Write measurements.parquet, sources.parquet, new_sources.parquet and plots/ (one PNG
     per variability candidate) into ``out_dir``; return a summary."""
     table = measurements(forced_paths)
-    summary_rows = sources(table, var_cfg)
+    summary_rows = sources(table, limits)
     found = new_sources(blind_paths)
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..settings import Variability
+
 METRICS = ("n_epochs", "weighted_mean_jy", "eta", "v", "vs", "m", "chi2_nu")
 
 
@@ -69,15 +71,15 @@ def metrics(flux, err, reference) -> dict:
             "v": modulation_index(flux), "vs": vs, "m": m, "chi2_nu": chi2_nu(flux, err, reference)}  # fmt: skip
 
 
-def is_candidate(row: dict, cfg: dict) -> str:
+def is_candidate(row: dict, limits: Variability) -> str:
     """Why a source is a variability candidate ('' if it is not): the two-epoch test
     (|Vs| >= vs_min and |m| >= m_min) or the whole-curve test (eta >= eta_min and V >= v_min),
     with at least ``min_epochs`` measurements."""
-    if row["n_epochs"] < cfg["min_epochs"]:
+    if row["n_epochs"] < limits.min_epochs:
         return ""
     reasons = []
-    if abs(row["vs"]) >= cfg["vs_min"] and abs(row["m"]) >= cfg["m_min"]:
-        reasons.append(f"|Vs| {abs(row['vs']):.1f} >= {cfg['vs_min']} and |m| {abs(row['m']):.2f} >= {cfg['m_min']}")
-    if row["eta"] >= cfg["eta_min"] and row["v"] >= cfg["v_min"]:
-        reasons.append(f"eta {row['eta']:.1f} >= {cfg['eta_min']} and V {row['v']:.2f} >= {cfg['v_min']}")
+    if abs(row["vs"]) >= limits.vs_min and abs(row["m"]) >= limits.m_min:
+        reasons.append(f"|Vs| {abs(row['vs']):.1f} >= {limits.vs_min} and |m| {abs(row['m']):.2f} >= {limits.m_min}")
+    if row["eta"] >= limits.eta_min and row["v"] >= limits.v_min:
+        reasons.append(f"eta {row['eta']:.1f} >= {limits.eta_min} and V {row['v']:.2f} >= {limits.v_min}")
     return "; ".join(reasons)

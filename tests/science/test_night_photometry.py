@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord
-from conftest import NOISE_ONLY, convert_group, demo_night, image_of, project_config, survey_fluxes
+from conftest import NOISE_ONLY, convert_group, demo_night, image_of, project_config, survey_fluxes, typed_settings
 
 from contimg import sky
 from contimg.photometry import forced, group, lightcurves
@@ -35,10 +35,10 @@ def night(tmp_path_factory):
         ms = convert_group(files, g, out, cfg, aoflagger=False)
         image_of(ms, out, cfg, catalog=catalog)
         records.append(group.measure_group(out / "images" / f"g{g}", out / "photometry" / f"g{g}", catalog,
-                                           cfg["imaging"]["pb_cut"], cfg["photometry"], 2))  # fmt: skip
+                                           cfg["imaging"]["pb_cut"], typed_settings(cfg, "photometry"), 2))  # fmt: skip
     summary = lightcurves.build([out / "photometry" / f"g{g}.parquet" for g in range(N_GROUPS)],
                                 [out / "photometry" / f"g{g}-blind.parquet" for g in range(N_GROUPS)],
-                                out / "lightcurves", cfg["photometry"]["variability"])  # fmt: skip
+                                out / "lightcurves", typed_settings(cfg, "photometry").variability)  # fmt: skip
     return out, scene, records, summary
 
 

@@ -11,7 +11,7 @@ from casacore.tables import table
 
 from contimg import layout, msio, predict, sky
 from contimg.calibration import apply, model, plan, qa, solve
-from conftest import convert_group, project_config, simulate_night
+from conftest import convert_group, project_config, simulate_night, typed_settings
 
 PIPELINE_LIMIT = (1.0, 0.01)  # the requirement: rms phase (deg) and amplitude
 THERMAL_MARGIN = 1.5  # and within 1.5x the thermal limit of the solutions (a tighter test)
@@ -26,7 +26,8 @@ def solve_on(ms, out, cfg, field=None):
                                    cal["model_min_apparent_flux_jy"], cal["model_radius_deg"])  # fmt: skip
     return solve.solve_group(ms, out, calibrator="SIM CAL J0907+5440", model_sources=sources,
                              pointing_dec_deg=cfg["simulation"]["pointing_dec_deg"],
-                             site=layout.site_location(cfg["instrument"]["site"]), dish_m=4.65, cal_cfg=cal)  # fmt: skip
+                             site=layout.site_location(cfg["instrument"]["site"]), dish_m=4.65,
+                             settings=typed_settings(cfg, "calibration"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")

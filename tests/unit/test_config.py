@@ -1,12 +1,15 @@
 """Config validation: defaults filled, every wrong key named in one sentence."""
 
 import copy
+import dataclasses
+import typing
 
 import pytest
 import yaml
 
 from contimg import config as cfgmod
-from conftest import ROOT
+from contimg import settings
+from conftest import ROOT, project_config
 
 SCHEMA = ROOT / "config/schema.yaml"
 
@@ -69,3 +72,33 @@ def test_unreadable_config_file_is_named(tmp_path):
     path.write_text("paths: [unclosed\n")
     with pytest.raises(cfgmod.ConfigError, match="config.yaml cannot be read"):
         cfgmod.load(path, SCHEMA)
+
+
+def schema_keys(node: dict) -> dict:
+    """{key: its nested keys (or None)} of an object in the schema."""
+    return {key: (schema_keys(value) if "properties" in value else None) for key, value in node["properties"].items()}
+
+
+def class_keys(cls) -> dict:
+    hints = typing.get_type_hints(cls)
+    return {f.name: (class_keys(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) else None)
+            for f in dataclasses.fields(cls)}  # fmt: skip
+
+
+@pytest.mark.parametrize("section, cls", [("imaging", settings.Imaging), ("calibration", settings.Calibration),
+                                          ("photometry", settings.Photometry)])  # fmt: skip
+def test_typed_settings_have_exactly_the_schemas_keys(section, cls):
+    schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
+    assert class_keys(cls) == schema_keys(schema["properties"][section])
+    built = settings.from_section(cls, project_config()[section], section)
+    assert settings.as_record(built) == project_config()[section]  # nothing lost or changed on the way
+
+
+def test_a_section_the_settings_do_not_know_names_the_key():
+    section = {**project_config()["imaging"], "clean_harder": True}
+    with pytest.raises(KeyError, match="imaging and settings.Imaging differ in clean_harder"):
+        settings.from_section(settings.Imaging, section, "imaging")
+    qa = dict(project_config()["imaging"]["qa"])
+    del qa["min_completeness"]
+    with pytest.raises(KeyError, match="imaging.qa and settings.ImagingQA differ in min_completeness"):
+        settings.from_section(settings.Imaging, {**project_config()["imaging"], "qa": qa}, "imaging")

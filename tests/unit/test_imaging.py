@@ -19,6 +19,7 @@ from conftest import (
     project_config,
     survey_fluxes,
     true_flux,
+    typed_settings,
 )
 
 from contimg import naming, sky
@@ -184,12 +185,12 @@ def test_robust_rms_ignores_sources():
 
 def test_wsclean_options_from_config():
     geom = wsclean.Geometry(scale_arcsec=3.12, size=4096, uv_max=13543.0, beam=psf.Beam(30.0, 15.0, 92.0))
-    settings = project_config()["imaging"]
-    cmd = wsclean.command("g.ms", "out/g", geom, settings)
+    cmd = wsclean.command("g.ms", "out/g", geom, typed_settings(project_config(), "imaging"))
     assert "-no-update-model-required" in cmd and "-baseline-averaging" not in cmd  # the MS is never written to
     assert cmd[cmd.index("-beam-shape") + 1 : cmd.index("-beam-shape") + 4] == ["30.000asec", "15.000asec", "92.000deg"]
     assert cmd[-1] == "g.ms" and cmd[cmd.index("-temp-dir") + 1] == "out"
-    cmd = wsclean.command("g.ms", "out/g", geom, {**settings, "baseline_averaging_s": 12.884902})
+    averaging = typed_settings(project_config(), "imaging", baseline_averaging_s=12.884902)
+    cmd = wsclean.command("g.ms", "out/g", geom, averaging)
     size = float(cmd[cmd.index("-baseline-averaging") + 1])
     # WSClean's recipe: uv_max (wavelengths) x 2 pi x t / 1 day
     assert abs(size - 13543 * 2 * np.pi * 12.884902 / 86400) < 0.01, size

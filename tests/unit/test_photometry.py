@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
+from conftest import project_config, typed_settings
 from scipy.signal import fftconvolve
 
 from contimg.imaging.restoring_beam import RestoringBeam
 from contimg.photometry import blind, forced, group, lightcurves
+from contimg.settings import Blind, Variability
 from contimg.sky import Catalog
 
 SIZE, PIXEL_DEG, FREQ = 1024, 3.27 / 3600, 1.405e9
@@ -121,8 +123,8 @@ def test_cross_match_new_sources_edges_and_artefacts():
         found[column] = found.get(column, 0.0)
     found["aegean_flags"] = 0
     found["significance"] = found["peak_jy_beam"] / found["local_rms_jy"]
-    cfg = {"match_radius_beams": 1.0, "new_source_min_snr": 8.0, "artefact_radius_arcmin": 10.0,
-           "artefact_flux_fraction": 0.05, "sidelobe_band_arcmin": 3.0, "shape_tolerance": 0.3}  # fmt: skip
+    cfg = Blind(seed_clip=5.0, flood_clip=4.0, match_radius_beams=1.0, new_source_min_snr=8.0, shape_tolerance=0.3,
+                artefact_radius_arcmin=10.0, artefact_flux_fraction=0.05, sidelobe_band_arcmin=3.0)
     out = blind.cross_match(found, catalog, pb, hdr, 40.0, cfg)
     # 31" from "bright" (inside one 64.6" major axis); 6 arcmin from it at 2 %: an artefact;
     # 20 arcmin away at 50 sigma: new; at 6 sigma: below the new-source threshold; 20 px from
@@ -144,7 +146,7 @@ def write_group(path, obs, mjd, fluxes: dict, err=0.002):
 
 
 def test_light_curves_flag_the_variable_and_rebuild_identically(tmp_path):
-    cfg = {"min_epochs": 2, "vs_min": 4.3, "m_min": 0.26, "eta_min": 5.0, "v_min": 0.1}
+    cfg = Variability(min_epochs=2, vs_min=4.3, m_min=0.26, eta_min=5.0, v_min=0.1)
     paths = [write_group(tmp_path, f"g{k}", 61000.0 + k / 288, {"steady": 0.1 + 0.001 * (-1) ** k, "flare": f})
              for k, f in enumerate([0.1, 0.1, 0.3, 0.1])]  # fmt: skip
     blind_paths = []
@@ -171,7 +173,8 @@ def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
     (tmp_path / "g-qa.json").write_text('{"verdict": "fail", "reasons": ["rms 9.0 x the thermal expectation"]}')
     out = tmp_path / "phot"
     out.mkdir()
-    record = group.measure_group(tmp_path / "g", out / "g", Catalog(pd.DataFrame()), 0.1, {}, 1)
+    record = group.measure_group(tmp_path / "g", out / "g", Catalog(pd.DataFrame()), 0.1,
+                                 typed_settings(project_config(), "photometry"), 1)  # fmt: skip
     assert record["measured"] is False and "rms 9.0" in record["reason"]
     assert pd.read_parquet(out / "g.parquet").empty and pd.read_parquet(out / "g-blind.parquet").empty
     assert sorted(p.name for p in out.iterdir()) == ["g-blind.parquet", "g.json", "g.parquet"]  # no scratch left

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from contimg.photometry import variability
+from contimg.settings import Variability
 
-CFG = {"min_epochs": 2, "vs_min": 4.3, "m_min": 0.26, "eta_min": 5.0, "v_min": 0.1}
+CFG = Variability(min_epochs=2, vs_min=4.3, m_min=0.26, eta_min=5.0, v_min=0.1)
 
 
 def test_equal_errors():
