@@ -26,12 +26,17 @@ from contimg import convert, layout, sky
 cfg = project_config()
 lay = layout.layout_from_config(cfg["instrument"])
 """
-convert_run = timed_child(SETUP + f"""
+convert_run = timed_child(
+    SETUP
+    + f"""
 convert.convert_group([Path(f) for f in {[str(f) for f in files]!r}], Path("{ms}"), Path("{work}/flags.json"), lay,
                       dict(cfg["conversion"], workers=2), 5800.0, "bench")
-""")
+"""
+)
 
-OURS_SOLVE = SETUP + f"""
+OURS_SOLVE = (
+    SETUP
+    + f"""
 from contimg.calibration import model, solve
 cal = cfg["calibration"]
 sources = model.select_sources(sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
@@ -43,11 +48,15 @@ record = solve.solve_group(Path("{ms}"), Path("{work}/caltables/cal"), calibrato
 assert record["verdict"] == "good", record["reasons"]
 print("TIMING", record["timing_s"])
 """
-OURS_APPLY = SETUP + f"""
+)
+OURS_APPLY = (
+    SETUP
+    + f"""
 from contimg.calibration import apply
 apply.apply_calibration(Path("{ms}"), Path("{work}/calibrated.ms"), Path("{work}/calibrated.json"),
                         [Path("{work}/caltables/cal")])
 """
+)
 BASELINE = f"""
 import shutil
 from casatasks import applycal, bandpass, ft, gaincal
@@ -66,12 +75,15 @@ ours_solve = timed_child(OURS_SOLVE)
 ours_apply = timed_child(OURS_APPLY)
 baseline = timed_child(BASELINE)
 ours_total = ours_solve["wall_s"] + ours_apply["wall_s"]
-report("calibrate_full", {
-    "convert_with_aoflagger": convert_run,
-    "ours_solve": ours_solve,
-    "ours_apply": ours_apply,
-    "baseline_old_pipeline_sequence": baseline,
-    "ours_solve_plus_apply_over_baseline": round(ours_total / baseline["wall_s"], 2),
-    "ours_apply_share_of_baseline": round(ours_apply["wall_s"] / baseline["wall_s"], 2),
-})  # fmt: skip
+report(
+    "calibrate_full",
+    {
+        "convert_with_aoflagger": convert_run,
+        "ours_solve": ours_solve,
+        "ours_apply": ours_apply,
+        "baseline_old_pipeline_sequence": baseline,
+        "ours_solve_plus_apply_over_baseline": round(ours_total / baseline["wall_s"], 2),
+        "ours_apply_share_of_baseline": round(ours_apply["wall_s"] / baseline["wall_s"], 2),
+    },
+)
 shutil.rmtree(work, ignore_errors=True)

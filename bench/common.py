@@ -67,8 +67,10 @@ def naive_conversion(files: list[Path], out_ms: Path, merge: str = "+=") -> str:
     """Code for a fresh process: pyuvdata reads the 16 files one by one and merges them
     (``merge``: "+=" as its multi-file read does, or "fast_concat"), phases to the group's
     mid-time meridian, and writes ``out_ms`` with ``write_ms``."""
-    merged = {"+=": "uvd = parts[0]\nfor p in parts[1:]:\n    uvd += p",
-              "fast_concat": "uvd = parts[0].fast_concat(parts[1:], axis='freq', run_check=False)"}[merge]  # fmt: skip
+    merged = {
+        "+=": "uvd = parts[0]\nfor p in parts[1:]:\n    uvd += p",
+        "fast_concat": "uvd = parts[0].fast_concat(parts[1:], axis='freq', run_check=False)",
+    }[merge]
     return f"""
 import warnings; warnings.simplefilter("ignore")
 import numpy as np

@@ -28,7 +28,6 @@ import pandas as pd
 import yaml
 
 from common import ROOT, report
-
 from conftest import FILE_FORMATS, demo_night, project_config, shifted_sky  # noqa: E402  (tests/ is on sys.path)
 from contimg import sky  # noqa: E402
 
@@ -52,8 +51,15 @@ def write_night(out: Path, dec: float, writer: str) -> None:
     sim = project_config()["simulation"]
     moved = shifted_sky(sky.read_catalog(sim["sky_catalog"]), dec - DEMO_DEC)
     transient = {**sim["transient"], "dec_deg": sim["transient"]["dec_deg"] + dec - DEMO_DEC}
-    demo_night(out, sim["scales"]["demo"]["n_groups"], catalog=moved, pointing_dec_deg=dec,
-               file_format=FILE_FORMATS[writer], variable=sim["variable"], transient=transient)  # fmt: skip
+    demo_night(
+        out,
+        sim["scales"]["demo"]["n_groups"],
+        catalog=moved,
+        pointing_dec_deg=dec,
+        file_format=FILE_FORMATS[writer],
+        variable=sim["variable"],
+        transient=transient,
+    )
 
 
 def deploy(out: Path, dec: float, args) -> Path:
@@ -67,7 +73,8 @@ def deploy(out: Path, dec: float, args) -> Path:
     calibrators = sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table
     calibrators = shifted_sky(sky.Catalog(calibrators.iloc[:1]), dec - DEMO_DEC).table  # the night's own, exact
     pd.concat([calibrators, sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table.iloc[1:]]).to_csv(
-        run / "config/catalogs/calibrators_here.csv", index=False)  # fmt: skip
+        run / "config/catalogs/calibrators_here.csv", index=False
+    )
     cfg_path = run / "config/config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["paths"].update(incoming=str(out / "incoming"), work="work", truth=str(out / "truth"))
@@ -93,8 +100,11 @@ def score(out: Path, run: Path) -> dict:
     """Every group's fate, image QA and photometry against the truth."""
     work = run / "work"
     groups = pd.read_csv(work / "inventory/groups.csv", dtype={"obs": str})
-    images = {obs: json.loads((work / f"images/{obs}-qa.json").read_text())
-              for obs in groups["obs"] if (work / f"images/{obs}-qa.json").exists()}  # fmt: skip
+    images = {
+        obs: json.loads((work / f"images/{obs}-qa.json").read_text())
+        for obs in groups["obs"]
+        if (work / f"images/{obs}-qa.json").exists()
+    }
     truth_sky = pd.read_csv(out / "truth/sky.csv").set_index("name")
     curves = pd.read_csv(out / "truth/lightcurves.csv", dtype={"obs": str}).set_index(["obs", "name"])["flux_jy"]
     rows = pd.read_parquet(work / "lightcurves/measurements.parquet")
@@ -110,25 +120,37 @@ def score(out: Path, run: Path) -> dict:
     variable = truth_sky.index[truth_sky["kind"] == "variable"].tolist()
     found_near = []
     for _, row in transient.iterrows():
-        sep = np.hypot((new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"])
+        sep = np.hypot(
+            (new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"]
+        )
         found_near = new.loc[sep * 3600 < 60, "obs"].unique().tolist()
     n_false_new = int(len(new) - sum(new["obs"].isin(found_near)))
     constant = sources[sources["name"].map(truth_sky["kind"]) == "constant"]
     return {
         "groups": {row.obs: row.status for row in groups.itertuples()},
-        "images": {obs: {"verdict": r["verdict"], "beam_arcsec": [round(b, 1) for b in r["beam_arcsec"]],
-                         "pixel_arcsec": r["pixel_arcsec"], "rms_over_thermal": round(r["rms_over_thermal"], 2),
-                         "flux_ratio": r["flux_ratio_median"], "reasons": r["reasons"]}
-                   for obs, r in images.items()},  # fmt: skip
-        "photometry_snr20": {"n": int(good.sum()), "median_ratio": round(float(ratio.median()), 4),
-                             "within_5pct": round(float((np.abs(ratio - 1) <= 0.05).mean()), 3),
-                             "pull_median": round(float(pull.median()), 2),
-                             "pull_robust_width": round(float(1.4826 * (pull - pull.median()).abs().median()), 2)},
+        "images": {
+            obs: {
+                "verdict": r["verdict"],
+                "beam_arcsec": [round(b, 1) for b in r["beam_arcsec"]],
+                "pixel_arcsec": r["pixel_arcsec"],
+                "rms_over_thermal": round(r["rms_over_thermal"], 2),
+                "flux_ratio": r["flux_ratio_median"],
+                "reasons": r["reasons"],
+            }
+            for obs, r in images.items()
+        },
+        "photometry_snr20": {
+            "n": int(good.sum()),
+            "median_ratio": round(float(ratio.median()), 4),
+            "within_5pct": round(float((np.abs(ratio - 1) <= 0.05).mean()), 3),
+            "pull_median": round(float(pull.median()), 2),
+            "pull_robust_width": round(float(1.4826 * (pull - pull.median()).abs().median()), 2),
+        },
         "variable_found": bool(sources.set_index("name").reindex(variable)["variable"].fillna(False).all()),
         "false_variables": f"{int(constant['variable'].sum())} of {len(constant)}",
         "transient_found_in": found_near,
         "false_new_sources": n_false_new,
-    }  # fmt: skip
+    }
 
 
 def main() -> int:
@@ -149,8 +171,10 @@ def main() -> int:
     report("foreign_night", result)
     lost = [obs for obs, status in result["groups"].items() if status != "complete"]
     failed = [obs for obs, r in result["images"].items() if r["verdict"] != "pass"]
-    print(f"foreign night at {args.dec:+} ({args.writer}): {len(result['groups']) - len(lost)} groups processed, "
-          f"{len(failed)} images failed QA, median flux ratio {result['photometry_snr20']['median_ratio']}")  # fmt: skip
+    print(
+        f"foreign night at {args.dec:+} ({args.writer}): {len(result['groups']) - len(lost)} groups processed, "
+        f"{len(failed)} images failed QA, median flux ratio {result['photometry_snr20']['median_ratio']}"
+    )
     return 1 if lost or failed else 0
 
 

@@ -40,12 +40,17 @@ site = layout.site_location(cfg["instrument"]["site"])
 cals, cat = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), sky.read_catalog(cfg["imaging"]["catalog"])
 ms = Path("{ms}")
 """
-OURS = SETUP + f"""
+OURS = (
+    SETUP
+    + f"""
 image.image_group(ms, Path("{work}/ours/g"), image.Group({{"calibration": "bench"}}, 54.57, site, 4.65), cals, cat,
                   settings, wsclean.Job(2, 16.0, Path("{work}/ours.log")))
 """
+)
 # the visibilities the job hands to WSClean, made once outside the timing
-PREPARE = SETUP + f"""
+PREPARE = (
+    SETUP
+    + f"""
 import json
 geom = wsclean.image_geometry(str(ms), settings.fov_deg, settings.pixels_per_beam, settings.robust)
 imaged, names = image.subtract_bright(ms, Path("{work}/bare"), geom, cals, cat, image.Group({{}}, 54.57, site, 4.65),
@@ -54,24 +59,30 @@ commands = [wsclean.with_resources(wsclean.command(str(vis), f"{work}/bare/{{nam
             for name, vis in (("calibrated", ms), ("subtracted", imaged))]
 Path("{work}/bare/cmd.json").write_text(json.dumps(commands))
 """
+)
 (work / "ours").mkdir()
 (work / "bare").mkdir()
 ours = timed_child(OURS)
 timed_child(PREPARE)
-bare = {name: timed_child(f"import subprocess; subprocess.run({cmd!r}, check=True, capture_output=True)")
-        for name, cmd in zip(("calibrated", "subtracted"), json.loads((work / "bare/cmd.json").read_text()))}
+bare = {
+    name: timed_child(f"import subprocess; subprocess.run({cmd!r}, check=True, capture_output=True)")
+    for name, cmd in zip(("calibrated", "subtracted"), json.loads((work / "bare/cmd.json").read_text()))
+}
 record = json.loads((work / "ours/g-qa.json").read_text())
-report("image_full", {
-    "ours_image_job": ours,
-    "bare_wsclean_on_calibrated_ms": bare["calibrated"],
-    "bare_wsclean_on_subtracted_copy": bare["subtracted"],
-    "ours_over_bare_on_calibrated_ms": round(ours["wall_s"] / bare["calibrated"]["wall_s"], 3),
-    "ours_over_bare_on_subtracted_copy": round(ours["wall_s"] / bare["subtracted"]["wall_s"], 3),
-    "ours_breakdown_s": record["timing_s"],
-    "image_size": record["image_size"],
-    "verdict": record["verdict"],
-    "rms_over_thermal": record["rms_over_thermal"],
-})  # fmt: skip
+report(
+    "image_full",
+    {
+        "ours_image_job": ours,
+        "bare_wsclean_on_calibrated_ms": bare["calibrated"],
+        "bare_wsclean_on_subtracted_copy": bare["subtracted"],
+        "ours_over_bare_on_calibrated_ms": round(ours["wall_s"] / bare["calibrated"]["wall_s"], 3),
+        "ours_over_bare_on_subtracted_copy": round(ours["wall_s"] / bare["subtracted"]["wall_s"], 3),
+        "ours_breakdown_s": record["timing_s"],
+        "image_size": record["image_size"],
+        "verdict": record["verdict"],
+        "rms_over_thermal": record["rms_over_thermal"],
+    },
+)
 if args.keep:
     shutil.copytree(work / "ours", args.keep, dirs_exist_ok=True)
 shutil.rmtree(work, ignore_errors=True)

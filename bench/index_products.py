@@ -49,7 +49,7 @@ os.sync()  # the synthetic files' write-back must not compete with the timed run
 build_s, _ = timed(indexer.index_work_area, work, db)
 again_s, summary = timed(indexer.index_work_area, work, db)
 assert not summary["changed"]
-changed = sorted((work / "photometry").glob("*.parquet"))[:: 100]
+changed = sorted((work / "photometry").glob("*.parquet"))[::100]
 for path in changed:
     os.utime(path)  # new mtime: the indexer must reload them
 update_s, summary = timed(indexer.index_work_area, work, db)
@@ -78,25 +78,36 @@ for ra, dec in targets:
 unindexed = []
 for ra, dec in targets[:3]:
     start = time.perf_counter()
-    ids = [sid for sid, r, d in conn.execute("SELECT source_id, ra_deg, dec_deg FROM sources NOT INDEXED")
-           if query.separation_arcsec(ra, dec, r, d) <= 30.0]  # fmt: skip
+    ids = [
+        sid
+        for sid, r, d in conn.execute("SELECT source_id, ra_deg, dec_deg FROM sources NOT INDEXED")
+        if query.separation_arcsec(ra, dec, r, d) <= 30.0
+    ]
     for sid in ids:
         conn.execute("SELECT * FROM photometry NOT INDEXED WHERE source_id = ? ORDER BY mjd", (sid,)).fetchall()
     unindexed.append(time.perf_counter() - start)
 conn.close()
 
 rate = n_rows / build_s
-report("index_products", {
-    "images": args.images, "photometry_rows": n_rows, "sources": n_sources,
-    "index_bytes": db.stat().st_size,
-    "build_s": round(build_s, 1), "build_rows_per_s": round(rate),
-    "baseline_to_sql_rows_per_s": round(baseline_rate), "build_vs_baseline": round(rate / baseline_rate, 2),
-    "reindex_unchanged_s": round(again_s, 2),
-    "reindex_1pc_changed_s": round(update_s, 2), "changed_tables": len(changed),
-    "lightcurve_query_ms_median": round(1e3 * statistics.median(times), 2),
-    "lightcurve_query_ms_p95": round(1e3 * sorted(times)[int(0.95 * len(times))], 2),
-    "epochs_per_query_median": statistics.median(epochs),
-    "unindexed_query_ms_median": round(1e3 * statistics.median(unindexed), 1),
-    "query_speedup_vs_unindexed": round(statistics.median(unindexed) / statistics.median(times)),
-})  # fmt: skip
+report(
+    "index_products",
+    {
+        "images": args.images,
+        "photometry_rows": n_rows,
+        "sources": n_sources,
+        "index_bytes": db.stat().st_size,
+        "build_s": round(build_s, 1),
+        "build_rows_per_s": round(rate),
+        "baseline_to_sql_rows_per_s": round(baseline_rate),
+        "build_vs_baseline": round(rate / baseline_rate, 2),
+        "reindex_unchanged_s": round(again_s, 2),
+        "reindex_1pc_changed_s": round(update_s, 2),
+        "changed_tables": len(changed),
+        "lightcurve_query_ms_median": round(1e3 * statistics.median(times), 2),
+        "lightcurve_query_ms_p95": round(1e3 * sorted(times)[int(0.95 * len(times))], 2),
+        "epochs_per_query_median": statistics.median(epochs),
+        "unindexed_query_ms_median": round(1e3 * statistics.median(unindexed), 1),
+        "query_speedup_vs_unindexed": round(statistics.median(unindexed) / statistics.median(times)),
+    },
+)
 shutil.rmtree(scratch)

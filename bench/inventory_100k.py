@@ -31,7 +31,9 @@ parser.add_argument("--sample", type=int, default=300, help="files read by the p
 args = parser.parse_args()
 
 work = Path(tempfile.mkdtemp(prefix="inventory_bench_"))
-_, seed_files = simulate_night(work / "seed", scale="tiny", scales={"tiny": {"n_antennas": 2, "channels_per_subband": 1, "n_groups": 1}})
+_, seed_files = simulate_night(
+    work / "seed", scale="tiny", scales={"tiny": {"n_antennas": 2, "channels_per_subband": 1, "n_groups": 1}}
+)
 incoming = work / "incoming"
 incoming.mkdir()
 start = np.datetime64("2026-01-01T00:00:00")

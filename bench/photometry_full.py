@@ -30,22 +30,37 @@ from contimg.photometry import blind, forced
 from contimg.sky import Catalog
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--image", type=Path, required=True, help="image prefix: PREFIX-image.fits, -residual.fits, -pb.fits")
+parser.add_argument(
+    "--image", type=Path, required=True, help="image prefix: PREFIX-image.fits, -residual.fits, -pb.fits"
+)
 parser.add_argument("--n", type=int, default=10_000, help="catalogue positions")
 parser.add_argument("--baseline-sample", type=int, default=300, help="positions fitted one by one")
 args = parser.parse_args()
 assert os.environ.get("OMP_NUM_THREADS") == "1", "run with OMP_NUM_THREADS=1 (per-core throughput)"
 
-planes = {kind: np.asarray(fits.getdata(f"{args.image}-{kind}.fits")[0, 0], dtype=float) for kind in ("image", "residual", "pb")}
+planes = {
+    kind: np.asarray(fits.getdata(f"{args.image}-{kind}.fits")[0, 0], dtype=float)
+    for kind in ("image", "residual", "pb")
+}
 header = fits.getheader(f"{args.image}-image.fits")
 image, residual, pb = planes["image"], planes["residual"], planes["pb"]
 rng = np.random.default_rng(1)
 ys, xs = np.nonzero(pb >= 0.1)
 pick = rng.choice(len(ys), args.n, replace=False)
-ra, dec = WCS(header).celestial.pixel_to_world_values(xs[pick] + rng.uniform(-0.5, 0.5, args.n),
-                                                      ys[pick] + rng.uniform(-0.5, 0.5, args.n))  # fmt: skip
-catalog = Catalog(pd.DataFrame({"name": [f"P{k:05d}" for k in range(args.n)], "ra_deg": ra, "dec_deg": dec,
-                                "flux_jy": 0.01, "spectral_index": 0.0}))  # fmt: skip
+ra, dec = WCS(header).celestial.pixel_to_world_values(
+    xs[pick] + rng.uniform(-0.5, 0.5, args.n), ys[pick] + rng.uniform(-0.5, 0.5, args.n)
+)
+catalog = Catalog(
+    pd.DataFrame(
+        {
+            "name": [f"P{k:05d}" for k in range(args.n)],
+            "ra_deg": ra,
+            "dec_deg": dec,
+            "flux_jy": 0.01,
+            "spectral_index": 0.0,
+        }
+    )
+)
 
 with tempfile.TemporaryDirectory() as scratch:
     start = time.perf_counter()
@@ -70,13 +85,20 @@ t_base = time.perf_counter() - start
 
 ours_rate = len(rows) / t_ours
 base_rate = len(sample) / t_base
-report("photometry_full", {
-    "image": str(args.image), "image_shape": list(image.shape), "positions": len(rows),
-    "beam_sigma_pixels": [round(beam.sigma_major, 2), round(beam.sigma_minor, 2)],
-    "bane_s": round(t_bane, 2),
-    "ours_s": round(t_ours, 3), "ours_measurements_per_s_per_core": round(ours_rate),
-    "baseline_fit_at_sample": len(sample), "baseline_s": round(t_base, 3),
-    "baseline_measurements_per_s_per_core": round(base_rate, 1),
-    "ours_over_baseline_throughput": round(ours_rate / base_rate, 1),
-    "correlated_noise_factor": round(factor, 3),
-})  # fmt: skip
+report(
+    "photometry_full",
+    {
+        "image": str(args.image),
+        "image_shape": list(image.shape),
+        "positions": len(rows),
+        "beam_sigma_pixels": [round(beam.sigma_major, 2), round(beam.sigma_minor, 2)],
+        "bane_s": round(t_bane, 2),
+        "ours_s": round(t_ours, 3),
+        "ours_measurements_per_s_per_core": round(ours_rate),
+        "baseline_fit_at_sample": len(sample),
+        "baseline_s": round(t_base, 3),
+        "baseline_measurements_per_s_per_core": round(base_rate, 1),
+        "ours_over_baseline_throughput": round(ours_rate / base_rate, 1),
+        "correlated_noise_factor": round(factor, 3),
+    },
+)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
 from common import ROOT, report
 
 GROUP_S = 309.0
@@ -36,9 +37,16 @@ def make_area(area: Path, n_groups: int) -> None:
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     cfg["simulation"]["enabled"] = False
     cfg["paths"] = {"incoming": "incoming", "work": "work", "truth": "work/truth"}
-    for section, key in (("inventory", "calibrator_catalog"), ("calibration", "field_catalog"), ("imaging", "catalog"),
-                         ("photometry", "catalog"), ("simulation", "sky_catalog"), ("conversion", "aoflagger_strategy"),
-                         ("instrument", "station_table"), ("simulation", "station_table")):  # fmt: skip
+    for section, key in (
+        ("inventory", "calibrator_catalog"),
+        ("calibration", "field_catalog"),
+        ("imaging", "catalog"),
+        ("photometry", "catalog"),
+        ("simulation", "sky_catalog"),
+        ("conversion", "aoflagger_strategy"),
+        ("instrument", "station_table"),
+        ("simulation", "station_table"),
+    ):
         cfg[section][key] = str(ROOT / cfg[section][key])
     (area / "config").mkdir(parents=True)
     (area / "config/config.yaml").write_text(yaml.safe_dump(cfg))
@@ -59,12 +67,23 @@ def groups_table(n_groups: int) -> pd.DataFrame:
     stamps = [start + pd.Timedelta(seconds=GROUP_S * k) for k in range(n_groups)]
     names = [s.strftime("%Y-%m-%dT%H:%M:%S") for s in stamps]
     mjd = np.array([s.to_julian_date() - 2400000.5 for s in stamps])
-    groups = pd.DataFrame({
-        "obs": [n.replace("-", "").replace(":", "") for n in names], "status": "complete", "reason": "",
-        "n_files": 16, "mjd_start": mjd, "mjd_mid": mjd + GROUP_S / 2 / 86400, "mjd_end": mjd + GROUP_S / 86400,
-        "pointing_dec_deg": 54.57, "lst_start_h": 0.0, "lst_end_h": 0.0, "n_freqs": 768, "n_times": 24,
-        **{f"sb{sb:02d}": [f"{n}_sb{sb:02d}.hdf5" for n in names] for sb in range(16)},
-    })  # fmt: skip
+    groups = pd.DataFrame(
+        {
+            "obs": [n.replace("-", "").replace(":", "") for n in names],
+            "status": "complete",
+            "reason": "",
+            "n_files": 16,
+            "mjd_start": mjd,
+            "mjd_mid": mjd + GROUP_S / 2 / 86400,
+            "mjd_end": mjd + GROUP_S / 86400,
+            "pointing_dec_deg": 54.57,
+            "lst_start_h": 0.0,
+            "lst_end_h": 0.0,
+            "n_freqs": 768,
+            "n_times": 24,
+            **{f"sb{sb:02d}": [f"{n}_sb{sb:02d}.hdf5" for n in names] for sb in range(16)},
+        }
+    )
     is_cal = np.arange(n_groups) % DAY_GROUPS == DAY_GROUPS // 2
     groups["calibrator"] = np.where(is_cal, "SIM CAL J0907+5440", "")
     for column in ("calibrator_flux_jy", "calibrator_ha_deg", "calibrator_transit_mjd", "calibrator_offset_deg"):
@@ -86,9 +105,28 @@ rule one:
 def dry_run(area: Path, snakefile: Path, *config: str) -> dict:
     """Wall time and peak RSS (/usr/bin/time) of `snakemake -n` in ``area``."""
     start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "PEAK_KIB %M", sys.executable, "-P", "-m", "snakemake", "-s", str(snakefile),
-                           "-n", "--quiet", "all", "--cores", "2", *(["--config", *config] if config else [])],
-                          cwd=area, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-f",
+            "PEAK_KIB %M",
+            sys.executable,
+            "-P",
+            "-m",
+            "snakemake",
+            "-s",
+            str(snakefile),
+            "-n",
+            "--quiet",
+            "all",
+            "--cores",
+            "2",
+            *(["--config", *config] if config else []),
+        ],
+        cwd=area,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-3000:])
@@ -111,9 +149,16 @@ def main() -> None:
     by_night = dry_run(area, ROOT / "Snakefile", "planning={unit: night}")
     by_group = dry_run(area, ROOT / "Snakefile") if args.groups <= 20000 or args.by_group else None
     bare = dry_run(area, area / "bare.smk")
-    report(f"plan_scale_{args.groups}", {"groups": args.groups, "by_night": by_night, "by_group": by_group,
-                                         "bare_one_rule": bare,
-                                         "by_night_over_bare": round(by_night["wall_s"] / bare["wall_s"], 2)})  # fmt: skip
+    report(
+        f"plan_scale_{args.groups}",
+        {
+            "groups": args.groups,
+            "by_night": by_night,
+            "by_group": by_group,
+            "bare_one_rule": bare,
+            "by_night_over_bare": round(by_night["wall_s"] / bare["wall_s"], 2),
+        },
+    )
     if args.keep is None:
         shutil.rmtree(area)
 

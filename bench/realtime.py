@@ -28,19 +28,41 @@ import time
 from pathlib import Path
 
 import yaml
+
 from common import ROOT, naive_conversion, report, timed_child
 
 REALTIME_S = 309.0  # one group of 24 x 12.88 s integrations
 STAGES = ("convert", "apply_calibration", "image", "photometry")
-NAIVE_WSCLEAN = ["-size", "4096", "4096", "-scale", "3asec", "-weight", "briggs", "0", "-niter", "10000",
-                 "-mgain", "0.8", "-auto-mask", "3", "-auto-threshold", "0.5", "-j", "2"]  # fmt: skip
+NAIVE_WSCLEAN = [
+    "-size",
+    "4096",
+    "4096",
+    "-scale",
+    "3asec",
+    "-weight",
+    "briggs",
+    "0",
+    "-niter",
+    "10000",
+    "-mgain",
+    "0.8",
+    "-auto-mask",
+    "3",
+    "-auto-threshold",
+    "0.5",
+    "-j",
+    "2",
+]
 
 
 def snakemake(work: Path, *args: str) -> float:
     """Run the workflow in ``work`` on 2 cores; its wall time (s)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args, "--cores", "2",
-                    "--quiet", "rules"], cwd=work, check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), *args, "--cores", "2", "--quiet", "rules"],
+        cwd=work,
+        check=True,
+    )
     return time.perf_counter() - start
 
 
@@ -74,8 +96,14 @@ def groups(work: Path) -> tuple[str, str, list[str]]:
 
 def forget_target(work: Path, obs: str) -> None:
     """Remove the target group's products, logs and records of an earlier run of this bench."""
-    for pattern in (f"ms/{obs}.ms*", f"calibrated/{obs}*", f"images/{obs}-*", f"photometry/{obs}*",
-                    f"logs/*/{obs}.log", f"benchmarks/*/{obs}.tsv"):  # fmt: skip
+    for pattern in (
+        f"ms/{obs}.ms*",
+        f"calibrated/{obs}*",
+        f"images/{obs}-*",
+        f"photometry/{obs}*",
+        f"logs/*/{obs}.log",
+        f"benchmarks/*/{obs}.tsv",
+    ):
         for path in (work / "work").glob(pattern):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
@@ -97,7 +125,8 @@ def naive_chain(work: Path, files: list[Path], ms: Path, caltables: Path) -> dic
     stages = {
         "pyuvdata_write_ms": timed_child(naive_conversion(files, scratch / "naive.ms")),
         "aoflagger_default": timed_child(
-            f"import subprocess; subprocess.run(['aoflagger', '{scratch}/naive.ms'], check=True, capture_output=True)"),
+            f"import subprocess; subprocess.run(['aoflagger', '{scratch}/naive.ms'], check=True, capture_output=True)"
+        ),
         "casa_applycal_on_copy": timed_child(f"""
 import shutil
 from casatasks import applycal
@@ -107,7 +136,8 @@ applycal(vis="{scratch}/applied.ms", gaintable={tables!r}, interp=["nearest"] * 
 """),
         "wsclean_earlier_parameters": timed_child(
             f"import subprocess; subprocess.run(['wsclean', '-name', '{scratch}/naive', *{NAIVE_WSCLEAN!r}, "
-            f"'-temp-dir', '{scratch}', '{scratch}/applied.ms'], check=True, capture_output=True)"),
+            f"'-temp-dir', '{scratch}', '{scratch}/applied.ms'], check=True, capture_output=True)"
+        ),
     }
     shutil.rmtree(scratch, ignore_errors=True)
     return stages
@@ -115,11 +145,19 @@ applycal(vis="{scratch}/applied.ms", gaintable={tables!r}, interp=["nearest"] * 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/contimg_realtime"),
-                        help="the fragment's working directory, kept and reused (default %(default)s)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/contimg_realtime"),
+        help="the fragment's working directory, kept and reused (default %(default)s)",
+    )
     parser.add_argument("--no-naive", action="store_true", help="skip the naive chain")
-    parser.add_argument("--baseline-averaging-s", type=float, default=None,
-                        help="run ours with this imaging.baseline_averaging_s (default: the project's config)")
+    parser.add_argument(
+        "--baseline-averaging-s",
+        type=float,
+        default=None,
+        help="run ours with this imaging.baseline_averaging_s (default: the project's config)",
+    )
     args = parser.parse_args()
     work = args.work.resolve()
     if not (work / "config").exists():
@@ -134,7 +172,9 @@ def main() -> None:
     stages = {stage: job_benchmark(work, stage, obs) for stage in STAGES}
     result = {
         "group": obs,
-        "baseline_averaging_s": yaml.safe_load((work / "config/config.yaml").read_text())["imaging"]["baseline_averaging_s"],
+        "baseline_averaging_s": yaml.safe_load((work / "config/config.yaml").read_text())["imaging"][
+            "baseline_averaging_s"
+        ],
         "calibration": cal,
         "ours_total_s": round(total, 1),
         "ours_over_309s": round(total / REALTIME_S, 3),
@@ -146,12 +186,14 @@ def main() -> None:
         files = [work / "work/incoming" / name for name in names]
         naive = naive_chain(work, files, work / f"work/ms/{obs}.ms", work / f"work/caltables/{cal}")
         naive_total = sum(s["wall_s"] for s in naive.values())
-        result.update({
-            "naive_stages": naive,
-            "naive_total_s": round(naive_total, 1),
-            "naive_over_309s": round(naive_total / REALTIME_S, 3),
-            "naive_over_ours": round(naive_total / total, 2),
-        })  # fmt: skip
+        result.update(
+            {
+                "naive_stages": naive,
+                "naive_total_s": round(naive_total, 1),
+                "naive_over_309s": round(naive_total / REALTIME_S, 3),
+                "naive_over_ours": round(naive_total / total, 2),
+            }
+        )
     report("realtime", result)
 
 

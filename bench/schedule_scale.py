@@ -24,17 +24,38 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, report
 from plan_scale import make_area
+
+from common import ROOT, report
 
 
 def touch_run(area: Path, config: str, timeout: float) -> dict:
     """CPU and wall time of `snakemake --touch --jobs 100` with ``config``; None if over ``timeout``."""
     start = time.perf_counter()
     try:
-        done = subprocess.run(["/usr/bin/time", "-f", "CPU_S %U %S", sys.executable, "-P", "-m", "snakemake", "-s",
-                               str(ROOT / "Snakefile"), "--touch", "--jobs", "100", "--quiet", "--config", config],
-                              cwd=area, capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        done = subprocess.run(
+            [
+                "/usr/bin/time",
+                "-f",
+                "CPU_S %U %S",
+                sys.executable,
+                "-P",
+                "-m",
+                "snakemake",
+                "-s",
+                str(ROOT / "Snakefile"),
+                "--touch",
+                "--jobs",
+                "100",
+                "--quiet",
+                "--config",
+                config,
+            ],
+            cwd=area,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"finished": False, "wall_s": round(time.perf_counter() - start, 1)}
     if done.returncode != 0:
@@ -56,12 +77,17 @@ def main() -> None:
     by_night = touch_run(area, "planning={unit: night}", args.timeout)
     one_night = touch_run(area, "planning={selection: {start: '2026-01-10', end: '2026-01-11'}}", args.timeout)
     by_group = touch_run(area, "planning={unit: group}", args.timeout)
-    report(f"schedule_scale_{args.groups}", {
-        "groups": args.groups, "jobs_limit": 100, "submit_host_by_night": by_night,
-        "one_night_inner_run": one_night,
-        "all_inner_runs_cpu_s": round(one_night["cpu_s"] * nights, 1) if one_night["finished"] else None,
-        "baseline_by_group": by_group,
-    })  # fmt: skip
+    report(
+        f"schedule_scale_{args.groups}",
+        {
+            "groups": args.groups,
+            "jobs_limit": 100,
+            "submit_host_by_night": by_night,
+            "one_night_inner_run": one_night,
+            "all_inner_runs_cpu_s": round(one_night["cpu_s"] * nights, 1) if one_night["finished"] else None,
+            "baseline_by_group": by_group,
+        },
+    )
 
 
 if __name__ == "__main__":

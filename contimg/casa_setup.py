@@ -38,12 +38,19 @@ def register_observatory(site_cfg: dict) -> bool:
 
     loc = site_location(site_cfg)
     values = {
-        "MJD": 59000.0, "Name": TELESCOPE, "Type": "ITRF",
-        "Long": site_cfg["longitude_deg"], "Lat": site_cfg["latitude_deg"], "Height": site_cfg["height_m"],
-        "X": float(loc.x.value), "Y": float(loc.y.value), "Z": float(loc.z.value),
-        "Source": "contimg config instrument.site (station DSA-001)", "Comment": "DSA-110 array reference",
+        "MJD": 59000.0,
+        "Name": TELESCOPE,
+        "Type": "ITRF",
+        "Long": site_cfg["longitude_deg"],
+        "Lat": site_cfg["latitude_deg"],
+        "Height": site_cfg["height_m"],
+        "X": float(loc.x.value),
+        "Y": float(loc.y.value),
+        "Z": float(loc.z.value),
+        "Source": "contimg config instrument.site (station DSA-001)",
+        "Comment": "DSA-110 array reference",
         "AntennaResponses": "",
-    }  # fmt: skip
+    }
     with table(f"{casadata.datapath}/geodetic/Observatories", readonly=False, ack=False) as obs:
         names = list(obs.getcol("Name"))
         if TELESCOPE in names:

@@ -65,9 +65,7 @@ def _check_relations(config: dict) -> None:
             if key not in sim:
                 raise ConfigError(f"config key 'simulation.{key}' is required when simulation.enabled is true.")
         if sim["scale"] not in sim["scales"]:
-            raise ConfigError(
-                f"config key 'simulation.scale': {sim['scale']!r} is not one of {sorted(sim['scales'])}."
-            )
+            raise ConfigError(f"config key 'simulation.scale': {sim['scale']!r} is not one of {sorted(sim['scales'])}.")
         native = config["instrument"]["band"]["channels_per_subband"]
         for name, scale in sim["scales"].items():
             if native % scale["channels_per_subband"]:

@@ -146,14 +146,18 @@ def read_file_header(path: Path, ref: GroupHeader, layout: Layout) -> FileHeader
             widths = np.broadcast_to(h["channel_width"][()], freqs.shape).astype(float)
             n_pol = len(h["polarization_array"])
             centres, ids = uvh5.phase_centres(h)
-            dec = h["extra_keywords/phase_center_dec"][()] if "phase_center_dec" in h.get("extra_keywords", {}) else None
+            dec = (
+                h["extra_keywords/phase_center_dec"][()] if "phase_center_dec" in h.get("extra_keywords", {}) else None
+            )
     except (OSError, KeyError, ValueError) as err:
         raise ConversionError(f"{path}: cannot read UVH5 header: {err}") from None
     if len(times) != len(ref.time_jd) or not np.allclose(times, ref.time_jd, atol=1e-8, rtol=0):
         problems.append("a different time grid")
     elif not (np.array_equal(ant1, ref.ant1) and np.array_equal(ant2, ref.ant2)):
         problems.append("different baselines")
-    elif not (centres == ref.centres and np.array_equal(ids if rows.order is None else ids[rows.order], ref.centre_ids)):
+    elif not (
+        centres == ref.centres and np.array_equal(ids if rows.order is None else ids[rows.order], ref.centre_ids)
+    ):
         problems.append("different phase centres")
     if len(freqs) != ref.n_freqs:
         problems.append(f"{len(freqs)} channels where the group's first file has {ref.n_freqs}")
@@ -233,8 +237,10 @@ def _read_files(indices: list[int]) -> None:
             buffers[shape] = [np.empty(shape, a.dtype) for a in r["arrays"]]
         try:
             with h5py.File(h.path, "r") as handle:
-                vis, flg, ns = (_canonical(_read_into(handle, f"Data/{name}", h, buffer), h.rows, name == "visdata")
-                                for name, buffer in zip(("visdata", "flags", "nsamples"), buffers[shape]))  # fmt: skip
+                vis, flg, ns = (
+                    _canonical(_read_into(handle, f"Data/{name}", h, buffer), h.rows, name == "visdata")
+                    for name, buffer in zip(("visdata", "flags", "nsamples"), buffers[shape])
+                )
                 if r["dw"] is not None:
                     rephase(vis, np.sort(h.freqs_hz), r["dw"])
                 _channels(data)[:, start:stop] = _channels(vis)
@@ -247,8 +253,9 @@ def _read_files(indices: list[int]) -> None:
             raise ConversionError(f"{h.path}: cannot read visibilities: {err}") from None
 
 
-def read_group(paths: list[Path], ref: GroupHeader, layout: Layout, workers: int = 1,
-               dw: np.ndarray | None = None) -> GroupData:  # fmt: skip
+def read_group(
+    paths: list[Path], ref: GroupHeader, layout: Layout, workers: int = 1, dw: np.ndarray | None = None
+) -> GroupData:
     """Read 16 subband files (any order) into frequency-ascending arrays, each file once.
 
     ``workers`` forked processes share the files (HDF5 reads hold a global lock, so
@@ -288,8 +295,17 @@ def read_group(paths: list[Path], ref: GroupHeader, layout: Layout, workers: int
     else:  # fill in the files whose counts were kept per row
         for k in np.flatnonzero(uniform):
             nsamples[:, windows[k]] = row_nsamples[k][:, None, :]
-    return GroupData(ref, arrays[0], arrays[1], nsamples, np.array(row_nsamples[0]), freqs_hz, widths, windows,
-                     [h.path.name for h in headers])  # fmt: skip
+    return GroupData(
+        ref,
+        arrays[0],
+        arrays[1],
+        nsamples,
+        np.array(row_nsamples[0]),
+        freqs_hz,
+        widths,
+        windows,
+        [h.path.name for h in headers],
+    )
 
 
 @dataclass
@@ -362,8 +378,16 @@ def rephase(data: np.ndarray, freqs_hz: np.ndarray, dw_m: np.ndarray) -> None:
         data[:, start : start + block] *= view[:, :, None]
 
 
-def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: Layout, conv_cfg: dict,
-                  sefd_jy: float, name: str, dish_diameter_m: float = 4.65) -> dict:  # fmt: skip
+def convert_group(
+    paths: list[Path],
+    ms_path: Path,
+    flags_json: Path,
+    layout: Layout,
+    conv_cfg: dict,
+    sefd_jy: float,
+    name: str,
+    dish_diameter_m: float = 4.65,
+) -> dict:
     """Convert and flag one group; write ``ms_path`` and ``flags_json``. Returns the flag summary."""
     strategy_path = conv_cfg["aoflagger_strategy"]
     if ms_path.exists():
@@ -378,8 +402,9 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
     counts.bad_values = flagging.flag_bad_values(group.data, group.flags)
     counts.autocorrelations = flagging.flag_autocorrelations(group.flags, header.ant1, header.ant2)
     if conv_cfg["aoflagger"]:
-        counts.aoflagger = flagging.flag_rfi(group.data, group.flags, header.ant1, header.ant2,
-                                             strategy_path, conv_cfg["workers"])  # fmt: skip
+        counts.aoflagger = flagging.flag_rfi(
+            group.data, group.flags, header.ant1, header.ant2, strategy_path, conv_cfg["workers"]
+        )
     t_flag = time.perf_counter()
     cross = header.ant1 != header.ant2
     if group.flags.all(axis=(1, 2))[cross].all():
@@ -399,12 +424,22 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
         group.nsamples *= channel_weight[None, :, None]
     merged = conv_cfg["spectral_windows"] == "merged"
     content = msio.MSContent(  # ANTENNA rows: every station of the layout, in its order
-        data=group.data, flags=group.flags, weights=group.nsamples,
+        data=group.data,
+        flags=group.flags,
+        weights=group.nsamples,
         row_weights=group.row_nsamples * channel_weight.mean(),
-        ant1=header.ant1, ant2=header.ant2, time_jd=header.time_jd,
-        interval_s=header.integration_s, uvw=-geom.uvw_m, freqs_hz=group.freqs_hz, widths_hz=group.widths_hz,
+        ant1=header.ant1,
+        ant2=header.ant2,
+        time_jd=header.time_jd,
+        interval_s=header.integration_s,
+        uvw=-geom.uvw_m,
+        freqs_hz=group.freqs_hz,
+        widths_hz=group.widths_hz,
         windows=[slice(0, len(group.freqs_hz))] if merged else group.windows,
-        polarizations=list(header.polarizations), field_name=name, ra_rad=geom.ra_rad, dec_rad=geom.dec_rad,
+        polarizations=list(header.polarizations),
+        field_name=name,
+        ra_rad=geom.ra_rad,
+        dec_rad=geom.dec_rad,
         history=(
             f"contimg.convert: group {name} from {len(paths)} files ({', '.join(group.files)}) written for "
             f"telescope {header.telescope_name!r}; antennas by name from the station layout; "
@@ -412,20 +447,23 @@ def convert_group(paths: list[Path], ms_path: Path, flags_json: Path, layout: La
             f"Dec {np.rad2deg(geom.dec_rad):.5f} deg; flagged: bad values, autocorrelations"
             + (f", AOFlagger strategy {Path(strategy_path).name}." if conv_cfg["aoflagger"] else ".")
         ),
-    )  # fmt: skip
+    )
     t_phase = time.perf_counter()
 
     with staging.staged_directory(ms_path) as tmp:
         msio.write_ms(str(tmp), content, layout, TELESCOPE, dish_diameter_m)
-        summary = flagging.flag_summary(group.flags, header.ant1, header.ant2, dict(enumerate(layout.names)),
-                                        group.freqs_hz, counts)  # fmt: skip
+        summary = flagging.flag_summary(
+            group.flags, header.ant1, header.ant2, dict(enumerate(layout.names)), group.freqs_hz, counts
+        )
         summary["timing_s"] = {
             "read": round(t_read - t0, 2),
             "flag": round(t_flag - t_read, 2),
             "phase": round(t_phase - t_flag, 2),
             "write": round(time.perf_counter() - t_phase, 2),
         }
-        summary["phase_centre_icrs_deg"] = [round(float(np.rad2deg(geom.ra_rad)), 6),
-                                            round(float(np.rad2deg(geom.dec_rad)), 6)]  # fmt: skip
+        summary["phase_centre_icrs_deg"] = [
+            round(float(np.rad2deg(geom.ra_rad)), 6),
+            round(float(np.rad2deg(geom.dec_rad)), 6),
+        ]
     flags_json.write_text(json.dumps(summary, indent=1))
     return summary

@@ -135,8 +135,10 @@ def _casa_table(path: Path) -> str:
 
 
 def _casa_into(h, tb) -> None:
-    keywords = {k: (f"subtable {k}" if isinstance(v, str) and v.startswith("Table: ") else v)
-                for k, v in tb.getkeywords().items()}  # fmt: skip
+    keywords = {
+        k: (f"subtable {k}" if isinstance(v, str) and v.startswith("Table: ") else v)
+        for k, v in tb.getkeywords().items()
+    }
     h.update(repr(sorted(keywords.items())).encode())
     n = tb.nrows()
     h.update(f"rows {n}".encode())
@@ -188,8 +190,9 @@ def _index(path: Path) -> str:
             cursor = conn.execute(f'SELECT * FROM "{name}"')
             columns = [d[0] for d in cursor.description]
             names = {c: groups if c.endswith("group_id") else sources if c == "source_id" else None for c in columns}
-            rows = sorted(repr(tuple(names[c].get(v, v) if names[c] else v for c, v in zip(columns, row)))
-                          for row in cursor)  # fmt: skip
+            rows = sorted(
+                repr(tuple(names[c].get(v, v) if names[c] else v for c, v in zip(columns, row))) for row in cursor
+            )
             h.update(f"{name} {columns}".encode())
             for row in rows:
                 h.update(row.encode())

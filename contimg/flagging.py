@@ -95,12 +95,15 @@ def flag_rfi(
     return new
 
 
-def flag_summary(flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, antenna_names: dict, freqs_hz: np.ndarray,
-                 counts: FlagCounts) -> dict:  # fmt: skip
+def flag_summary(
+    flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, antenna_names: dict, freqs_hz: np.ndarray, counts: FlagCounts
+) -> dict:
     """Flag fractions per antenna (its cross-correlations) and per channel, and per cause."""
     cross = ant1 != ant2
     as_bytes = flags.view(np.uint8)  # sums of bytes: 10x faster than count_nonzero along an axis
-    per_row = np.add.reduce(as_bytes.reshape(len(flags), -1), axis=1, dtype=np.int64)[cross] / (flags.shape[1] * flags.shape[2])
+    per_row = np.add.reduce(as_bytes.reshape(len(flags), -1), axis=1, dtype=np.int64)[cross] / (
+        flags.shape[1] * flags.shape[2]
+    )
     per_channel = np.add.reduce(as_bytes, axis=0, dtype=np.int64, where=cross[:, None, None]).sum(axis=1) / (
         np.count_nonzero(cross) * flags.shape[2]
     )

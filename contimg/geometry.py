@@ -18,7 +18,8 @@ import erfa
 import numpy as np
 from astropy.coordinates import EarthLocation
 from astropy.utils import iers
-from pyuvdata.utils import phasing, times as uvtimes
+from pyuvdata.utils import phasing
+from pyuvdata.utils import times as uvtimes
 
 iers.conf.auto_download = False  # offline machines: use the tables shipped with astropy
 iers.conf.auto_max_age = None

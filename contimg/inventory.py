@@ -20,10 +20,24 @@ from . import geometry, layout, naming, uvh5
 from .sky import Catalog
 
 FILE_COLUMNS = [
-    "name", "size", "mtime_ns", "stamp", "subband", "readable", "reason",
-    "jd_first", "jd_last", "n_times", "n_freqs", "freq_min_hz", "freq_max_hz",
-    "integration_s", "pointing_dec_deg", "n_ants_data", "stations",
-]  # fmt: skip
+    "name",
+    "size",
+    "mtime_ns",
+    "stamp",
+    "subband",
+    "readable",
+    "reason",
+    "jd_first",
+    "jd_last",
+    "n_times",
+    "n_freqs",
+    "freq_min_hz",
+    "freq_max_hz",
+    "integration_s",
+    "pointing_dec_deg",
+    "n_ants_data",
+    "stations",
+]
 
 COMPLETE = "complete"
 
@@ -74,8 +88,10 @@ def compact_stations(names: list[str]) -> str:
     """Station names carrying data, short: 'DSA-001..DSA-012 DSA-014 DSA-103..DSA-105'."""
     numbers = np.array(sorted(n for n in layout.station_numbers(names) if n > 0), int)
     runs = np.split(numbers, np.flatnonzero(np.diff(numbers) != 1) + 1) if len(numbers) else []
-    parts = [layout.station_name(r[0]) if len(r) == 1 else f"{layout.station_name(r[0])}..{layout.station_name(r[-1])}"
-             for r in runs]  # fmt: skip
+    parts = [
+        layout.station_name(r[0]) if len(r) == 1 else f"{layout.station_name(r[0])}..{layout.station_name(r[-1])}"
+        for r in runs
+    ]
     others = sorted(n.replace(" ", "_") for n, k in zip(names, layout.station_numbers(names)) if k <= 0)
     return " ".join(parts + others)
 
@@ -83,8 +99,14 @@ def compact_stations(names: list[str]) -> str:
 def _summarise(args: tuple[str, str, int, int]) -> dict:
     directory, name, size, mtime_ns = args
     stamp, subband = naming.parse_raw_filename(name)
-    return {"name": name, "size": size, "mtime_ns": mtime_ns, "stamp": stamp, "subband": subband,
-            **read_header(Path(directory) / name)}  # fmt: skip
+    return {
+        "name": name,
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "stamp": stamp,
+        "subband": subband,
+        **read_header(Path(directory) / name),
+    }
 
 
 def scan_files(incoming: Path, cache: pd.DataFrame | None = None, workers: int = 1) -> pd.DataFrame:
@@ -146,8 +168,21 @@ def group_files(files: pd.DataFrame, inv_cfg: dict, n_subbands: int, site: Earth
 
 
 def _group_columns(sb_cols: list[str]) -> list[str]:
-    return ["obs", "status", "reason", "n_files", "mjd_start", "mjd_mid", "mjd_end", "pointing_dec_deg",
-            "lst_start_h", "lst_end_h", "n_freqs", "n_times", *sb_cols]  # fmt: skip
+    return [
+        "obs",
+        "status",
+        "reason",
+        "n_files",
+        "mjd_start",
+        "mjd_mid",
+        "mjd_end",
+        "pointing_dec_deg",
+        "lst_start_h",
+        "lst_end_h",
+        "n_freqs",
+        "n_times",
+        *sb_cols,
+    ]
 
 
 def _group_row(m: dict, inv_cfg: dict, sb_cols: list[str]) -> dict:
@@ -160,9 +195,14 @@ def _group_row(m: dict, inv_cfg: dict, sb_cols: list[str]) -> dict:
             row[key] = f"{row[key]};{name}" if row[key] else name
     problems = [("unreadable", f"{name}: {why}") for name, why in zip(m["name"], m["reason"]) if why]
     present, counts = np.unique(m["subband"], return_counts=True)
-    problems += [("duplicate_subband", f"subband {sb:02d} appears {n} times") for sb, n in zip(present, counts) if n > 1]
-    problems += [("inconsistent", f"subband {sb:02d} is beyond the configured {len(sb_cols)}")
-                 for sb in present if sb >= len(sb_cols)]  # fmt: skip
+    problems += [
+        ("duplicate_subband", f"subband {sb:02d} appears {n} times") for sb, n in zip(present, counts) if n > 1
+    ]
+    problems += [
+        ("inconsistent", f"subband {sb:02d} is beyond the configured {len(sb_cols)}")
+        for sb in present
+        if sb >= len(sb_cols)
+    ]
     missing = sorted(set(range(len(sb_cols))) - set(present.tolist()))
     if missing:
         problems.append(("incomplete", "missing subband(s) " + ", ".join(f"sb{k:02d}" for k in missing)))
@@ -193,15 +233,23 @@ def _consistency(r: dict, dec: float, inv_cfg: dict) -> list[tuple[str, str]]:
     problems = []
     for name, d in zip(r["name"], r["pointing_dec_deg"]):
         if abs(d - dec) > inv_cfg["pointing_tolerance_deg"]:
-            problems.append(("inconsistent", f"{name}: pointing dec {d:.2f} deg differs from the group's {dec:.2f} deg"))
+            problems.append(
+                ("inconsistent", f"{name}: pointing dec {d:.2f} deg differs from the group's {dec:.2f} deg")
+            )
     values, counts = np.unique(r["n_freqs"], return_counts=True)
     n_freqs = values[np.argmax(counts)]
-    problems += [("inconsistent", f"{name}: {int(n)} channels where the group has {int(n_freqs)}")
-                 for name, n in zip(r["name"], r["n_freqs"]) if n != n_freqs]  # fmt: skip
+    problems += [
+        ("inconsistent", f"{name}: {int(n)} channels where the group has {int(n_freqs)}")
+        for name, n in zip(r["name"], r["n_freqs"])
+        if n != n_freqs
+    ]
     values, counts = np.unique(r["stations"].astype(str), return_counts=True)
     stations = values[np.argmax(counts)]
-    problems += [("inconsistent", f"{name}: antennas {s} where the group has {stations}")
-                 for name, s in zip(r["name"], r["stations"].astype(str)) if s != stations]  # fmt: skip
+    problems += [
+        ("inconsistent", f"{name}: antennas {s} where the group has {stations}")
+        for name, s in zip(r["name"], r["stations"].astype(str))
+        if s != stations
+    ]
     for name in r["name"][np.abs(r["jd_first"] - r["stamp_jd"]) * 86400 > inv_cfg["group_tolerance_s"]]:
         problems.append(("inconsistent", f"{name}: header start time disagrees with the file name"))
     step = (r["jd_last"] - r["jd_first"]) / np.maximum(r["n_times"] - 1, 1)
@@ -219,8 +267,13 @@ def find_transits(groups: pd.DataFrame, calibrators: Catalog, inv_cfg: dict, sit
     start and end, it is brighter than ``calibrator_min_flux_jy`` and its declination is
     within ``calibrator_max_offset_deg`` of the pointing (inside the primary beam).
     """
-    out = groups.assign(calibrator="", calibrator_flux_jy=np.nan, calibrator_ha_deg=np.nan,
-                        calibrator_transit_mjd=np.nan, calibrator_offset_deg=np.nan)  # fmt: skip
+    out = groups.assign(
+        calibrator="",
+        calibrator_flux_jy=np.nan,
+        calibrator_ha_deg=np.nan,
+        calibrator_transit_mjd=np.nan,
+        calibrator_offset_deg=np.nan,
+    )
     usable = out["mjd_start"].notna()
     table = calibrators.table
     bright = table[table["flux_jy"] >= inv_cfg["calibrator_min_flux_jy"]].sort_values("flux_jy", ascending=False)
@@ -235,7 +288,12 @@ def find_transits(groups: pd.DataFrame, calibrators: Catalog, inv_cfg: dict, sit
         offset = np.abs(np.rad2deg(app_dec) - sel["pointing_dec_deg"].to_numpy())
         ha_start = _wrap(geometry.lst(sel["mjd_start"].to_numpy() + 2400000.5, site) - app_ra)
         ha_end = _wrap(geometry.lst(sel["mjd_end"].to_numpy() + 2400000.5, site) - app_ra)
-        hit = (ha_start <= 0) & (ha_end > 0) & (ha_end - ha_start < np.pi) & (offset <= inv_cfg["calibrator_max_offset_deg"])
+        hit = (
+            (ha_start <= 0)
+            & (ha_end > 0)
+            & (ha_end - ha_start < np.pi)
+            & (offset <= inv_cfg["calibrator_max_offset_deg"])
+        )
         if not hit.any():
             continue
         idx = sel.index[hit]
@@ -244,7 +302,9 @@ def find_transits(groups: pd.DataFrame, calibrators: Catalog, inv_cfg: dict, sit
         out.loc[idx, "calibrator"] = cal.name
         out.loc[idx, "calibrator_flux_jy"] = cal.flux_jy
         out.loc[idx, "calibrator_ha_deg"] = np.rad2deg(ha_mid)
-        out.loc[idx, "calibrator_transit_mjd"] = sel.loc[idx, "mjd_start"] + frac * (sel.loc[idx, "mjd_end"] - sel.loc[idx, "mjd_start"])
+        out.loc[idx, "calibrator_transit_mjd"] = sel.loc[idx, "mjd_start"] + frac * (
+            sel.loc[idx, "mjd_end"] - sel.loc[idx, "mjd_start"]
+        )
         out.loc[idx, "calibrator_offset_deg"] = offset[hit]
     return out
 
@@ -254,8 +314,14 @@ def _wrap(angle: np.ndarray) -> np.ndarray:
     return np.mod(np.asarray(angle) + np.pi, 2 * np.pi) - np.pi
 
 
-def build(incoming: Path, cache: pd.DataFrame | None, inv_cfg: dict, n_subbands: int,
-          calibrators: Catalog, site: EarthLocation) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+def build(
+    incoming: Path,
+    cache: pd.DataFrame | None,
+    inv_cfg: dict,
+    n_subbands: int,
+    calibrators: Catalog,
+    site: EarthLocation,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan ``incoming`` and return (files table, groups table)."""
     files = scan_files(incoming, cache, inv_cfg["workers"])
     groups = group_files(files, inv_cfg, n_subbands, site)

@@ -78,8 +78,9 @@ class Layout:
         keys = [station_key(n) for n in names]
         missing = sorted({str(n) for n, k in zip(names, keys) if k not in lookup})
         if missing:
-            raise UnknownAntenna(f"antenna name(s) {', '.join(map(repr, missing))} not in the station layout "
-                                 f"({self.source})")
+            raise UnknownAntenna(
+                f"antenna name(s) {', '.join(map(repr, missing))} not in the station layout ({self.source})"
+            )
         return np.array([lookup[k] for k in keys], dtype=int)
 
 
@@ -171,8 +172,10 @@ def read_station_table(path: str, site: EarthLocation) -> Layout:
         names.append(name)
         geodetic.append((lat, lon, height))
     if not names:
-        raise ValueError(f"{path}: no station rows (expected a header 'name,latitude_deg,longitude_deg,height_m' "
-                         "or the observatory's five header lines)")
+        raise ValueError(
+            f"{path}: no station rows (expected a header 'name,latitude_deg,longitude_deg,height_m' "
+            "or the observatory's five header lines)"
+        )
     geo = np.array(geodetic)
     loc = EarthLocation.from_geodetic(lon=geo[:, 1] * u.deg, lat=geo[:, 0] * u.deg, height=geo[:, 2] * u.m)
     ecef = np.stack([loc.x.to_value(u.m), loc.y.to_value(u.m), loc.z.to_value(u.m)], axis=1)

@@ -94,31 +94,63 @@ def write_ms(path: str, content: MSContent, layout: Layout, telescope_name: str,
     numbers = np.arange(len(layout.names))
     t_mid = float(np.median(time_s))
     catalog = {
-        0: {"cat_name": c.field_name, "cat_type": "sidereal", "cat_lon": c.ra_rad, "cat_lat": c.dec_rad,
-            "cat_frame": "icrs", "cat_epoch": 2000.0, "cat_times": None, "cat_pm_ra": None, "cat_pm_dec": None,
-            "cat_dist": None, "cat_vrad": None, "info_source": "contimg", "cat_id": 0},
-    }  # fmt: skip
+        0: {
+            "cat_name": c.field_name,
+            "cat_type": "sidereal",
+            "cat_lon": c.ra_rad,
+            "cat_lat": c.dec_rad,
+            "cat_frame": "icrs",
+            "cat_epoch": 2000.0,
+            "cat_times": None,
+            "cat_pm_ra": None,
+            "cat_pm_dec": None,
+            "cat_dist": None,
+            "cat_vrad": None,
+            "info_source": "contimg",
+            "cat_id": 0,
+        },
+    }
     spw_of_channel = np.concatenate([np.full(len(c.freqs_hz[w]), k) for k, w in enumerate(c.windows)])
     ms_utils.write_ms_antenna(
-        path, antenna_numbers=numbers, antenna_names=list(layout.names), antenna_positions=layout.relative_ecef,
-        antenna_diameters=np.full(len(numbers), dish_diameter_m), antenna_mount=["alt-az"] * len(numbers),
-        telescope_location=site_xyz, telescope_frame="itrs", telescope_ellipsoid=None,
-    )  # fmt: skip
+        path,
+        antenna_numbers=numbers,
+        antenna_names=list(layout.names),
+        antenna_positions=layout.relative_ecef,
+        antenna_diameters=np.full(len(numbers), dish_diameter_m),
+        antenna_mount=["alt-az"] * len(numbers),
+        telescope_location=site_xyz,
+        telescope_frame="itrs",
+        telescope_ellipsoid=None,
+    )
     ms_utils.write_ms_data_description(path, nspws=len(c.windows), flex_spw_polarization_array=None)
     ms_utils.write_ms_feed(
-        path, nfeeds=2, nspws=len(c.windows), feed_array=np.tile(["x", "y"], (len(numbers), 1)),
-        feed_angle=np.tile([np.pi / 2, 0.0], (len(numbers), 1)), antenna_numbers=numbers, time_val=t_mid,
-    )  # fmt: skip
+        path,
+        nfeeds=2,
+        nspws=len(c.windows),
+        feed_array=np.tile(["x", "y"], (len(numbers), 1)),
+        feed_angle=np.tile([np.pi / 2, 0.0], (len(numbers), 1)),
+        antenna_numbers=numbers,
+        time_val=t_mid,
+    )
     ms_utils.write_ms_field(path, phase_center_catalog=catalog, time_val=t_mid)
     ms_utils.write_ms_source(path, phase_center_catalog=catalog, time_default=t_mid)
     ms_utils.write_ms_history(path, history=c.history)
-    ms_utils.write_ms_observation(path, telescope_name=telescope_name, telescope_location=site_xyz, observer=telescope_name)
-    ms_utils.write_ms_pointing(path, max_ant=len(numbers) - 1, integration_time=np.full(n_rows, c.interval_s),
-                               time_array=c.time_jd)  # fmt: skip
-    ms_utils.write_ms_polarization(path, pol_order=slice(None), polarization_array=np.asarray(c.polarizations),
-                                   flex_pol=False)  # fmt: skip
-    ms_utils.write_ms_spectral_window(path, freq_array=c.freqs_hz, channel_width=c.widths_hz,
-                                      spw_array=np.arange(len(c.windows)), id_array=spw_of_channel)  # fmt: skip
+    ms_utils.write_ms_observation(
+        path, telescope_name=telescope_name, telescope_location=site_xyz, observer=telescope_name
+    )
+    ms_utils.write_ms_pointing(
+        path, max_ant=len(numbers) - 1, integration_time=np.full(n_rows, c.interval_s), time_array=c.time_jd
+    )
+    ms_utils.write_ms_polarization(
+        path, pol_order=slice(None), polarization_array=np.asarray(c.polarizations), flex_pol=False
+    )
+    ms_utils.write_ms_spectral_window(
+        path,
+        freq_array=c.freqs_hz,
+        channel_width=c.widths_hz,
+        spw_array=np.arange(len(c.windows)),
+        id_array=spw_of_channel,
+    )
 
 
 def ms_layout(ms: str, site: EarthLocation) -> Layout:

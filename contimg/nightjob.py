@@ -28,26 +28,54 @@ def deployment_args(environ: dict) -> list[str]:
     return ["--software-deployment-method", "conda", "--conda-prefix", str(Path(prefix).parent)]
 
 
-def inner_command(snakefile: str, configfile: Path, cores: int, mem_mb: int, targets: list[str],
-                  environ: dict) -> list[str]:  # fmt: skip
+def inner_command(
+    snakefile: str, configfile: Path, cores: int, mem_mb: int, targets: list[str], environ: dict
+) -> list[str]:
     """The inner Snakemake: no lock (the outer run holds the directory's), no profile, the
     job's own cores and memory, keep going past a failed group."""
     # -P: the working directory stays off sys.path (Snakemake's plugin search would list every
     # directory there, e.g. an incoming/ of a million files); options taking several values
     # first: the plain flags before the targets end their lists
-    return [sys.executable, "-P", "-m", "snakemake", "--snakefile", snakefile, "--workflow-profile", "none",
-            "--configfile", str(configfile),
-            *deployment_args(environ), "--resources", f"mem_mb={mem_mb}", "--cores", str(cores), "--nolock",
-            "--keep-going", "--rerun-incomplete", *targets]  # fmt: skip
+    return [
+        sys.executable,
+        "-P",
+        "-m",
+        "snakemake",
+        "--snakefile",
+        snakefile,
+        "--workflow-profile",
+        "none",
+        "--configfile",
+        str(configfile),
+        *deployment_args(environ),
+        "--resources",
+        f"mem_mb={mem_mb}",
+        "--cores",
+        str(cores),
+        "--nolock",
+        "--keep-going",
+        "--rerun-incomplete",
+        *targets,
+    ]
 
 
 # The inner run makes the targets it is given: by group, whatever the outer run's planning
-INNER_PLANNING = {"unit": "group", "selection": {"start": None, "end": None, "dec_min_deg": None, "dec_max_deg": None,
-                                                 "status": "all"}}  # fmt: skip
+INNER_PLANNING = {
+    "unit": "group",
+    "selection": {"start": None, "end": None, "dec_min_deg": None, "dec_max_deg": None, "status": "all"},
+}
 
 
-def run(night: str, settings: dict, snakefile: str, targets: list[str], cores: int, mem_mb: int, log_path: Path,
-        record: Path) -> dict:  # fmt: skip
+def run(
+    night: str,
+    settings: dict,
+    snakefile: str,
+    targets: list[str],
+    cores: int,
+    mem_mb: int,
+    log_path: Path,
+    record: Path,
+) -> dict:
     """Run the night's ``targets`` with the outer run's ``settings`` (its config but for
     planning and the index; written beside the log, so `--config` overrides of the outer run
     hold inside too); write and return the record."""
@@ -56,14 +84,20 @@ def run(night: str, settings: dict, snakefile: str, targets: list[str], cores: i
     command = inner_command(snakefile, configfile, cores, mem_mb, targets, dict(os.environ))
     start = time.perf_counter()
     with open(log_path, "a") as log:
-        log.write(f"inner run of {len(targets)} targets: {' '.join(command[:len(command) - len(targets)])}\n")
+        log.write(f"inner run of {len(targets)} targets: {' '.join(command[: len(command) - len(targets)])}\n")
         log.flush()
         done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
     missing = [t for t in targets if not os.path.exists(t)]
     if done.returncode != 0 or missing:
-        raise RuntimeError(f"night {night}: the inner run exited {done.returncode} with {len(missing)} of "
-                           f"{len(targets)} products missing (first: {missing[:3]}); see {log_path}")  # fmt: skip
-    summary = {"night": night, "n_targets": len(targets), "targets": targets,
-               "timing_s": {"inner_run": round(time.perf_counter() - start, 1)}}  # fmt: skip
+        raise RuntimeError(
+            f"night {night}: the inner run exited {done.returncode} with {len(missing)} of "
+            f"{len(targets)} products missing (first: {missing[:3]}); see {log_path}"
+        )
+    summary = {
+        "night": night,
+        "n_targets": len(targets),
+        "targets": targets,
+        "timing_s": {"inner_run": round(time.perf_counter() - start, 1)},
+    }
     record.write_text(json.dumps(summary, indent=1) + "\n")
     return summary

@@ -122,12 +122,18 @@ KINDS: dict[str, Kind] = {  # in the order the indexer loads them (a product may
     "ms": Kind(_KEY.ms("{key}"), OBS, (_KEY.ms("{key}", ".flags.json"),)),
     "calibration": Kind(_KEY.caltables("{key}", "qa.json"), OBS, (_KEY.caltables("{key}"),)),
     "calibrated": Kind(_KEY.calibrated("{key}", ".cal.json"), OBS, (_KEY.calibrated("{key}"),)),
-    "image": Kind(_KEY.image("{key}", "-qa.json"), OBS,
-                  tuple(_KEY.image("{key}", s) for s in IMAGE if s != "-qa.json")),
-    "mosaic": Kind(_KEY.mosaic("{key}", ".json"), HOUR,
-                   tuple(_KEY.mosaic("{key}", s) for s in (".fits", "-weight.fits", "-residual.fits"))),
-    "photometry": Kind(_KEY.photometry("{key}", ".json"), OBS,
-                       tuple(_KEY.photometry("{key}", s) for s in PHOTOMETRY if s != ".json")),
-    "lightcurves": Kind(_KEY.lightcurves(), "",
-                        tuple(_KEY.lightcurves(n) for n in LIGHTCURVES if n != "sources.parquet")),
-}  # fmt: skip
+    "image": Kind(
+        _KEY.image("{key}", "-qa.json"), OBS, tuple(_KEY.image("{key}", s) for s in IMAGE if s != "-qa.json")
+    ),
+    "mosaic": Kind(
+        _KEY.mosaic("{key}", ".json"),
+        HOUR,
+        tuple(_KEY.mosaic("{key}", s) for s in (".fits", "-weight.fits", "-residual.fits")),
+    ),
+    "photometry": Kind(
+        _KEY.photometry("{key}", ".json"), OBS, tuple(_KEY.photometry("{key}", s) for s in PHOTOMETRY if s != ".json")
+    ),
+    "lightcurves": Kind(
+        _KEY.lightcurves(), "", tuple(_KEY.lightcurves(n) for n in LIGHTCURVES if n != "sources.parquet")
+    ),
+}

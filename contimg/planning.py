@@ -34,7 +34,9 @@ class Plan:
     selected: frozenset[str] = frozenset()  # groups planning.selection keeps
     left_out: dict[str, int] = field(default_factory=dict)  # selection key -> groups it leaves out
     complete: list[str] = field(default_factory=list)  # selected complete groups
-    candidates: dict[str, list[str]] = field(default_factory=dict)  # every complete group -> calibrations, nearest first
+    candidates: dict[str, list[str]] = field(
+        default_factory=dict
+    )  # every complete group -> calibrations, nearest first
     no_calibration: dict[str, str] = field(default_factory=dict)  # ... -> why it has none ("" if it has)
     calibrated: list[str] = field(default_factory=list)  # selected groups with a calibration in reach
     mosaics: dict[str, list[str]] = field(default_factory=dict)  # hour -> its calibrated groups
@@ -69,8 +71,11 @@ class Plan:
 
     def skipped(self) -> list[str]:
         """One line per selected complete group that has no calibration in reach."""
-        return [f"calibration: group {obs} is skipped: {self.no_calibration[obs]}"
-                for obs in self.complete if self.no_calibration[obs]]  # fmt: skip
+        return [
+            f"calibration: group {obs} is skipped: {self.no_calibration[obs]}"
+            for obs in self.complete
+            if self.no_calibration[obs]
+        ]
 
     def lightcurve_groups(self, has_photometry: Callable[[str], bool]) -> list[str]:
         """The groups the light curves use: the calibrated ones, and every other group whose
@@ -129,8 +134,9 @@ def read_groups(area: Area, incoming: str) -> tuple[pd.DataFrame | None, list[st
     return groups, [f"group {row.obs} is skipped: {row.reason}" for row in failed.itertuples()]
 
 
-def make(groups: pd.DataFrame | None, failed_calibrations: dict[str, str], config: dict,
-         finished: Callable[[str], bool]) -> Plan:  # fmt: skip
+def make(
+    groups: pd.DataFrame | None, failed_calibrations: dict[str, str], config: dict, finished: Callable[[str], bool]
+) -> Plan:
     """The plan of the run ``config`` asks for over inventory ``groups``; ``finished`` tells
     whether a group has its photometry (planning.selection.status unfinished)."""
     keep_ms = not config["calibration"]["temporary_ms"]
@@ -143,21 +149,38 @@ def make(groups: pd.DataFrame | None, failed_calibrations: dict[str, str], confi
         raise PlanError(str(err)) from err
     selected = frozenset(groups.loc[keep, "obs"])
     complete = [obs for obs in groups.loc[groups["status"] == "complete", "obs"] if obs in selected]
-    table = calplan.plan(groups, cal["validity_hours"], config["inventory"]["pointing_tolerance_deg"],
-                         cal["max_candidates"], failed_calibrations)  # fmt: skip
+    table = calplan.plan(
+        groups,
+        cal["validity_hours"],
+        config["inventory"]["pointing_tolerance_deg"],
+        cal["max_candidates"],
+        failed_calibrations,
+    )
     candidates = dict(zip(table["obs"], table["candidates"]))
     mid = dict(zip(groups["obs"], groups["mjd_mid"]))
     nights = {}
     if planning["unit"] == "night":
         if 24.0 % hours:
-            raise PlanError("planning.unit night needs imaging.mosaic_hours to divide 24 (a mosaic must not span two nights)")
+            raise PlanError(
+                "planning.unit night needs imaging.mosaic_hours to divide 24 (a mosaic must not span two nights)"
+            )
         nights = _bins(complete, naming.night_names([mid[obs] for obs in complete]))
     usable = [obs for obs, cands in candidates.items() if cands]
     hour_of = dict(zip(usable, naming.mosaic_names([mid[obs] for obs in usable], hours)))
     wanted = {str(hour_of[obs]) for obs in usable if obs in selected}
     mosaics = {hour: members for hour, members in _bins(usable, hour_of.values()).items() if hour in wanted}
-    return Plan(groups, selected, left_out, complete, candidates, dict(zip(table["obs"], table["reason"])),
-                [obs for obs in complete if candidates[obs]], mosaics, nights, keep_ms)  # fmt: skip
+    return Plan(
+        groups,
+        selected,
+        left_out,
+        complete,
+        candidates,
+        dict(zip(table["obs"], table["reason"])),
+        [obs for obs in complete if candidates[obs]],
+        mosaics,
+        nights,
+        keep_ms,
+    )
 
 
 def _bins(groups: list[str], names) -> dict[str, list[str]]:

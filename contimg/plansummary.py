@@ -59,8 +59,9 @@ def path_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def stage_rows(work: Path, jobs: dict[str, list[list[str]]], products: dict[str, list[list[str]]],
-               threads: dict[str, int]) -> list[dict]:  # fmt: skip
+def stage_rows(
+    work: Path, jobs: dict[str, list[list[str]]], products: dict[str, list[list[str]]], threads: dict[str, int]
+) -> list[dict]:
     """One row per stage: jobs (missing products), time, memory and disk estimates and their source."""
     rows = []
     for stage, missing in jobs.items():
@@ -71,40 +72,73 @@ def stage_rows(work: Path, jobs: dict[str, list[list[str]]], products: dict[str,
             seconds, peak_gib, n = bench
             source = f"{n} benchmark record(s)"
         size = product_bytes(products[stage]) or size
-        rows.append({"stage": stage, "jobs": len(missing), "threads": threads[stage], "s_per_job": round(seconds, 1),
-                     "core_hours": round(len(missing) * seconds * threads[stage] / 3600.0, 2),
-                     "peak_gib": round(peak_gib, 2), "disk_gb": round(len(missing) * size / 1e9, 2),
-                     "source": source})  # fmt: skip
+        rows.append(
+            {
+                "stage": stage,
+                "jobs": len(missing),
+                "threads": threads[stage],
+                "s_per_job": round(seconds, 1),
+                "core_hours": round(len(missing) * seconds * threads[stage] / 3600.0, 2),
+                "peak_gib": round(peak_gib, 2),
+                "disk_gb": round(len(missing) * size / 1e9, 2),
+                "source": source,
+            }
+        )
     return rows
 
 
-def summary(work: Path, jobs: dict[str, list[list[str]]], products: dict[str, list[list[str]]], threads: dict[str, int],
-            groups: pd.DataFrame, selected: int, left_out: dict[str, int], no_calibration: dict[str, str],
-            unit: str, nights: int) -> dict:  # fmt: skip
+def summary(
+    work: Path,
+    jobs: dict[str, list[list[str]]],
+    products: dict[str, list[list[str]]],
+    threads: dict[str, int],
+    groups: pd.DataFrame,
+    selected: int,
+    left_out: dict[str, int],
+    no_calibration: dict[str, str],
+    unit: str,
+    nights: int,
+) -> dict:
     """The whole summary: stages, totals, and every group that will not be processed, with why."""
     rows = stage_rows(work, jobs, products, threads)
     skipped = groups.loc[groups["status"] != "complete", ["obs", "status", "reason"]].to_dict("records")
     skipped += [{"obs": obs, "status": "no calibration", "reason": why} for obs, why in no_calibration.items() if why]
-    return {"unit": unit, "nights": nights, "groups_in_inventory": len(groups), "groups_selected": selected,
-            "left_out_by_selection": left_out, "stages": rows,
-            "total": {"jobs": sum(r["jobs"] for r in rows), "core_hours": round(sum(r["core_hours"] for r in rows), 2),
-                      "peak_gib_per_job": max((r["peak_gib"] for r in rows if r["jobs"]), default=0.0),
-                      "disk_gb": round(sum(r["disk_gb"] for r in rows), 2)},
-            "skipped": skipped}  # fmt: skip
+    return {
+        "unit": unit,
+        "nights": nights,
+        "groups_in_inventory": len(groups),
+        "groups_selected": selected,
+        "left_out_by_selection": left_out,
+        "stages": rows,
+        "total": {
+            "jobs": sum(r["jobs"] for r in rows),
+            "core_hours": round(sum(r["core_hours"] for r in rows), 2),
+            "peak_gib_per_job": max((r["peak_gib"] for r in rows if r["jobs"]), default=0.0),
+            "disk_gb": round(sum(r["disk_gb"] for r in rows), 2),
+        },
+        "skipped": skipped,
+    }
 
 
 def text(plan: dict, max_skipped: int = 20) -> str:
     """The summary as a table for the terminal."""
-    lines = [f"{plan['groups_selected']} of {plan['groups_in_inventory']} groups selected "
-             f"(left out: {plan['left_out_by_selection'] or 'none'}); unit: {plan['unit']}"
-             + (f", {plan['nights']} night job(s)" if plan["unit"] == "night" else ""), "",
-             f"{'stage':<18} {'jobs':>7} {'threads':>7} {'s/job':>7} {'core-h':>8} {'peak GiB':>8} {'disk GB':>8}  estimate from"]  # fmt: skip
+    lines = [
+        f"{plan['groups_selected']} of {plan['groups_in_inventory']} groups selected "
+        f"(left out: {plan['left_out_by_selection'] or 'none'}); unit: {plan['unit']}"
+        + (f", {plan['nights']} night job(s)" if plan["unit"] == "night" else ""),
+        "",
+        f"{'stage':<18} {'jobs':>7} {'threads':>7} {'s/job':>7} {'core-h':>8} {'peak GiB':>8} {'disk GB':>8}  estimate from",
+    ]
     for r in plan["stages"]:
-        lines.append(f"{r['stage']:<18} {r['jobs']:>7} {r['threads']:>7} {r['s_per_job']:>7} {r['core_hours']:>8} "
-                     f"{r['peak_gib']:>8} {r['disk_gb']:>8}  {r['source']}")  # fmt: skip
+        lines.append(
+            f"{r['stage']:<18} {r['jobs']:>7} {r['threads']:>7} {r['s_per_job']:>7} {r['core_hours']:>8} "
+            f"{r['peak_gib']:>8} {r['disk_gb']:>8}  {r['source']}"
+        )
     t = plan["total"]
-    lines.append(f"{'total':<18} {t['jobs']:>7} {'':>7} {'':>7} {t['core_hours']:>8} {t['peak_gib_per_job']:>8} "
-                 f"{t['disk_gb']:>8}")  # fmt: skip
+    lines.append(
+        f"{'total':<18} {t['jobs']:>7} {'':>7} {'':>7} {t['core_hours']:>8} {t['peak_gib_per_job']:>8} "
+        f"{t['disk_gb']:>8}"
+    )
     lines += ["", f"{len(plan['skipped'])} group(s) will not be processed:"]
     for s in plan["skipped"][:max_skipped]:
         lines.append(f"  {s['obs']}  {s['status']}: {s['reason']}")

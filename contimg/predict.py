@@ -25,8 +25,15 @@ class SourceGeometry:
     beam_offset_rad: np.ndarray  # (n_int, n_src) distance of each source from the pointing
 
 
-def source_geometry(relative_ecef: np.ndarray, jd: np.ndarray, src_ra: np.ndarray, src_dec: np.ndarray,
-                    centre_app: tuple, pointing_app: tuple, site: EarthLocation) -> SourceGeometry:  # fmt: skip
+def source_geometry(
+    relative_ecef: np.ndarray,
+    jd: np.ndarray,
+    src_ra: np.ndarray,
+    src_dec: np.ndarray,
+    centre_app: tuple,
+    pointing_app: tuple,
+    site: EarthLocation,
+) -> SourceGeometry:
     """Delays of ICRS sources on each antenna relative to a phase centre, and their beam offsets.
 
     ``centre_app`` and ``pointing_app`` are apparent (RA, Dec) arrays, one entry per time in

@@ -61,7 +61,9 @@ def still_valid(rec: dict, incoming: str | os.PathLike) -> bool:
     return True
 
 
-def mark_groups(groups: pd.DataFrame, incoming: str | os.PathLike, records: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+def mark_groups(
+    groups: pd.DataFrame, incoming: str | os.PathLike, records: list[dict]
+) -> tuple[pd.DataFrame, list[str]]:
     """``groups`` with the complete groups of still-valid records set to ``failed`` (and
     why), plus the paths of records whose files have changed (those groups are tried again)."""
     out, stale = groups.copy(), []

@@ -38,9 +38,15 @@ from . import fingerprint, naming
 MANIFEST_VERSION = 1
 ROOT = Path(__file__).resolve().parents[1]
 # config keys naming input files (section, key)
-CONFIG_FILES = (("instrument", "station_table"), ("inventory", "calibrator_catalog"), ("conversion", "aoflagger_strategy"),
-                ("calibration", "field_catalog"), ("imaging", "catalog"), ("photometry", "catalog"),
-                ("simulation", "sky_catalog"))  # fmt: skip
+CONFIG_FILES = (
+    ("instrument", "station_table"),
+    ("inventory", "calibrator_catalog"),
+    ("conversion", "aoflagger_strategy"),
+    ("calibration", "field_catalog"),
+    ("imaging", "catalog"),
+    ("photometry", "catalog"),
+    ("simulation", "sky_catalog"),
+)
 NOT_PRODUCTS = ("logs", "benchmarks", "index", "release", "quarantine")  # how runs went, not what they made
 APT_TOOLS = {"wsclean": ["wsclean", "--version"], "aoflagger": ["aoflagger", "--version"]}
 TOLERANCES = {".fits": 1e-5, ".parquet": 1e-6}  # max |difference| / max |value| of a numeric array or column
@@ -101,7 +107,9 @@ def software_versions() -> dict:
     tools = {}
     for name, cmd in APT_TOOLS.items():
         out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip().splitlines()
-        deb = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", name], capture_output=True, text=True, check=False)
+        deb = subprocess.run(
+            ["dpkg-query", "-W", "-f", "${Version}", name], capture_output=True, text=True, check=False
+        )
         tools[name] = {"version": out[0] if out else None, "debian_package": deb.stdout.strip() or None}
     return {"python": sys.version.split()[0], "packages": packages, "tools": tools}
 
@@ -124,13 +132,17 @@ def recorded_versions(products: dict[str, Path]) -> dict[str, list[str]]:
 
 def code_version() -> dict:
     """The workflow's git commit (and whether the checkout had changes), and contimg's version."""
+
     def git(*args):
         done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else None
 
     status = git("status", "--porcelain", "--untracked-files=no")
-    return {"contimg": version("contimg"), "git_commit": git("rev-parse", "HEAD"),
-            "git_dirty": None if status is None else bool(status)}  # fmt: skip
+    return {
+        "contimg": version("contimg"),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+    }
 
 
 def build(name: str, config: dict, workdir: Path) -> dict:
@@ -171,16 +183,27 @@ def publish(name: str, config: dict, workdir: Path, path: Path, log) -> bool:
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     os.link(tmp, kept)
     os.replace(tmp, path)
-    log.info("release %s: %d inputs, %d products; code %s%s", name, len(manifest["inputs"]), len(manifest["products"]),
-             manifest["code"]["git_commit"], " (with uncommitted changes)" if manifest["code"]["git_dirty"] else "")  # fmt: skip
+    log.info(
+        "release %s: %d inputs, %d products; code %s%s",
+        name,
+        len(manifest["inputs"]),
+        len(manifest["products"]),
+        manifest["code"]["git_commit"],
+        " (with uncommitted changes)" if manifest["code"]["git_dirty"] else "",
+    )
     return True
 
 
 def check_files(expected: dict[str, str], paths: dict[str, Path]) -> dict[str, str]:
     """{name: "ok" | "changed" | "missing"} of files against their expected sha256."""
-    return {key: "missing" if key not in paths or not paths[key].exists()
-            else "ok" if file_sha256(paths[key]) == sha else "changed"
-            for key, sha in expected.items()}  # fmt: skip
+    return {
+        key: "missing"
+        if key not in paths or not paths[key].exists()
+        else "ok"
+        if file_sha256(paths[key]) == sha
+        else "changed"
+        for key, sha in expected.items()
+    }
 
 
 def compare(expected: dict, path: Path, original: Path | None) -> str:
@@ -265,9 +288,13 @@ def verify(manifest_path: Path, fresh: Path | None, cores: int = 2, log=print) -
     manifest = json.loads(manifest_path.read_text())
     workdir = Path(manifest["workdir"])
     config = manifest["config"]
-    report = {"release": manifest["name"], "inputs": check_files(manifest["inputs"], input_files(config, workdir)),
-              "products": check_files({k: v["sha256"] for k, v in manifest["products"].items()},
-                                      product_files(config, workdir))}  # fmt: skip
+    report = {
+        "release": manifest["name"],
+        "inputs": check_files(manifest["inputs"], input_files(config, workdir)),
+        "products": check_files(
+            {k: v["sha256"] for k, v in manifest["products"].items()}, product_files(config, workdir)
+        ),
+    }
     bad_inputs = [k for k, v in report["inputs"].items() if v != "ok"]
     if fresh is None:
         report["rerun"] = {"skipped": "not asked for"}
@@ -278,12 +305,18 @@ def verify(manifest_path: Path, fresh: Path | None, cores: int = 2, log=print) -
         produced = product_files(fresh_config, fresh)
         originals = product_files(config, workdir)
         intact = {k for k, v in report["products"].items() if v == "ok"}
-        rerun_report = {rel: "missing" if rel not in produced
-                        else compare(entry, produced[rel], originals[rel] if rel in intact else None)
-                        for rel, entry in manifest["products"].items()}  # fmt: skip
+        rerun_report = {
+            rel: "missing"
+            if rel not in produced
+            else compare(entry, produced[rel], originals[rel] if rel in intact else None)
+            for rel, entry in manifest["products"].items()
+        }
         rerun_report.update({rel: "unexpected" for rel in produced if rel not in manifest["products"]})
-        report["rerun"] = {"work": str(fresh / fresh_config["paths"]["work"]), "products": rerun_report,
-                           "inputs": check_files(manifest["inputs"], input_files(fresh_config, fresh))}  # fmt: skip
+        report["rerun"] = {
+            "work": str(fresh / fresh_config["paths"]["work"]),
+            "products": rerun_report,
+            "inputs": check_files(manifest["inputs"], input_files(fresh_config, fresh)),
+        }
     report["problems"] = problems(report)
     return report
 
@@ -297,8 +330,11 @@ def problems(report: dict) -> list[str]:
         return lines
     lines += [f"re-run input {k}: {v}" for k, v in rerun["inputs"].items() if v != "ok"]
     ok = ("identical", "same content")
-    lines += [f"re-run product {k}: {v}" for k, v in rerun["products"].items()
-              if v not in ok and not v.startswith("within tolerance")]  # fmt: skip
+    lines += [
+        f"re-run product {k}: {v}"
+        for k, v in rerun["products"].items()
+        if v not in ok and not v.startswith("within tolerance")
+    ]
     return lines
 
 
@@ -322,11 +358,19 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {}
     for status in (report["rerun"].get("products") or {}).values():
         counts[status.split(" (")[0]] = counts.get(status.split(" (")[0], 0) + 1
-    print(f"release {report['release']}: {sum(v == 'ok' for v in report['inputs'].values())}/{len(report['inputs'])} "
-          f"inputs and {sum(v == 'ok' for v in report['products'].values())}/{len(report['products'])} products "
-          "as released")  # fmt: skip
-    print("re-run: " + (report["rerun"]["skipped"] if "skipped" in report["rerun"]
-                        else ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))))  # fmt: skip
+    print(
+        f"release {report['release']}: {sum(v == 'ok' for v in report['inputs'].values())}/{len(report['inputs'])} "
+        f"inputs and {sum(v == 'ok' for v in report['products'].values())}/{len(report['products'])} products "
+        "as released"
+    )
+    print(
+        "re-run: "
+        + (
+            report["rerun"]["skipped"]
+            if "skipped" in report["rerun"]
+            else ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        )
+    )
     for line in report["problems"]:
         print(line)
     return 1 if report["problems"] else 0

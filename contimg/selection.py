@@ -29,8 +29,12 @@ def select(groups: pd.DataFrame, selection: dict, finished: Callable[[str], bool
     keep = np.ones(len(groups), bool)
     left_out = {}
     mjd, dec = groups["mjd_mid"].to_numpy(float), groups["pointing_dec_deg"].to_numpy(float)
-    tests = [("start", lambda v: mjd >= mjd_of("start", v)), ("end", lambda v: mjd < mjd_of("end", v)),
-             ("dec_min_deg", lambda v: dec >= v), ("dec_max_deg", lambda v: dec <= v)]  # fmt: skip
+    tests = [
+        ("start", lambda v: mjd >= mjd_of("start", v)),
+        ("end", lambda v: mjd < mjd_of("end", v)),
+        ("dec_min_deg", lambda v: dec >= v),
+        ("dec_max_deg", lambda v: dec <= v),
+    ]
     for key, test in tests:
         if selection.get(key) is not None:
             passed = test(selection[key])

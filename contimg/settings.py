@@ -122,5 +122,6 @@ def from_section(cls: type[T], section: dict, name: str) -> T:
 
 def as_record(settings) -> dict:
     """The settings as they appear in a JSON record (tuples as lists)."""
-    return dataclasses.asdict(settings, dict_factory=lambda items: {k: list(v) if isinstance(v, tuple) else v
-                                                                    for k, v in items})  # fmt: skip
+    return dataclasses.asdict(
+        settings, dict_factory=lambda items: {k: list(v) if isinstance(v, tuple) else v for k, v in items}
+    )

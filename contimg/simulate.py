@@ -281,7 +281,9 @@ def _file_layout(scene: Scene, group: Group, subband: int, vis: np.ndarray) -> d
     pols = list(POLARIZATIONS)
     if fmt["polarizations"] == 4:  # unpolarised sky: the cross hands hold noise only
         rng = np.random.default_rng([seed, 6, group.index, subband])
-        sigma = scene.sim_cfg["sefd_jy"] / np.sqrt(2 * scene.band.channel_width_hz * scene.instrument_cfg["integration_s"])
+        sigma = scene.sim_cfg["sefd_jy"] / np.sqrt(
+            2 * scene.band.channel_width_hz * scene.instrument_cfg["integration_s"]
+        )
         cross = sigma * (rng.standard_normal(vis.shape) + 1j * rng.standard_normal(vis.shape))
         vis = np.stack([vis[..., 0], cross[..., 0], cross[..., 1], vis[..., 1]], axis=-1)
         pols = [POLARIZATIONS[0], *CROSS_HANDS, POLARIZATIONS[1]]
@@ -305,15 +307,30 @@ def _phase_centres(scene: Scene, group: Group, n_bl: int, baseline_major: bool) 
     lat = site.lat.rad
     if scene.sim_cfg["file_format"]["phase_centre"] == "sidereal":  # one ICRS entry per integration
         ra, dec_icrs = geometry.meridian_icrs(group.times.jd, dec, site)
-        catalog = {k: {"cat_name": f"meridian {k}", "cat_type": "sidereal", "cat_lon": float(ra[k]),
-                       "cat_lat": float(dec_icrs[k]), "cat_frame": "icrs", "cat_epoch": 2000.0}
-                   for k in range(len(ra))}  # fmt: skip
+        catalog = {
+            k: {
+                "cat_name": f"meridian {k}",
+                "cat_type": "sidereal",
+                "cat_lon": float(ra[k]),
+                "cat_lat": float(dec_icrs[k]),
+                "cat_frame": "icrs",
+                "cat_epoch": 2000.0,
+            }
+            for k in range(len(ra))
+        }
         per_time = np.arange(len(ra))
         ids = np.tile(per_time, (n_bl, 1)).T if not baseline_major else np.tile(per_time, (n_bl, 1))
         return catalog, ids.ravel()
     altitude = np.pi / 2 - abs(dec - lat)
-    catalog = {0: {"cat_name": "meridian", "cat_type": "driftscan", "cat_lon": 0.0 if dec > lat else np.pi,
-                   "cat_lat": altitude, "cat_frame": "altaz"}}  # fmt: skip
+    catalog = {
+        0: {
+            "cat_name": "meridian",
+            "cat_type": "driftscan",
+            "cat_lon": 0.0 if dec > lat else np.pi,
+            "cat_lat": altitude,
+            "cat_frame": "altaz",
+        }
+    }
     return catalog, np.zeros(len(group.times) * n_bl, int)
 
 
@@ -344,7 +361,9 @@ def write_subband(scene: Scene, group: Group, geom: predict.SourceGeometry, subb
     data = np.swapaxes(arranged["vis"], 0, 1) if baseline_major else arranged["vis"]
     catalog, ids = _phase_centres(scene, group, n_bl, baseline_major)
     n_blt = n_int * n_bl
-    t_index, bl_index = np.divmod(np.arange(n_blt), n_bl) if not baseline_major else np.divmod(np.arange(n_blt), n_int)[::-1]
+    t_index, bl_index = (
+        np.divmod(np.arange(n_blt), n_bl) if not baseline_major else np.divmod(np.arange(n_blt), n_int)[::-1]
+    )
     times, pairs = group.times.jd[t_index], arranged["pairs"][bl_index]
     with warnings.catch_warnings():  # pyuvdata computes the driftscan uvw itself and says so
         warnings.filterwarnings("ignore", message="Recalculating uvw_array")
@@ -385,8 +404,13 @@ def _rewrite_header(handle: h5py.File, fmt: dict) -> None:
         del header["uvw_array"]
         header.create_dataset("uvw_array", data=uvw.astype(np.float32))
     if fmt["phase_centre"] == "legacy":  # pyuvdata 2.1 and the DSA-110 correlator: no catalogue
-        for name in ("phase_center_catalog", "phase_center_id_array", "phase_center_app_ra",
-                     "phase_center_app_dec", "phase_center_frame_pa"):  # fmt: skip
+        for name in (
+            "phase_center_catalog",
+            "phase_center_id_array",
+            "phase_center_app_ra",
+            "phase_center_app_dec",
+            "phase_center_frame_pa",
+        ):
             if name in header:
                 del header[name]
         header["phase_type"] = np.bytes_("drift")
@@ -425,7 +449,15 @@ def write_truth(scene: Scene, truth_dir: Path, rfi_mask: np.ndarray) -> None:
         mjd = grp.times.mjd.mean()
         for k, name in enumerate(scene.sky.names):
             flux = scene.sky.table["flux_jy"].iloc[k] * scene.flux_scale[k, grp.index]
-            rows.append({"name": name, "group_index": grp.index, "obs": naming.obs_id(grp.file_stamps), "mjd": mjd, "flux_jy": flux})
+            rows.append(
+                {
+                    "name": name,
+                    "group_index": grp.index,
+                    "obs": naming.obs_id(grp.file_stamps),
+                    "mjd": mjd,
+                    "flux_jy": flux,
+                }
+            )
     pd.DataFrame(rows).to_csv(truth_dir / "lightcurves.csv", index=False)
     np.savez(
         truth_dir / "instrument.npz",
@@ -446,7 +478,9 @@ def simulate_night(scene: Scene, incoming: Path, truth_dir: Path) -> list[Path]:
     incoming.mkdir(parents=True, exist_ok=True)
     written = []
     n_int = len(scene.groups[0].times)
-    rfi_mask = np.zeros((len(scene.groups),) + scene.band.freqs_hz.shape[:1] + (n_int,) + scene.band.freqs_hz.shape[1:], bool)
+    rfi_mask = np.zeros(
+        (len(scene.groups),) + scene.band.freqs_hz.shape[:1] + (n_int,) + scene.band.freqs_hz.shape[1:], bool
+    )
     for grp in scene.groups:
         geom = group_geometry(scene, grp)
         for sb in range(scene.band.n_subbands):

@@ -32,7 +32,10 @@ class Catalog:
     def flux_at(self, freq_hz) -> np.ndarray:
         """(N_src, N_freq) flux density in Jy: S (nu / 1.4 GHz)^alpha."""
         ratio = np.asarray(freq_hz, dtype=float)[None, :] / REFERENCE_FREQ_HZ
-        return self.table["flux_jy"].to_numpy(float)[:, None] * ratio ** self.table["spectral_index"].to_numpy(float)[:, None]
+        return (
+            self.table["flux_jy"].to_numpy(float)[:, None]
+            * ratio ** self.table["spectral_index"].to_numpy(float)[:, None]
+        )
 
     def __len__(self) -> int:
         return len(self.table)

@@ -50,4 +50,6 @@ def disk_space_note(path: str | os.PathLike) -> str:
         return ""
     if usage.free >= max(256 << 20, usage.total // 100):
         return ""
-    return f"; the file system holding {path} has only {usage.free >> 20} MiB free of {usage.total >> 20} MiB: is it full?"
+    return (
+        f"; the file system holding {path} has only {usage.free >> 20} MiB free of {usage.total >> 20} MiB: is it full?"
+    )

@@ -23,8 +23,9 @@ def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def read_groups(path: str | os.PathLike) -> pd.DataFrame:
     """The inventory's groups table, with empty cells as empty strings in text columns."""
-    table = pd.read_csv(path, dtype={"obs": str, "status": str, "reason": str, "calibrator": str},
-                        float_precision="round_trip")  # fmt: skip
+    table = pd.read_csv(
+        path, dtype={"obs": str, "status": str, "reason": str, "calibrator": str}, float_precision="round_trip"
+    )
     text = [c for c in table.columns if table[c].dtype == object]
     table[text] = table[text].fillna("")
     return table

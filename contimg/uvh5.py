@@ -105,8 +105,12 @@ def phase_centres(header: h5py.Group) -> tuple[dict[int, dict], np.ndarray]:
         entry = {"cat_type": "hadec", "cat_lon": ha, "cat_lat": float(extra["phase_center_dec"][()])}
     elif phase_type == "phased":
         frame = text(header["phase_center_frame"][()]) if "phase_center_frame" in header else "icrs"
-        entry = {"cat_type": "sidereal", "cat_frame": frame, "cat_lon": float(header["phase_center_ra"][()]),
-                 "cat_lat": float(header["phase_center_dec"][()])}  # fmt: skip
+        entry = {
+            "cat_type": "sidereal",
+            "cat_frame": frame,
+            "cat_lon": float(header["phase_center_ra"][()]),
+            "cat_lat": float(header["phase_center_dec"][()]),
+        }
     else:
         raise HeaderError(f"unknown phase_type {phase_type!r}")
     return {0: entry}, np.zeros(n_blt, int)

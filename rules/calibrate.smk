@@ -5,10 +5,10 @@
 
 
 rule calibration_plan:
-    output:
-        AREA.calibration_plan(),
     input:
         groups=AREA.inventory(),
+    output:
+        AREA.calibration_plan(),
     params:
         settings=config["calibration"],
         dec_tolerance_deg=config["inventory"]["pointing_tolerance_deg"],
@@ -28,13 +28,18 @@ rule calibration_plan:
 
 
 rule solve_calibration:
-    output:
-        report(directory(AREA.caltables()), patterns=["{table}.png"], caption="report/calibration.rst",
-               category="Calibration", labels={"calibrator group": "{cal}", "table": "{table}"}),
     input:
         ms=AREA.ms("{cal}"),
         calibrators=config["inventory"]["calibrator_catalog"],
         field=config["calibration"]["field_catalog"],
+    output:
+        report(
+            directory(AREA.caltables()),
+            patterns=["{table}.png"],
+            caption="report/calibration.rst",
+            category="Calibration",
+            labels={"calibrator group": "{cal}", "table": "{table}"},
+        ),
     params:
         group=calibrator_group,
         settings=config["calibration"],
@@ -55,12 +60,12 @@ rule solve_calibration:
 
 
 rule apply_calibration:
-    output:
-        ms=directory(AREA.calibrated()),
-        record=AREA.calibrated(suffix=".cal.json"),
     input:
         ms=AREA.ms(),
         caltables=candidate_caltables,
+    output:
+        ms=directory(AREA.calibrated()),
+        record=AREA.calibrated(suffix=".cal.json"),
     log:
         AREA.log("apply_calibration"),
     benchmark:

@@ -117,7 +117,9 @@ def candidate_caltables(wildcards):
 
 def group_files(wildcards):
     """The raw files of one complete group, from the inventory."""
-    return [f"{INCOMING}/{name}" for name in PLAN.group_files(wildcards.obs, config["instrument"]["band"]["n_subbands"])]
+    return [
+        f"{INCOMING}/{name}" for name in PLAN.group_files(wildcards.obs, config["instrument"]["band"]["n_subbands"])
+    ]
 
 
 def night_targets(wildcards):
@@ -153,6 +155,15 @@ def planning_summary():
     """The planning summary (`snakemake plan`) of the run the config asks for."""
     products, jobs = PLAN.stages(AREA)
     threads = {stage: getattr(rules, stage).rule.resources["_cores"].value for stage in products}  # rule threads
-    return plansummary.summary(Path(WORK), jobs, products, threads, GROUPS, len(PLAN.selected), PLAN.left_out,
-                               {obs: PLAN.no_calibration[obs] for obs in PLAN.complete}, config["planning"]["unit"],
-                               len(PLAN.nights))  # fmt: skip
+    return plansummary.summary(
+        Path(WORK),
+        jobs,
+        products,
+        threads,
+        GROUPS,
+        len(PLAN.selected),
+        PLAN.left_out,
+        {obs: PLAN.no_calibration[obs] for obs in PLAN.complete},
+        config["planning"]["unit"],
+        len(PLAN.nights),
+    )

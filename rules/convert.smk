@@ -2,19 +2,20 @@
 
 
 rule convert:
-    output:
-        # calibration.temporary_ms: deleted once calibrated (and solved, for a calibrator group)
-        ms=temp(directory(AREA.ms())) if config["calibration"]["temporary_ms"] else directory(AREA.ms()),
-        flags=AREA.ms(suffix=".flags.json"),
     input:
         files=group_files,
         strategy=config["conversion"]["aoflagger_strategy"],
         stations=station_table(),
+    output:
+        # calibration.temporary_ms: deleted once calibrated (and solved, for a calibrator group)
+        ms=temp(directory(AREA.ms())) if config["calibration"]["temporary_ms"] else directory(AREA.ms()),
+        flags=AREA.ms(suffix=".flags.json"),
     params:
         settings=config["conversion"],
         # the built-in layout only matters without a station table
-        instrument=instrument("site", "sefd_jy", "dish_diameter_m", "station_table",
-                              *([] if station_table() else ["layout"])),
+        instrument=instrument(
+            "site", "sefd_jy", "dish_diameter_m", "station_table", *([] if station_table() else ["layout"])
+        ),
         quarantine=AREA.quarantine(),
     log:
         AREA.log("convert"),

@@ -3,14 +3,16 @@
 
 
 rule image:
-    output:
-        [AREA.image(suffix=suffix) for suffix in IMAGE if suffix != "-thumb.png"],
-        report(AREA.image(suffix="-thumb.png"), caption="report/image.rst", category="Images", labels={"group": "{obs}"}),
     input:
         ms=AREA.calibrated(),
         record=AREA.calibrated(suffix=".cal.json"),
         calibrators=config["inventory"]["calibrator_catalog"],
         catalog=config["imaging"]["catalog"],
+    output:
+        [AREA.image(suffix=suffix) for suffix in IMAGE if suffix != "-thumb.png"],
+        report(
+            AREA.image(suffix="-thumb.png"), caption="report/image.rst", category="Images", labels={"group": "{obs}"}
+        ),
     params:
         prefix=lambda wildcards, output: output[0].removesuffix("-image.fits"),
         pointing_dec_deg=pointing_dec,
@@ -32,13 +34,16 @@ rule image:
 
 
 rule mosaic:
-    wildcard_constraints:
-        hour=r"\d{8}T\d{4}",
-    output:
-        multiext(AREA.mosaic(suffix=""), *(ext for ext in MOSAIC if ext != ".png")),
-        report(AREA.mosaic(suffix=".png"), caption="report/mosaic.rst", category="Mosaics", labels={"hour (UTC)": "{hour}"}),
     input:
         mosaic_images,
+    output:
+        multiext(AREA.mosaic(suffix=""), *(ext for ext in MOSAIC if ext != ".png")),
+        report(
+            AREA.mosaic(suffix=".png"),
+            caption="report/mosaic.rst",
+            category="Mosaics",
+            labels={"hour (UTC)": "{hour}"},
+        ),
     params:
         prefixes=lambda wildcards: [AREA.image(obs, "") for obs in PLAN.mosaics[wildcards.hour]],
         pb_cut=config["imaging"]["pb_cut"],
@@ -46,6 +51,8 @@ rule mosaic:
         AREA.log("mosaic", "{hour}"),
     benchmark:
         AREA.benchmark("mosaic", "{hour}")
+    wildcard_constraints:
+        hour=r"\d{8}T\d{4}",
     conda:
         "../envs/imaging.yaml"
     threads: 1

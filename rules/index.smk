@@ -5,13 +5,17 @@
 
 
 rule index:
+    input:
+        lambda wildcards: product_targets(),
     output:
         summary=AREA.index("last_run.json"),
         qa_table=AREA.index("image_qa.csv"),
-        qa_page=report(AREA.index("image_qa.html"), caption="report/image_qa.rst", category="Quality",
-                       labels={"table": "image QA"}),
-    input:
-        lambda wildcards: product_targets(),
+        qa_page=report(
+            AREA.index("image_qa.html"),
+            caption="report/image_qa.rst",
+            category="Quality",
+            labels={"table": "image QA"},
+        ),
     params:
         work=lambda wildcards: WORK,  # (a function: the linter takes a path parameter for a missing input)
         database=config["index"]["database"],
@@ -21,10 +25,10 @@ rule index:
         AREA.log("index", "index"),
     benchmark:
         AREA.benchmark("index", "index")
-    conda:
-        "../envs/indexing.yaml"
     # SQLite's WAL needs the writer and its readers on one host: run it where snakemake runs
     localrule: True
+    conda:
+        "../envs/indexing.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

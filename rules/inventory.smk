@@ -3,12 +3,12 @@
 
 
 rule inventory:
-    output:
-        files=AREA.inventory("files.csv"),
-        groups=AREA.inventory(),
     input:
         calibrators=config["inventory"]["calibrator_catalog"],
         simulated=truth_path("simulation.json") if SIMULATE else [],
+    output:
+        files=AREA.inventory("files.csv"),
+        groups=AREA.inventory(),
     params:
         settings=config["inventory"],
         incoming=INCOMING,

@@ -5,12 +5,10 @@
 
 
 rule night:
-    wildcard_constraints:
-        night=r"\d{8}",
-    output:
-        AREA.night(),
     input:
         night_caltables,
+    output:
+        AREA.night(),
     params:
         targets=night_targets,
         snakefile=workflow.main_snakefile,
@@ -22,6 +20,8 @@ rule night:
         AREA.log("night", "{night}"),
     benchmark:
         AREA.benchmark("night", "{night}")
+    wildcard_constraints:
+        night=r"\d{8}",
     conda:
         "../envs/night.yaml"
     threads: config["planning"]["night_job"]["threads"]

@@ -3,11 +3,11 @@
 
 
 rule photometry:
-    output:
-        [AREA.photometry(suffix=suffix) for suffix in PHOTOMETRY],
     input:
         images=[AREA.image(suffix=suffix) for suffix in PHOTOMETRY_READS],
         catalog=config["photometry"]["catalog"],
+    output:
+        [AREA.photometry(suffix=suffix) for suffix in PHOTOMETRY],
     params:
         image_prefix=lambda wildcards: AREA.image(wildcards.obs, ""),
         pb_cut=config["imaging"]["pb_cut"],
@@ -28,14 +28,19 @@ rule photometry:
 
 
 rule lightcurves:
+    input:
+        lightcurve_inputs,
     output:
         measurements=AREA.lightcurves("measurements.parquet"),
         sources=AREA.lightcurves("sources.parquet"),
         new_sources=AREA.lightcurves("new_sources.parquet"),
-        plots=report(directory(AREA.lightcurves("plots")), patterns=["{source}.png"], caption="report/lightcurve.rst",
-                     category="Light curves", labels={"source": "{source}"}),
-    input:
-        lightcurve_inputs,
+        plots=report(
+            directory(AREA.lightcurves("plots")),
+            patterns=["{source}.png"],
+            caption="report/lightcurve.rst",
+            category="Light curves",
+            labels={"source": "{source}"},
+        ),
     params:
         forced=lambda wildcards: [AREA.photometry(obs) for obs in lightcurve_groups()],
         blind=lambda wildcards: [AREA.photometry(obs, "-blind.parquet") for obs in lightcurve_groups()],

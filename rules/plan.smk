@@ -13,9 +13,9 @@ rule plan:
         AREA.log("planning", "summary"),
     benchmark:
         AREA.benchmark("planning", "summary")
+    localrule: True
     conda:
         "../envs/inventory.yaml"
-    localrule: True
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

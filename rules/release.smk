@@ -5,10 +5,10 @@
 
 
 rule release:
-    output:
-        protected(AREA.release()),
     input:
         lambda wildcards: all_targets(),
+    output:
+        protected(AREA.release()),
     params:
         workdir=os.getcwd(),
         config=config,  # the MANIFEST records it
@@ -16,10 +16,10 @@ rule release:
         AREA.log("release", "{name}"),
     benchmark:
         AREA.benchmark("release", "{name}")
-    conda:
-        "../envs/release.yaml"
     # checksums of the work area where it is: run it where snakemake runs
     localrule: True
+    conda:
+        "../envs/release.yaml"
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

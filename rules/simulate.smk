@@ -2,19 +2,25 @@
 
 
 rule simulate_night:
+    input:
+        sky=config["simulation"]["sky_catalog"],
+        stations=station_table("simulation"),
     output:
         summary=truth_path("simulation.json"),
         sky=truth_path("sky.csv"),
         lightcurves=truth_path("lightcurves.csv"),
         instrument=truth_path("instrument.npz"),
-    input:
-        sky=config["simulation"]["sky_catalog"],
-        stations=station_table("simulation"),
     params:
         simulation=config["simulation"],
         # the built-in layout only matters without a station table of the simulated array
-        instrument=instrument("site", "dish_diameter_m", "band", "integration_s", "integrations_per_file",
-                              *([] if station_table("simulation") else ["layout"])),
+        instrument=instrument(
+            "site",
+            "dish_diameter_m",
+            "band",
+            "integration_s",
+            "integrations_per_file",
+            *([] if station_table("simulation") else ["layout"]),
+        ),
         incoming=INCOMING,
     log:
         AREA.log("simulate", "night"),

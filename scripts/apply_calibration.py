@@ -7,10 +7,12 @@ from casatasks import casalog
 from contimg import runlog
 from contimg.calibration import apply
 
-log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-casalog.setlogfile(snakemake.log[0])  # noqa: F821 (CASA appends its messages to the job log)
+log = runlog.setup(snakemake.log[0])  # (snakemake injects this object)
+casalog.setlogfile(snakemake.log[0])  # (CASA appends its messages to the job log)
 apply.apply_calibration(
-    Path(snakemake.input.ms), Path(snakemake.output.ms), Path(snakemake.output.record),  # noqa: F821
-    candidates=[Path(p) for p in snakemake.input.caltables],  # noqa: F821
+    Path(snakemake.input.ms),
+    Path(snakemake.output.ms),
+    Path(snakemake.output.record),
+    candidates=[Path(p) for p in snakemake.input.caltables],
     log=log,
-)  # fmt: skip
+)

@@ -27,8 +27,14 @@ def index(config: dict, work: str, db: Path, log, busy_timeout_s: float, summary
 if "snakemake" in globals():
     smk = globals()["snakemake"]
     db = indexer.database_path(smk.params.work, smk.params.database)
-    index(smk.params.config, smk.params.work, db, runlog.setup(smk.log[0]), smk.params.busy_timeout_s,
-          Path(smk.output.summary))  # fmt: skip
+    index(
+        smk.params.config,
+        smk.params.work,
+        db,
+        runlog.setup(smk.log[0]),
+        smk.params.busy_timeout_s,
+        Path(smk.output.summary),
+    )
     qa_table.write(db, Path(smk.output.qa_table), Path(smk.output.qa_page))
 else:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -5,11 +5,16 @@ from pathlib import Path
 from contimg import runlog, settings
 from contimg.photometry import lightcurves
 
-smk = snakemake  # noqa: F821 (snakemake injects this object)
+smk = snakemake  # (snakemake injects this object)
 log = runlog.setup(smk.log[0])
 limits = settings.from_section(settings.Variability, smk.params.variability, "photometry.variability")
-summary = lightcurves.build([Path(p) for p in smk.params.forced], [Path(p) for p in smk.params.blind],
-                            Path(smk.output.sources).parent, limits)  # fmt: skip
-log.info("%d measurements of %d sources; variability candidates: %s; %d new-source candidates",
-         summary["n_measurements"], summary["n_sources"], ", ".join(summary["variable"]) or "none",
-         summary["n_new_sources"])  # fmt: skip
+summary = lightcurves.build(
+    [Path(p) for p in smk.params.forced], [Path(p) for p in smk.params.blind], Path(smk.output.sources).parent, limits
+)
+log.info(
+    "%d measurements of %d sources; variability candidates: %s; %d new-source candidates",
+    summary["n_measurements"],
+    summary["n_sources"],
+    ", ".join(summary["variable"]) or "none",
+    summary["n_new_sources"],
+)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from contimg import plansummary
 
-smk = snakemake  # noqa: F821 (snakemake injects this object)
+smk = snakemake  # (snakemake injects this object)
 plan = dict(smk.params.summary)
 Path(smk.output.json).write_text(json.dumps(plan, indent=1) + "\n")
 Path(smk.output.text).write_text(plansummary.text(plan))

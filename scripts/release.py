@@ -4,6 +4,7 @@ from pathlib import Path
 
 from contimg import release, runlog
 
-log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-release.publish(snakemake.wildcards.name, snakemake.params.config, Path(snakemake.params.workdir),  # noqa: F821
-                Path(snakemake.output[0]), log)  # noqa: F821  # fmt: skip
+log = runlog.setup(snakemake.log[0])  # (snakemake injects this object)
+release.publish(
+    snakemake.wildcards.name, snakemake.params.config, Path(snakemake.params.workdir), Path(snakemake.output[0]), log
+)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from contimg import runlog, simulate, sky
 
-log = runlog.setup(snakemake.log[0])  # noqa: F821 (snakemake injects this object)
-params = snakemake.params  # noqa: F821
+log = runlog.setup(snakemake.log[0])  # (snakemake injects this object)
+params = snakemake.params
 stations = simulate.array_layout(params.simulation, params.instrument)
-scene = simulate.build_scene(params.simulation, params.instrument, stations, sky.read_catalog(snakemake.input.sky))  # noqa: F821
-files = simulate.simulate_night(scene, Path(params.incoming), Path(snakemake.output.summary).parent)  # noqa: F821
+scene = simulate.build_scene(params.simulation, params.instrument, stations, sky.read_catalog(snakemake.input.sky))
+files = simulate.simulate_night(scene, Path(params.incoming), Path(snakemake.output.summary).parent)
 log.info("wrote %d files of %d groups (scale %s)", len(files), len(scene.groups), params.simulation["scale"])

@@ -67,11 +67,22 @@ FILE_FORMATS = {
     "ascending channels": {"channel_order": "ascending"},
     "four polarisations, conjugated rows": {"polarizations": 4, "conjugated_fraction": 0.5},
     "an ICRS centre per integration": {"phase_centre": "sidereal", "blt_order": "baseline"},
-    "the DSA-110 correlator": {"antenna_numbers": "zero_based", "antenna_names": "number", "phase_centre": "legacy",
-                               "spw_axis": True, "polarizations": 4},
-    "another writer": {"antenna_numbers": "zero_based", "blt_order": "baseline", "uvw_dtype": "float64",
-                       "channel_order": "ascending", "phase_centre": "sidereal", "conjugated_fraction": 0.3},
-}  # fmt: skip
+    "the DSA-110 correlator": {
+        "antenna_numbers": "zero_based",
+        "antenna_names": "number",
+        "phase_centre": "legacy",
+        "spw_axis": True,
+        "polarizations": 4,
+    },
+    "another writer": {
+        "antenna_numbers": "zero_based",
+        "blt_order": "baseline",
+        "uvw_dtype": "float64",
+        "channel_order": "ascending",
+        "phase_centre": "sidereal",
+        "conjugated_fraction": 0.3,
+    },
+}
 NOISE_ONLY = {"noise": True, "gains": False, "bandpass": False, "rfi": False}
 
 
@@ -84,7 +95,9 @@ def shifted_sky(catalog: sky.Catalog, ddec_deg: float) -> sky.Catalog:
 def true_flux(scene, names, freq_hz) -> np.ndarray:
     """The simulated sky's flux density of ``names`` at ``freq_hz``."""
     truth = scene.sky.table.set_index("name")
-    return (truth.loc[names, "flux_jy"] * (freq_hz / sky.REFERENCE_FREQ_HZ) ** truth.loc[names, "spectral_index"]).to_numpy()
+    return (
+        truth.loc[names, "flux_jy"] * (freq_hz / sky.REFERENCE_FREQ_HZ) ** truth.loc[names, "spectral_index"]
+    ).to_numpy()
 
 
 def assert_image_recovers_the_sky(record: dict, scene, sigmas: float = 3.0) -> None:
@@ -119,25 +132,41 @@ def survey_fluxes(catalog: sky.Catalog, calibrators: sky.Catalog, seed: int) -> 
 def convert_group(files, group: int, out: Path, cfg: dict, **conv) -> Path:
     """Group ``group`` of ``files`` -> out/g{group}.ms (conversion settings overridden by ``conv``)."""
     ms = out / f"g{group}.ms"
-    convert.convert_group(files[16 * group : 16 * (group + 1)], ms, out / f"g{group}.flags.json",
-                          layoutmod.layout_from_config(cfg["instrument"]), {**cfg["conversion"], **conv},
-                          cfg["instrument"]["sefd_jy"], f"g{group}")  # fmt: skip
+    convert.convert_group(
+        files[16 * group : 16 * (group + 1)],
+        ms,
+        out / f"g{group}.flags.json",
+        layoutmod.layout_from_config(cfg["instrument"]),
+        {**cfg["conversion"], **conv},
+        cfg["instrument"]["sefd_jy"],
+        f"g{group}",
+    )
     return ms
 
 
-def image_of(ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None, pointing_dec_deg: float | None = None,
-             **img) -> dict:  # fmt: skip
+def image_of(
+    ms: Path, out: Path, cfg: dict, catalog: sky.Catalog | None = None, pointing_dec_deg: float | None = None, **img
+) -> dict:
     """Image ``ms`` as rule image does into out/images/; ``catalog`` (default: the configured
     ones) is the whole sky; the pointing is the simulation's unless given. Returns the QA record."""
     from contimg.imaging import image, wsclean
 
     calibrators = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]) if catalog is None else catalog
-    group = image.Group({"calibration": "none (simulated without gains)", "calibrator": ""},
-                        cfg["simulation"]["pointing_dec_deg"] if pointing_dec_deg is None else pointing_dec_deg,
-                        layoutmod.site_location(cfg["instrument"]["site"]), 4.65)  # fmt: skip
-    return image.image_group(ms, out / "images" / ms.stem, group, calibrators,
-                             catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]),
-                             typed_settings(cfg, "imaging", **img), wsclean.Job(2, 8.0))  # fmt: skip
+    group = image.Group(
+        {"calibration": "none (simulated without gains)", "calibrator": ""},
+        cfg["simulation"]["pointing_dec_deg"] if pointing_dec_deg is None else pointing_dec_deg,
+        layoutmod.site_location(cfg["instrument"]["site"]),
+        4.65,
+    )
+    return image.image_group(
+        ms,
+        out / "images" / ms.stem,
+        group,
+        calibrators,
+        catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]),
+        typed_settings(cfg, "imaging", **img),
+        wsclean.Job(2, 8.0),
+    )
 
 
 TYPED = {"imaging": settings.Imaging, "calibration": settings.Calibration, "photometry": settings.Photometry}
@@ -186,8 +215,12 @@ def clean_night(tmp_path_factory):
 
 # The workflow as users run it (tests/workflow/)
 
-TINY_IMAGE_QA = {"max_rms_over_thermal": 100.0, "min_completeness": 0.0, "flux_ratio_min_jy": 0.0,
-                 "flux_ratio_range": [0.0, 100.0]}
+TINY_IMAGE_QA = {
+    "max_rms_over_thermal": 100.0,
+    "min_completeness": 0.0,
+    "flux_ratio_min_jy": 0.0,
+    "flux_ratio_range": [0.0, 100.0],
+}
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 
 

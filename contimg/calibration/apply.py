@@ -39,8 +39,12 @@ def apply_calibration(ms_path: Path, out_ms: Path, record_path: Path, candidates
     chosen, passed_over = plan.choose(list(records), records)
     for skipped in passed_over:
         if log:
-            log.warning("%s: calibration %s is not used: %s", ms_path.name, skipped["calibration"],
-                        "; ".join(skipped["reasons"]))  # fmt: skip
+            log.warning(
+                "%s: calibration %s is not used: %s",
+                ms_path.name,
+                skipped["calibration"],
+                "; ".join(skipped["reasons"]),
+            )
     if chosen is None:
         raise NoCalibrationError(
             f"{ms_path.name}: no good calibration among {len(candidates)} candidate(s): "
@@ -72,6 +76,11 @@ def apply_calibration(ms_path: Path, out_ms: Path, record_path: Path, candidates
     }
     record_path.write_text(json.dumps(record, indent=1))
     if log:
-        log.info("%s: applied %s (%s)%s", ms_path.name, chosen, cal["calibrator"],
-                 f", after passing over {len(passed_over)} nearer calibration(s)" if passed_over else "")  # fmt: skip
+        log.info(
+            "%s: applied %s (%s)%s",
+            ms_path.name,
+            chosen,
+            cal["calibrator"],
+            f", after passing over {len(passed_over)} nearer calibration(s)" if passed_over else "",
+        )
     return record

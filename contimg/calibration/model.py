@@ -23,15 +23,21 @@ SAME_SOURCE_ARCSEC = 10.0  # a field source this close to a calibrator is the ca
 PARALLEL_HANDS = {5, 8, 9, 12}  # RR, LL, XX, YY in the Measurement Set's Stokes numbering
 
 
-def select_sources(calibrators: Catalog, field: Catalog, centre_rad: tuple[float, float], freq_hz: float,
-                   dish_m: float, min_apparent_jy: float, radius_deg: float) -> pd.DataFrame:  # fmt: skip
+def select_sources(
+    calibrators: Catalog,
+    field: Catalog,
+    centre_rad: tuple[float, float],
+    freq_hz: float,
+    dish_m: float,
+    min_apparent_jy: float,
+    radius_deg: float,
+) -> pd.DataFrame:
     """Catalogue sources within ``radius_deg`` of the phase centre whose beam-attenuated flux
     at ``freq_hz`` is at least ``min_apparent_jy``, brightest first (calibrators win duplicates).
 
     Adds the columns offset_deg and apparent_jy.
     """
-    both = pd.concat([calibrators.table.assign(role="calibrator"), field.table.assign(role="field")],
-                     ignore_index=True)  # fmt: skip
+    both = pd.concat([calibrators.table.assign(role="calibrator"), field.table.assign(role="field")], ignore_index=True)
     ra, dec = np.deg2rad(both["ra_deg"].to_numpy(float)), np.deg2rad(both["dec_deg"].to_numpy(float))
     offset = geometry.angular_distance(ra, dec, *centre_rad)
     flux = Catalog(both).flux_at([freq_hz])[:, 0]
@@ -41,9 +47,11 @@ def select_sources(calibrators: Catalog, field: Catalog, centre_rad: tuple[float
     kept_field = keep[keep["role"] == "field"]
     if len(cal) and len(kept_field):
         dist = geometry.angular_distance(
-            np.deg2rad(kept_field["ra_deg"].to_numpy(float))[:, None], np.deg2rad(kept_field["dec_deg"].to_numpy(float))[:, None],
-            np.deg2rad(cal["ra_deg"].to_numpy(float))[None], np.deg2rad(cal["dec_deg"].to_numpy(float))[None],
-        )  # fmt: skip
+            np.deg2rad(kept_field["ra_deg"].to_numpy(float))[:, None],
+            np.deg2rad(kept_field["dec_deg"].to_numpy(float))[:, None],
+            np.deg2rad(cal["ra_deg"].to_numpy(float))[None],
+            np.deg2rad(cal["dec_deg"].to_numpy(float))[None],
+        )
         kept_field = kept_field[np.rad2deg(dist.min(axis=1)) * 3600 > SAME_SOURCE_ARCSEC]
     return pd.concat([cal, kept_field]).sort_values("apparent_jy", ascending=False).reset_index(drop=True)
 
@@ -75,8 +83,9 @@ def _add_model_column(ms: table) -> None:
     ms.addcols(maketabdesc(desc), dminfo={"TYPE": "TiledShapeStMan", "NAME": "TiledModel", "SPEC": {}})
 
 
-def model_blocks(ms: table, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float,
-                 channel_block: int = 64) -> Iterator[tuple[int, np.ndarray]]:  # fmt: skip
+def model_blocks(
+    ms: table, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, channel_block: int = 64
+) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, model visibilities) of each spectral window's rows of the open ``ms`` (rows
     grouped by spectral window, as contimg writes them): ``sources`` seen by dishes pointing
     at the meridian at ``pointing_dec_rad``, in the MS's data layout (rows, channels, correlations)."""
@@ -95,9 +104,14 @@ def model_blocks(ms: table, sources: Catalog, pointing_dec_rad: float, layout: L
     rows_ant = np.unique(np.concatenate([a1, a2]))
     rel = layout.relative_ecef[rows_ant]  # layout row = ANTENNA row (`msio.ms_layout`)
     geom = predict.source_geometry(
-        rel, jd, sources.ra_rad, sources.dec_rad, geometry.apparent_radec(*centre, jd, site),
-        geometry.meridian_apparent(jd, pointing_dec_rad, site), site,
-    )  # fmt: skip
+        rel,
+        jd,
+        sources.ra_rad,
+        sources.dec_rad,
+        geometry.apparent_radec(*centre, jd, site),
+        geometry.meridian_apparent(jd, pointing_dec_rad, site),
+        site,
+    )
     i1, i2 = np.searchsorted(rows_ant, a1), np.searchsorted(rows_ant, a2)
     for d in np.unique(ddid):
         rows = np.flatnonzero(ddid == d)

@@ -40,8 +40,13 @@ def failed_calibrations(caltables: str | Path, settings: Calibration) -> dict[st
     return failed
 
 
-def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, max_candidates: int,
-         failed: dict[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
+def plan(
+    groups: pd.DataFrame,
+    validity_hours: float,
+    dec_tolerance_deg: float,
+    max_candidates: int,
+    failed: dict[str, str] | None = None,
+) -> pd.DataFrame:
     """One row per complete group: its candidate calibrations (nearest first) or why it has none
     (none in reach, or every one in reach is among the ``failed`` calibrations).
 
@@ -59,20 +64,32 @@ def plan(groups: pd.DataFrame, validity_hours: float, dec_tolerance_deg: float, 
         near = [(same_dec[k], hours[k]) for k in order[hours[order] <= validity_hours][:max_candidates]]
         candidates = [cal_obs[k] for k, _ in near]
         if not near:
-            reason = (f"no calibrator group at pointing dec {g.pointing_dec_deg:.2f} deg within "
-                      f"{validity_hours:g} h" + ("" if len(same_dec) == 0 else
-                      f" (nearest: {cal_obs[same_dec[np.argmin(hours)]]}, {hours.min():.1f} h away)"))  # fmt: skip
+            reason = f"no calibrator group at pointing dec {g.pointing_dec_deg:.2f} deg within {validity_hours:g} h" + (
+                ""
+                if len(same_dec) == 0
+                else f" (nearest: {cal_obs[same_dec[np.argmin(hours)]]}, {hours.min():.1f} h away)"
+            )
         elif failed and all(cal in failed for cal in candidates):
             reason = "every calibration in reach failed its quality gate: " + " | ".join(
-                f"{cal}: {failed[cal]}" for cal in candidates)
+                f"{cal}: {failed[cal]}" for cal in candidates
+            )
             near, candidates = [], []
         else:
             reason = ""
-        rows.append({"obs": g.obs, "mjd_mid": g.mjd_mid, "pointing_dec_deg": g.pointing_dec_deg,
-                     "candidates": candidates, "calibrators": [cal_name[k] for k, _ in near],
-                     "hours_away": [round(float(h), 3) for _, h in near], "reason": reason})  # fmt: skip
-    return pd.DataFrame(rows, columns=["obs", "mjd_mid", "pointing_dec_deg", "candidates", "calibrators",
-                                       "hours_away", "reason"])  # fmt: skip
+        rows.append(
+            {
+                "obs": g.obs,
+                "mjd_mid": g.mjd_mid,
+                "pointing_dec_deg": g.pointing_dec_deg,
+                "candidates": candidates,
+                "calibrators": [cal_name[k] for k, _ in near],
+                "hours_away": [round(float(h), 3) for _, h in near],
+                "reason": reason,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["obs", "mjd_mid", "pointing_dec_deg", "candidates", "calibrators", "hours_away", "reason"]
+    )
 
 
 def choose(candidates: list[str], verdicts: dict[str, dict]) -> tuple[str | None, list[dict]]:

@@ -78,18 +78,31 @@ def table_qa(sol: Solutions, antennas_with_data: dict[int, str], limits: Calibra
         if n_flag < n_sol and sol.kind != "delay":
             good = np.concatenate([np.abs(sol.values[k][~sol.flags[k]]) for k in keys])
             # along channels for a bandpass, along time for gains
-            series = [(np.moveaxis(sol.values[k], 1, 0) if sol.kind == "bandpass" else sol.values[k],
-                       np.moveaxis(sol.flags[k], 1, 0) if sol.kind == "bandpass" else sol.flags[k]) for k in keys]  # fmt: skip
-            scatter = [_phase_scatter_deg(v[:, i, p], f[:, i, p]) for v, f in series
-                       for i in range(v.shape[1]) for p in range(v.shape[2])]  # fmt: skip
+            series = [
+                (
+                    np.moveaxis(sol.values[k], 1, 0) if sol.kind == "bandpass" else sol.values[k],
+                    np.moveaxis(sol.flags[k], 1, 0) if sol.kind == "bandpass" else sol.flags[k],
+                )
+                for k in keys
+            ]
+            scatter = [
+                _phase_scatter_deg(v[:, i, p], f[:, i, p])
+                for v, f in series
+                for i in range(v.shape[1])
+                for p in range(v.shape[2])
+            ]
             entry["amplitude_median"] = round(float(np.median(good)), 4)
             entry["phase_scatter_deg"] = round(float(np.nanmax(scatter)), 3) if np.isfinite(scatter).any() else None
         per_antenna[ant] = entry
     snr = np.concatenate(snrs) if snrs else np.array([])
     lost = [e["name"] for e in per_antenna.values() if e["flagged_fraction"] >= 1.0]
-    noisy = [e["name"] for e in per_antenna.values() if (e.get("phase_scatter_deg") or 0) > limits.max_phase_scatter_deg]
+    noisy = [
+        e["name"] for e in per_antenna.values() if (e.get("phase_scatter_deg") or 0) > limits.max_phase_scatter_deg
+    ]
     lo, hi = limits.amplitude_range
-    odd_amp = [e["name"] for e in per_antenna.values() if "amplitude_median" in e and not lo <= e["amplitude_median"] <= hi]
+    odd_amp = [
+        e["name"] for e in per_antenna.values() if "amplitude_median" in e and not lo <= e["amplitude_median"] <= hi
+    ]
     metrics = {
         "kind": sol.kind,
         "n_antennas_with_data": n_ant,
@@ -106,8 +119,10 @@ def table_qa(sol: Solutions, antennas_with_data: dict[int, str], limits: Calibra
     }
     reasons = []
     if metrics["flagged_fraction"] > limits.max_flagged_fraction:
-        reasons.append(f"{sol.kind}: {metrics['flagged_fraction']:.1%} of solutions flagged "
-                       f"(limit {limits.max_flagged_fraction:.0%})")  # fmt: skip
+        reasons.append(
+            f"{sol.kind}: {metrics['flagged_fraction']:.1%} of solutions flagged "
+            f"(limit {limits.max_flagged_fraction:.0%})"
+        )
     if metrics["snr_median"] is not None and metrics["snr_median"] < limits.min_median_snr:
         reasons.append(f"{sol.kind}: median SNR {metrics['snr_median']} (limit {limits.min_median_snr})")
     bad = set(lost) | set(noisy) | set(odd_amp)

@@ -102,7 +102,9 @@ def _run(step: str, task, caltable: Path, **kwargs) -> Path:
     except Exception as err:  # CASA raises bare RuntimeErrors/AssertionErrors
         raise CalibrationError(f"{step} on {kwargs.get('vis')}: {err}") from err
     if not (caltable / "table.dat").exists():
-        raise CalibrationError(f"{step} on {kwargs.get('vis')} wrote no table {caltable.name} (see the CASA messages in the log)")
+        raise CalibrationError(
+            f"{step} on {kwargs.get('vis')} wrote no table {caltable.name} (see the CASA messages in the log)"
+        )
     return caltable
 
 
@@ -134,8 +136,15 @@ def flag_residual_outliers(ms_path: str, tables: list[Path], scale: float) -> No
     from casatasks import applycal, flagdata
 
     applycal(vis=ms_path, gaintable=[str(t) for t in tables], calwt=False, flagbackup=False)
-    flagdata(vis=ms_path, mode="rflag", datacolumn="residual", timedevscale=scale, freqdevscale=scale,
-             action="apply", flagbackup=False)  # fmt: skip
+    flagdata(
+        vis=ms_path,
+        mode="rflag",
+        datacolumn="residual",
+        timedevscale=scale,
+        freqdevscale=scale,
+        action="apply",
+        flagbackup=False,
+    )
 
 
 def _solve_sequence(ms_path: str, out_dir: Path, refant: RefantChoice, settings: Calibration) -> dict[str, Path]:
@@ -149,12 +158,37 @@ def _solve_sequence(ms_path: str, out_dir: Path, refant: RefantChoice, settings:
     if settings.delay:
         tables["delay"] = _run("delay solve", gaincal, out_dir / "delay.k", gaintype="K", solint="inf", **common)
         prior.append(str(tables["delay"]))
-    initial = _run("initial phase solve", gaincal, out_dir / "initial_phase.g", gaintype="G", calmode="p",
-                   solint="int", spw=central_channels(ms_path), gaintable=prior, **common)  # fmt: skip
-    tables["bandpass"] = _run("bandpass solve", bandpass, out_dir / "bandpass.b", solint="inf", bandtype="B",
-                              solnorm=True, gaintable=prior + [str(initial)], **common)  # fmt: skip
-    tables["gains"] = _run("gain solve", gaincal, out_dir / "gains.g", gaintype="G", calmode="ap",
-                           solint=settings.gain_solint, gaintable=prior + [str(tables["bandpass"])], **common)  # fmt: skip
+    initial = _run(
+        "initial phase solve",
+        gaincal,
+        out_dir / "initial_phase.g",
+        gaintype="G",
+        calmode="p",
+        solint="int",
+        spw=central_channels(ms_path),
+        gaintable=prior,
+        **common,
+    )
+    tables["bandpass"] = _run(
+        "bandpass solve",
+        bandpass,
+        out_dir / "bandpass.b",
+        solint="inf",
+        bandtype="B",
+        solnorm=True,
+        gaintable=prior + [str(initial)],
+        **common,
+    )
+    tables["gains"] = _run(
+        "gain solve",
+        gaincal,
+        out_dir / "gains.g",
+        gaintype="G",
+        calmode="ap",
+        solint=settings.gain_solint,
+        gaintable=prior + [str(tables["bandpass"])],
+        **common,
+    )
     return tables
 
 
@@ -163,8 +197,18 @@ def software_versions() -> dict:
     return {pkg: version(pkg) for pkg in ("casatasks", "casatools", "casadata", "python-casacore", "contimg")}
 
 
-def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources: pd.DataFrame,
-                pointing_dec_deg: float, site: EarthLocation, dish_m: float, settings: Calibration, log=None) -> dict:  # fmt: skip
+def solve_group(
+    ms_path: Path,
+    out_dir: Path,
+    *,
+    calibrator: str,
+    model_sources: pd.DataFrame,
+    pointing_dec_deg: float,
+    site: EarthLocation,
+    dish_m: float,
+    settings: Calibration,
+    log=None,
+) -> dict:
     """Solve one calibrator group into ``out_dir`` (tables, qa.json, one PNG per table).
 
     A solve that CASA cannot do is recorded as a bad calibration with CASA's complaint. Works
@@ -182,8 +226,12 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
         quality = antenna_quality(str(work_ms))
         refant = choose_refant(quality, layout, settings.refant_candidates)
         if log:
-            log.info("model: %d sources (%.2f Jy apparent in total); reference antennas %s",
-                     len(model_sources), model_sources["apparent_jy"].sum(), ", ".join(refant.names))  # fmt: skip
+            log.info(
+                "model: %d sources (%.2f Jy apparent in total); reference antennas %s",
+                len(model_sources),
+                model_sources["apparent_jy"].sum(),
+                ", ".join(refant.names),
+            )
         t_model = time.perf_counter()
         failure = []
         try:
@@ -212,14 +260,23 @@ def solve_group(ms_path: Path, out_dir: Path, *, calibrator: str, model_sources:
         "tables": tables,
         "apply_order": list(tables),
         "refant": {"names": refant.names, "rows": refant.rows, "scores": refant.scores},
-        "model": {"n_sources": len(model_sources), "pointing_dec_deg": pointing_dec_deg,
-                  "sources": model_sources[["name", "ra_deg", "dec_deg", "flux_jy", "spectral_index", "role",
-                                            "offset_deg", "apparent_jy"]].round(6).to_dict("records")},  # fmt: skip
+        "model": {
+            "n_sources": len(model_sources),
+            "pointing_dec_deg": pointing_dec_deg,
+            "sources": model_sources[
+                ["name", "ra_deg", "dec_deg", "flux_jy", "spectral_index", "role", "offset_deg", "apparent_jy"]
+            ]
+            .round(6)
+            .to_dict("records"),
+        },
         "parameters": {k: v for k, v in as_record(settings).items() if k != "qa"},
         "qa_thresholds": as_record(settings.qa),
         "software": software_versions(),
-        "timing_s": {"model": round(t_model - t0, 2), "solve": round(t_solve - t_model, 2),
-                     "qa": round(time.perf_counter() - t_solve, 2)},  # fmt: skip
+        "timing_s": {
+            "model": round(t_model - t0, 2),
+            "solve": round(t_solve - t_model, 2),
+            "qa": round(time.perf_counter() - t_solve, 2),
+        },
     }
     tmp = out_dir / ".qa.json.tmp"
     tmp.write_text(json.dumps(record, indent=1))

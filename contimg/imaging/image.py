@@ -76,16 +76,32 @@ def _stamp(header, jd: np.ndarray, calibration: dict, settings: Imaging, wsclean
     header["CASACORE"] = version("python-casacore")
 
 
-def subtract_bright(ms: Path, scratch: Path, geom: wsclean.Geometry, calibrators: Catalog, catalog: Catalog,
-                    group: Group, layout: Layout, settings: Imaging) -> tuple[Path, Catalog]:  # fmt: skip
+def subtract_bright(
+    ms: Path,
+    scratch: Path,
+    geom: wsclean.Geometry,
+    calibrators: Catalog,
+    catalog: Catalog,
+    group: Group,
+    layout: Layout,
+    settings: Imaging,
+) -> tuple[Path, Catalog]:
     """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks (or
     ``ms`` itself when there are none); and those sources (column ``inside``)."""
     centre = model.phase_centre(str(ms))
     outside_min, inside_min = settings.subtract_min_apparent_jy, settings.subtract_inside_min_apparent_jy
-    bright = model.select_sources(calibrators, catalog, centre, model.mean_frequency(str(ms)), group.dish_m,
-                                  min(outside_min, inside_min), settings.subtract_radius_deg)  # fmt: skip
-    chosen = subtract.to_subtract(bright, subtract.image_wcs(centre, geom.size, geom.scale_arcsec), geom.size,
-                                  outside_min, inside_min)  # fmt: skip
+    bright = model.select_sources(
+        calibrators,
+        catalog,
+        centre,
+        model.mean_frequency(str(ms)),
+        group.dish_m,
+        min(outside_min, inside_min),
+        settings.subtract_radius_deg,
+    )
+    chosen = subtract.to_subtract(
+        bright, subtract.image_wcs(centre, geom.size, geom.scale_arcsec), geom.size, outside_min, inside_min
+    )
     if chosen.empty:
         return ms, Catalog(chosen)
     copy = scratch / "subtracted.ms"
@@ -101,13 +117,21 @@ def sample(ms: Path, geom: wsclean.Geometry, group: Group, layout: Layout, setti
     freqs = model.channel_frequencies(str(ms))
     chosen = freqs[np.linspace(0, len(freqs) - 1, min(settings.pb_frequencies, len(freqs))).astype(int)]
     wcs = subtract.image_wcs(model.phase_centre(str(ms)), geom.size, geom.scale_arcsec)
-    pb = pbeam.drift_averaged_beam(wcs, (geom.size, geom.size), jd, np.deg2rad(group.pointing_dec_deg), layout.site,
-                                   chosen, group.dish_m)  # fmt: skip
+    pb = pbeam.drift_averaged_beam(
+        wcs, (geom.size, geom.size), jd, np.deg2rad(group.pointing_dec_deg), layout.site, chosen, group.dish_m
+    )
     return Sampled(jd, pb, noise.briggs_noise(str(ms), geom.size, geom.scale_arcsec, settings.robust))
 
 
-def write_products(base: Path, image: np.ndarray, image_pb: np.ndarray, restored: Catalog, sampled: Sampled,
-                   calibration: dict, settings: Imaging) -> str:  # fmt: skip
+def write_products(
+    base: Path,
+    image: np.ndarray,
+    image_pb: np.ndarray,
+    restored: Catalog,
+    sampled: Sampled,
+    calibration: dict,
+    settings: Imaging,
+) -> str:
     """Into WSClean's products at ``base``-*.fits: the restored image, and every header stamped;
     beside them ``base``-pb.fits and the primary-beam corrected ``image_pb``. Returns WSClean's
     version."""
@@ -127,8 +151,9 @@ def write_products(base: Path, image: np.ndarray, image_pb: np.ndarray, restored
     return stamp_version
 
 
-def image_group(ms: Path, prefix: Path, group: Group, calibrators: Catalog, catalog: Catalog, settings: Imaging,
-                job: wsclean.Job) -> dict:  # fmt: skip
+def image_group(
+    ms: Path, prefix: Path, group: Group, calibrators: Catalog, catalog: Catalog, settings: Imaging, job: wsclean.Job
+) -> dict:
     """Image ``ms`` into ``prefix``-*.fits, ``prefix``-qa.json and ``prefix``-thumb.png; return the QA."""
     t0 = time.perf_counter()
     name = prefix.name
@@ -163,10 +188,16 @@ def image_group(ms: Path, prefix: Path, group: Group, calibrators: Catalog, cata
             "restored": restored.names,
             "wsclean": cmd,
             "resources": {"threads": job.threads, "mem_gb": round(job.mem_gb, 1)},  # the job's, not the image's
-            "software": {"wsclean": stamp_version, "contimg": version("contimg"),
-                         "python-casacore": version("python-casacore")},
-            "timing_s": {"subtract": round(t_subtract - t0, 2), "wsclean_and_beam": round(t_clean - t_subtract, 2),
-                         "qa_headers": round(time.perf_counter() - t_clean, 2)},  # fmt: skip
+            "software": {
+                "wsclean": stamp_version,
+                "contimg": version("contimg"),
+                "python-casacore": version("python-casacore"),
+            },
+            "timing_s": {
+                "subtract": round(t_subtract - t0, 2),
+                "wsclean_and_beam": round(t_clean - t_subtract, 2),
+                "qa_headers": round(time.perf_counter() - t_clean, 2),
+            },
             "sources": sources.round(6).replace({np.nan: None}).to_dict("records"),
         }
         (scratch / f"{name}-qa.json").write_text(json.dumps(record, indent=1))

@@ -31,7 +31,9 @@ def common_grid(headers: list, pb_cut_footprints: list[np.ndarray]) -> tuple[WCS
         corners.append(w.pixel_to_world(xs, ys))
     ra = np.concatenate([c.ra.deg for c in corners])
     dec = np.concatenate([c.dec.deg for c in corners])
-    centre = SkyCoord(np.mean([w.wcs.crval[0] for w in wcs_list]), np.mean([w.wcs.crval[1] for w in wcs_list]), unit="deg")
+    centre = SkyCoord(
+        np.mean([w.wcs.crval[0] for w in wcs_list]), np.mean([w.wcs.crval[1] for w in wcs_list]), unit="deg"
+    )
     grid = WCS(naxis=2)
     grid.wcs.ctype = ["RA---SIN", "DEC--SIN"]
     grid.wcs.crval = [centre.ra.deg, centre.dec.deg]
@@ -49,11 +51,24 @@ def _footprint(pb: np.ndarray, cut: float, step: int = 8) -> tuple[np.ndarray, n
     return ys * step, xs * step
 
 
-def _reproject_into(data: np.ndarray, header, grid: WCS, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[slice, slice]]:
+def _reproject_into(
+    data: np.ndarray, header, grid: WCS, shape: tuple[int, int]
+) -> tuple[np.ndarray, tuple[slice, slice]]:
     """``data`` on the part of ``grid`` it covers, and that part's slices."""
     src = WCS(header).celestial
     ny, nx = data.shape
-    edge = np.array([[0, 0], [0, ny - 1], [nx - 1, 0], [nx - 1, ny - 1], [nx // 2, 0], [nx // 2, ny - 1], [0, ny // 2], [nx - 1, ny // 2]])
+    edge = np.array(
+        [
+            [0, 0],
+            [0, ny - 1],
+            [nx - 1, 0],
+            [nx - 1, ny - 1],
+            [nx // 2, 0],
+            [nx // 2, ny - 1],
+            [0, ny // 2],
+            [nx - 1, ny // 2],
+        ]
+    )
     x, y = grid.world_to_pixel(src.pixel_to_world(edge[:, 0], edge[:, 1]))
     x0, x1 = max(0, int(np.floor(x.min()))), min(shape[1], int(np.ceil(x.max())) + 1)
     y0, y1 = max(0, int(np.floor(y.min()))), min(shape[0], int(np.ceil(y.max())) + 1)
@@ -80,8 +95,10 @@ def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> 
         w = np.where(pb >= pb_cut, pb**2 / rms**2, 0.0)
         w_part, where = _reproject_into(w, header, grid, shape)
         w_part = np.nan_to_num(w_part)
-        corrected = {"image": fits.getdata(f"{p}-image-pb.fits")[0, 0],
-                     "residual": fits.getdata(f"{p}-residual.fits")[0, 0] / np.where(pb >= pb_cut, pb, np.nan)}  # fmt: skip
+        corrected = {
+            "image": fits.getdata(f"{p}-image-pb.fits")[0, 0],
+            "residual": fits.getdata(f"{p}-residual.fits")[0, 0] / np.where(pb >= pb_cut, pb, np.nan),
+        }
         for kind in total:
             part, _ = _reproject_into(corrected[kind], header, grid, shape)
             total[kind][where] += np.nan_to_num(w_part * part)
@@ -104,13 +121,20 @@ def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> 
         fits.PrimaryHDU(mosaic, header).writeto(f"{out_prefix}{suffix}.fits", overwrite=True)
         if not suffix:
             no_sources = pd.DataFrame(columns=["ra_deg", "dec_deg", "snr"])
-            qa.thumbnail(mosaic, header, no_sources, f"mosaic {out_prefix.name}: {len(included)} images",
-                         f"{out_prefix}.png")  # fmt: skip
+            qa.thumbnail(
+                mosaic, header, no_sources, f"mosaic {out_prefix.name}: {len(included)} images", f"{out_prefix}.png"
+            )
     weight_header = header.copy()
     weight_header["BUNIT"] = "JY**-2"
     fits.PrimaryHDU(weight.astype(np.float32), weight_header).writeto(f"{out_prefix}-weight.fits", overwrite=True)
-    record = {"mosaic": out_prefix.name, "included": [p.name for p in included], "excluded": excluded,
-              "effective_noise_jy": header["EFFNOISE"], "median_noise_jy": header["MEDNOISE"],
-              "shape": list(shape), "pixel_arcsec": 3600 * abs(grid.wcs.cdelt[1])}  # fmt: skip
+    record = {
+        "mosaic": out_prefix.name,
+        "included": [p.name for p in included],
+        "excluded": excluded,
+        "effective_noise_jy": header["EFFNOISE"],
+        "median_noise_jy": header["MEDNOISE"],
+        "shape": list(shape),
+        "pixel_arcsec": 3600 * abs(grid.wcs.cdelt[1]),
+    }
     Path(f"{out_prefix}.json").write_text(json.dumps(record, indent=1))
     return record

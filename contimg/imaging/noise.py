@@ -65,7 +65,9 @@ def briggs_weights(samples: UVSamples, cell: float, robust: float, keep_uv: bool
     extent = int(samples.uv_max / cell) + 2
     cells, natural, us, vs = [], [], [], []
     for u, v, w in samples.blocks():
-        cells.append(np.rint(u / cell).astype(np.int64) * (2 * extent + 1) + np.rint(v / cell).astype(np.int64) + extent)
+        cells.append(
+            np.rint(u / cell).astype(np.int64) * (2 * extent + 1) + np.rint(v / cell).astype(np.int64) + extent
+        )
         natural.append(w)
         if keep_uv:
             us.append(u.astype(np.float32))

@@ -11,8 +11,16 @@ from scipy.ndimage import map_coordinates
 from .. import beam, geometry
 
 
-def drift_averaged_beam(wcs: WCS, shape: tuple[int, int], jd: np.ndarray, pointing_dec_rad: float, site,
-                        freqs_hz: np.ndarray, dish_m: float, step: int = 16) -> np.ndarray:  # fmt: skip
+def drift_averaged_beam(
+    wcs: WCS,
+    shape: tuple[int, int],
+    jd: np.ndarray,
+    pointing_dec_rad: float,
+    site,
+    freqs_hz: np.ndarray,
+    dish_m: float,
+    step: int = 16,
+) -> np.ndarray:
     """(ny, nx) mean over ``jd`` and ``freqs_hz`` of the Airy power towards each pixel."""
     ny, nx = shape
     ys, xs = np.arange(0, ny + step, step), np.arange(0, nx + step, step)

@@ -25,7 +25,9 @@ def robust_rms(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
-def fit_at(image: np.ndarray, x: float, y: float, beam: RestoringBeam, half_box: int) -> tuple[float, float, float] | None:
+def fit_at(
+    image: np.ndarray, x: float, y: float, beam: RestoringBeam, half_box: int
+) -> tuple[float, float, float] | None:
     """(peak, x, y) of a beam-shaped Gaussian fitted near pixel (x, y); None at the image edge."""
     ix, iy = int(round(x)), int(round(y))
     ny, nx = image.shape
@@ -41,13 +43,20 @@ def fit_at(image: np.ndarray, x: float, y: float, beam: RestoringBeam, half_box:
         amp, x0, y0, background = p
         return (amp * beam.response(xx - x0, yy - y0) + background - box).ravel()
 
-    fit = least_squares(misfit, start,
-                        bounds=([-np.inf, x - half_box / 2, y - half_box / 2, -np.inf],
-                                [np.inf, x + half_box / 2, y + half_box / 2, np.inf]))  # fmt: skip
+    fit = least_squares(
+        misfit,
+        start,
+        bounds=(
+            [-np.inf, x - half_box / 2, y - half_box / 2, -np.inf],
+            [np.inf, x + half_box / 2, y + half_box / 2, np.inf],
+        ),
+    )
     return float(fit.x[0]), float(fit.x[1]), float(fit.x[2])
 
 
-def measure_catalog(image: np.ndarray, pb: np.ndarray, header, catalog: Catalog, rms: float, pb_cut: float) -> pd.DataFrame:
+def measure_catalog(
+    image: np.ndarray, pb: np.ndarray, header, catalog: Catalog, rms: float, pb_cut: float
+) -> pd.DataFrame:
     """Fit every catalogue source inside the primary-beam cut; one row per source.
 
     Columns: name, ra_deg, dec_deg, expected_jy (catalogue flux at the image frequency),
@@ -66,17 +75,41 @@ def measure_catalog(image: np.ndarray, pb: np.ndarray, header, catalog: Catalog,
         if not (0 <= ix < image.shape[1] and 0 <= iy < image.shape[0]) or pb[iy, ix] < pb_cut:
             continue
         fit = fit_at(image, float(x[k]), float(y[k]), beam, half_box)
-        row = {"name": name, "ra_deg": catalog.table["ra_deg"].iloc[k], "dec_deg": catalog.table["dec_deg"].iloc[k],
-               "expected_jy": expected[k], "pb": float(pb[iy, ix]), "expected_snr": expected[k] * pb[iy, ix] / rms}  # fmt: skip
+        row = {
+            "name": name,
+            "ra_deg": catalog.table["ra_deg"].iloc[k],
+            "dec_deg": catalog.table["dec_deg"].iloc[k],
+            "expected_jy": expected[k],
+            "pb": float(pb[iy, ix]),
+            "expected_snr": expected[k] * pb[iy, ix] / rms,
+        }
         if fit is not None:
             peak, fx, fy = fit
             gain = float(pb[int(round(fy)), int(round(fx))])
             where = wcs.pixel_to_world(fx, fy)
             true = SkyCoord(row["ra_deg"], row["dec_deg"], unit="deg")
-            row.update(peak_jy_beam=peak, flux_jy=peak / gain, snr=peak / rms, offset_arcsec=float(where.separation(true).arcsec))
+            row.update(
+                peak_jy_beam=peak,
+                flux_jy=peak / gain,
+                snr=peak / rms,
+                offset_arcsec=float(where.separation(true).arcsec),
+            )
         rows.append(row)
-    return pd.DataFrame(rows, columns=["name", "ra_deg", "dec_deg", "expected_jy", "pb", "expected_snr",
-                                       "peak_jy_beam", "flux_jy", "snr", "offset_arcsec"])  # fmt: skip
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "name",
+            "ra_deg",
+            "dec_deg",
+            "expected_jy",
+            "pb",
+            "expected_snr",
+            "peak_jy_beam",
+            "flux_jy",
+            "snr",
+            "offset_arcsec",
+        ],
+    )
 
 
 def verdict(metrics: dict, limits: ImagingQA) -> list[str]:
@@ -85,32 +118,51 @@ def verdict(metrics: dict, limits: ImagingQA) -> list[str]:
     lo, hi = limits.flux_ratio_range
     ratio = metrics["flux_ratio_median"]
     if ratio is None or not lo <= ratio <= hi:
-        reasons.append(f"median flux ratio {ratio} of {metrics['n_flux_sources']} sources above "
-                       f"{limits.flux_ratio_min_jy} Jy is outside [{lo}, {hi}]")  # fmt: skip
+        reasons.append(
+            f"median flux ratio {ratio} of {metrics['n_flux_sources']} sources above "
+            f"{limits.flux_ratio_min_jy} Jy is outside [{lo}, {hi}]"
+        )
     if metrics["rms_over_thermal"] > limits.max_rms_over_thermal:
-        reasons.append(f"rms {metrics['rms_jy'] * 1e3:.3f} mJy is {metrics['rms_over_thermal']:.2f} x the thermal "
-                       f"expectation (limit {limits.max_rms_over_thermal})")  # fmt: skip
+        reasons.append(
+            f"rms {metrics['rms_jy'] * 1e3:.3f} mJy is {metrics['rms_over_thermal']:.2f} x the thermal "
+            f"expectation (limit {limits.max_rms_over_thermal})"
+        )
     if metrics["completeness"] is not None and metrics["completeness"] < limits.min_completeness:
-        reasons.append(f"completeness {metrics['completeness']:.0%} above {limits.completeness_snr} sigma "
-                       f"(limit {limits.min_completeness:.0%})")  # fmt: skip
+        reasons.append(
+            f"completeness {metrics['completeness']:.0%} above {limits.completeness_snr} sigma "
+            f"(limit {limits.min_completeness:.0%})"
+        )
     if metrics["beam_arcsec"][1] < limits.min_pixels_per_beam * metrics["pixel_arcsec"]:
-        reasons.append(f"beam minor axis {metrics['beam_arcsec'][1]:.2f} arcsec spans fewer than "
-                       f"{limits.min_pixels_per_beam} pixels of {metrics['pixel_arcsec']:.2f} arcsec")  # fmt: skip
+        reasons.append(
+            f"beam minor axis {metrics['beam_arcsec'][1]:.2f} arcsec spans fewer than "
+            f"{limits.min_pixels_per_beam} pixels of {metrics['pixel_arcsec']:.2f} arcsec"
+        )
     offset = metrics["astrometric_offset_arcsec_median"]
     if offset is not None and offset > limits.max_offset_beam_fraction * metrics["beam_arcsec"][1]:
-        reasons.append(f"median astrometric offset {offset:.2f} arcsec exceeds {limits.max_offset_beam_fraction} "
-                       f"of the beam's minor axis")  # fmt: skip
+        reasons.append(
+            f"median astrometric offset {offset:.2f} arcsec exceeds {limits.max_offset_beam_fraction} "
+            f"of the beam's minor axis"
+        )
     return reasons
 
 
-def image_metrics(image: np.ndarray, residual: np.ndarray, pb: np.ndarray, header, catalog: Catalog,
-                  thermal_jy: float, settings: Imaging) -> tuple[dict, pd.DataFrame]:  # fmt: skip
+def image_metrics(
+    image: np.ndarray,
+    residual: np.ndarray,
+    pb: np.ndarray,
+    header,
+    catalog: Catalog,
+    thermal_jy: float,
+    settings: Imaging,
+) -> tuple[dict, pd.DataFrame]:
     """The QA record of one image and the per-source measurements behind it."""
     limits, cut = settings.qa, settings.pb_cut
     inside = pb >= cut
     rms = robust_rms(residual[inside])
     sources = measure_catalog(image, pb, header, catalog, rms, cut)
-    detected = sources[(sources["snr"] >= limits.completeness_snr) & (sources["offset_arcsec"] <= 3600 * header["BMIN"])]
+    detected = sources[
+        (sources["snr"] >= limits.completeness_snr) & (sources["offset_arcsec"] <= 3600 * header["BMIN"])
+    ]
     flux_set = detected[detected["expected_jy"] >= limits.flux_ratio_min_jy]
     expected_visible = sources[sources["expected_snr"] >= limits.completeness_snr]
     found = expected_visible["name"].isin(detected["name"])
@@ -149,15 +201,19 @@ def thumbnail(image_pb: np.ndarray, header, sources: pd.DataFrame, title: str, p
     step = max(1, image_pb.shape[0] // size)
     shown = image_pb[::step, ::step]
     finite = shown[np.isfinite(shown)]
-    vmin, vmax = (np.percentile(finite, [1, 99.8]) if finite.size else (0, 1))
+    vmin, vmax = np.percentile(finite, [1, 99.8]) if finite.size else (0, 1)
     fig = plt.figure(figsize=(8, 8))
     ax = fig.add_subplot(projection=wcs[::step, ::step])
     ax.imshow(shown, origin="lower", cmap="gray_r", vmin=vmin, vmax=vmax)
     if len(sources):
         x, y = wcs.world_to_pixel(SkyCoord(sources["ra_deg"], sources["dec_deg"], unit="deg"))
         hit = sources["snr"].fillna(0) >= 5
-        ax.scatter(x[hit] / step, y[hit] / step, s=80, facecolors="none", edgecolors="tab:green", label="catalogue, detected")
-        ax.scatter(x[~hit] / step, y[~hit] / step, s=80, facecolors="none", edgecolors="tab:red", label="catalogue, < 5 sigma")
+        ax.scatter(
+            x[hit] / step, y[hit] / step, s=80, facecolors="none", edgecolors="tab:green", label="catalogue, detected"
+        )
+        ax.scatter(
+            x[~hit] / step, y[~hit] / step, s=80, facecolors="none", edgecolors="tab:red", label="catalogue, < 5 sigma"
+        )
         ax.legend(loc="upper right", fontsize=8)
     for coord, side in ((ax.coords[0], "b"), (ax.coords[1], "l")):  # WCSAxes may pick the top for RA
         coord.set_ticklabel_position(side)

@@ -22,8 +22,11 @@ class RestoringBeam:
     def from_header(cls, header) -> RestoringBeam:
         """From BMAJ, BMIN, BPA (degrees) and the pixel size CDELT2 of a FITS header."""
         pixel_deg = abs(header["CDELT2"])
-        return cls(header["BMAJ"] / pixel_deg * FWHM_TO_SIGMA, header["BMIN"] / pixel_deg * FWHM_TO_SIGMA,
-                   np.deg2rad(header["BPA"]))  # fmt: skip
+        return cls(
+            header["BMAJ"] / pixel_deg * FWHM_TO_SIGMA,
+            header["BMIN"] / pixel_deg * FWHM_TO_SIGMA,
+            np.deg2rad(header["BPA"]),
+        )
 
     def response(self, dx, dy):
         """Unit-peak beam at pixel offsets (dx, dy) from its centre (arrays broadcast)."""

@@ -40,8 +40,9 @@ def image_wcs(centre_rad: tuple[float, float], size: int, scale_arcsec: float) -
     return wcs
 
 
-def to_subtract(sources: pd.DataFrame, wcs: WCS, size: int, outside_min_apparent_jy: float,
-                inside_min_apparent_jy: float) -> pd.DataFrame:  # fmt: skip
+def to_subtract(
+    sources: pd.DataFrame, wcs: WCS, size: int, outside_min_apparent_jy: float, inside_min_apparent_jy: float
+) -> pd.DataFrame:
     """The rows of ``sources`` outside the image (or behind its projection) whose apparent flux
     is at least ``outside_min_apparent_jy``, and those inside at least ``inside_min_apparent_jy``;
     column ``inside`` says which."""

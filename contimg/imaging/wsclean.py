@@ -45,12 +45,35 @@ def command(ms: str, prefix: str, geom: Geometry, settings: Imaging) -> list[str
     directory, named after the MS, where parallel jobs would collide). Threads and memory
     are the job's, not the image's: `with_resources` adds them when it runs.
     """
-    cmd = ["wsclean", "-name", prefix, "-size", str(geom.size), str(geom.size), "-scale", f"{geom.scale_arcsec}asec",
-           "-weight", "briggs", str(settings.robust), "-niter", str(settings.niter), "-mgain", str(settings.mgain),
-           "-auto-mask", str(settings.auto_mask), "-auto-threshold", str(settings.auto_threshold),
-           "-beam-shape", f"{geom.beam.major_arcsec:.3f}asec", f"{geom.beam.minor_arcsec:.3f}asec",
-           f"{geom.beam.pa_deg:.3f}deg",
-           "-no-dirty", "-no-update-model-required", "-temp-dir", str(Path(prefix).parent)]  # fmt: skip
+    cmd = [
+        "wsclean",
+        "-name",
+        prefix,
+        "-size",
+        str(geom.size),
+        str(geom.size),
+        "-scale",
+        f"{geom.scale_arcsec}asec",
+        "-weight",
+        "briggs",
+        str(settings.robust),
+        "-niter",
+        str(settings.niter),
+        "-mgain",
+        str(settings.mgain),
+        "-auto-mask",
+        str(settings.auto_mask),
+        "-auto-threshold",
+        str(settings.auto_threshold),
+        "-beam-shape",
+        f"{geom.beam.major_arcsec:.3f}asec",
+        f"{geom.beam.minor_arcsec:.3f}asec",
+        f"{geom.beam.pa_deg:.3f}deg",
+        "-no-dirty",
+        "-no-update-model-required",
+        "-temp-dir",
+        str(Path(prefix).parent),
+    ]
     if settings.local_rms:
         cmd.append("-local-rms")
     if settings.baseline_averaging_s > 0:

@@ -28,8 +28,12 @@ def _finite(text: str) -> float:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="contimg-query", description=__doc__)
-    top.add_argument("--db", type=Path, default=Path(os.environ.get("CONTIMG_DB", DEFAULT_DB)),
-                     help=f"the index (default: $CONTIMG_DB or {DEFAULT_DB})")  # fmt: skip
+    top.add_argument(
+        "--db",
+        type=Path,
+        default=Path(os.environ.get("CONTIMG_DB", DEFAULT_DB)),
+        help=f"the index (default: $CONTIMG_DB or {DEFAULT_DB})",
+    )
     top.add_argument("--format", choices=["table", "csv", "json"], default="table")
     commands = top.add_subparsers(dest="command", required=True)
 
@@ -38,8 +42,12 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--name", help="catalogue name, e.g. 'SIM J0918+5431'")
     where.add_argument("--ra", type=_finite, help="RA (deg, ICRS); with --dec")
     curve.add_argument("--dec", type=_finite, help="Dec (deg, ICRS)")
-    curve.add_argument("--radius", type=_finite, default=30.0,
-                       help=f"search radius in arcsec (default 30, at most {query.MAX_RADIUS_ARCSEC:g})")  # fmt: skip
+    curve.add_argument(
+        "--radius",
+        type=_finite,
+        default=30.0,
+        help=f"search radius in arcsec (default 30, at most {query.MAX_RADIUS_ARCSEC:g})",
+    )
 
     for name, what in (("images", "images"), ("groups", "groups")):
         sub = commands.add_parser(name, help=f"{what} in a time range, with their QA status")

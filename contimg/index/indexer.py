@@ -21,13 +21,13 @@ import platform
 import sqlite3
 import subprocess
 import time
-from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from . import load, products, schema
 from ..paths import KINDS
+from . import load, products, schema
 
 PACKAGES = ("contimg", "numpy", "pandas", "pyarrow", "astropy")
 
@@ -58,9 +58,11 @@ def code_version() -> str:
     package_dir = Path(__file__).resolve().parents[1]
     described = version("contimg")
     try:
+
         def git(*args):
-            return subprocess.run(["git", "-C", str(package_dir), *args], capture_output=True, text=True,
-                                  check=True, timeout=30).stdout.strip()  # fmt: skip
+            return subprocess.run(
+                ["git", "-C", str(package_dir), *args], capture_output=True, text=True, check=True, timeout=30
+            ).stdout.strip()
 
         commit = git("rev-parse", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")
@@ -90,18 +92,31 @@ def _stored(conn: sqlite3.Connection) -> dict:
 
 def _digests(work: Path, stats: dict, known: dict) -> dict[str, str]:
     """{file: sha256}, reusing the stored digest of a file whose size and mtime are unchanged."""
-    return {rel: known[rel][2] if rel in known and known[rel][:2] == stat else products.sha256_file(work / rel)
-            for rel, stat in stats.items()}  # fmt: skip
+    return {
+        rel: known[rel][2] if rel in known and known[rel][:2] == stat else products.sha256_file(work / rel)
+        for rel, stat in stats.items()
+    }
 
 
 def _record(conn, run_id: int, product: products.Product, stats: dict, digests: dict, software) -> None:
     """The product's provenance row and its files' digests."""
     cursor = conn.execute(
         "INSERT INTO products (kind, key, path, sha256, n_files, bytes, software, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (product.kind, product.key, product.path, products.sha256_product(digests), len(stats),
-         sum(size for size, _ in stats.values()), json.dumps(software) if software else None, run_id))  # fmt: skip
-    conn.executemany("INSERT INTO product_files (product_id, path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?, ?)",
-                     [(cursor.lastrowid, rel, *stats[rel], digests[rel]) for rel in sorted(stats)])  # fmt: skip
+        (
+            product.kind,
+            product.key,
+            product.path,
+            products.sha256_product(digests),
+            len(stats),
+            sum(size for size, _ in stats.values()),
+            json.dumps(software) if software else None,
+            run_id,
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO product_files (product_id, path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?, ?)",
+        [(cursor.lastrowid, rel, *stats[rel], digests[rel]) for rel in sorted(stats)],
+    )
 
 
 def _plan(work: Path, stored: dict, present: list[products.Product]) -> tuple[list, list]:
@@ -152,12 +167,16 @@ def _update(conn: sqlite3.Connection, db: Path, work: Path, config: dict | None,
     """Inside the caller's write transaction: bring the index in line with the work area.
     Returns what changed (``changed`` False: the caller rolls back, the file stays as it was)."""
     found_version = schema.ensure(conn, str(db))
-    software = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-                **{p: version(p) for p in PACKAGES}}  # fmt: skip
-    run_id = conn.execute("INSERT INTO runs (started_utc, finished_utc, work_area, config_sha256, code_version, "
-                          "software, n_added, n_updated, n_removed) VALUES (?, '', ?, ?, ?, ?, 0, 0, 0)",
-                          (_now(), str(work), config_sha256(config), code_version(), json.dumps(software))
-                          ).lastrowid  # fmt: skip
+    software = {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        **{p: version(p) for p in PACKAGES},
+    }
+    run_id = conn.execute(
+        "INSERT INTO runs (started_utc, finished_utc, work_area, config_sha256, code_version, "
+        "software, n_added, n_updated, n_removed) VALUES (?, '', ?, ?, ?, ?, 0, 0, 0)",
+        (_now(), str(work), config_sha256(config), code_version(), json.dumps(software)),
+    ).lastrowid
     stored = _stored(conn)
     ids = load.Ids(conn)
     present = products.discover(work)
@@ -168,8 +187,9 @@ def _update(conn: sqlite3.Connection, db: Path, work: Path, config: dict | None,
     for kind, batch in itertools.groupby(todo, key=lambda item: item[0].kind):
         batch = list(batch)
         if log:
-            log.info("loading %d %s product(s), %d of them new", len(batch), kind,
-                     sum(old is None for _, _, old in batch))  # fmt: skip
+            log.info(
+                "loading %d %s product(s), %d of them new", len(batch), kind, sum(old is None for _, _, old in batch)
+            )
         bulk = kind == "photometry" and len(batch) > conn.execute("SELECT count(*) FROM measured_groups").fetchone()[0]
         with schema.photometry_index_deferred(conn) if bulk else contextlib.nullcontext():
             for (product, stats, old), data, digests, error in _read_ahead(work, batch, ids.sources):
@@ -187,11 +207,22 @@ def _update(conn: sqlite3.Connection, db: Path, work: Path, config: dict | None,
     orphans = load.remove_orphans(conn) if gone or updated or unreadable else 0
     lost = [p.path for p, _, old in todo if old and p.path in unreadable]  # indexed before, unreadable now
     changed = bool(added or updated or gone or lost) or found_version != schema.SCHEMA_VERSION
-    conn.execute("UPDATE runs SET finished_utc = ?, n_added = ?, n_updated = ?, n_removed = ? WHERE run_id = ?",
-                 (_now(), len(added), len(updated), len(gone), run_id))
-    return {"database": str(db), "work_area": str(work), "changed": changed, "run_id": run_id if changed else None,
-            "added": added, "updated": updated, "removed": [f"{kind} {key}" for kind, key in gone],
-            "unreadable": unreadable, "orphans_removed": orphans, "n_products": len(present)}  # fmt: skip
+    conn.execute(
+        "UPDATE runs SET finished_utc = ?, n_added = ?, n_updated = ?, n_removed = ? WHERE run_id = ?",
+        (_now(), len(added), len(updated), len(gone), run_id),
+    )
+    return {
+        "database": str(db),
+        "work_area": str(work),
+        "changed": changed,
+        "run_id": run_id if changed else None,
+        "added": added,
+        "updated": updated,
+        "removed": [f"{kind} {key}" for kind, key in gone],
+        "unreadable": unreadable,
+        "orphans_removed": orphans,
+        "n_products": len(present),
+    }
 
 
 def _in_place(db: Path, work: Path, config, log, busy_timeout_s: float) -> dict:
@@ -243,8 +274,7 @@ def _first_build(db: Path, work: Path, config, log, busy_timeout_s: float) -> di
     return summary
 
 
-def index_work_area(work: Path, db: Path, config: dict | None = None, log=None,
-                    busy_timeout_s: float = 600.0) -> dict:  # fmt: skip
+def index_work_area(work: Path, db: Path, config: dict | None = None, log=None, busy_timeout_s: float = 600.0) -> dict:
     """Index every product under ``work`` into ``db``; return what changed.
 
     Raises schema.SchemaError for a file that is not an index of this code's schema.
@@ -256,9 +286,16 @@ def index_work_area(work: Path, db: Path, config: dict | None = None, log=None,
     summary = build(db, work, config, log, busy_timeout_s)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     if log:
-        log.info("%s: %d products, %d added, %d updated, %d removed, %d unreadable%s", db, summary["n_products"],
-                 len(summary["added"]), len(summary["updated"]), len(summary["removed"]), len(summary["unreadable"]),
-                 "" if summary["changed"] else " (no change: index left as it was)")  # fmt: skip
+        log.info(
+            "%s: %d products, %d added, %d updated, %d removed, %d unreadable%s",
+            db,
+            summary["n_products"],
+            len(summary["added"]),
+            len(summary["updated"]),
+            len(summary["removed"]),
+            len(summary["unreadable"]),
+            "" if summary["changed"] else " (no change: index left as it was)",
+        )
     return summary
 
 

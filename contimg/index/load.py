@@ -22,15 +22,65 @@ from ..paths import Area
 from .products import Product
 
 PHOTOMETRY_COLUMNS = ["mjd", "flux_jy", "flux_err_jy", "catalog_flux_jy", "local_rms_jy", "snr", "pb", "flags"]
-DETECTION_COLUMNS = ["mjd", "ra_deg", "dec_deg", "peak_jy_beam", "local_rms_jy", "significance", "pb", "flux_jy",
-                     "forced_flux_jy", "forced_flux_err_jy", "catalog_name", "separation_arcsec", "near_edge",
-                     "near_bright", "point_like", "new_source"]  # fmt: skip
-VARIABILITY_COLUMNS = ["n_measurements", "n_epochs", "max_snr", "weighted_mean_jy", "eta", "v", "vs", "m", "chi2_nu",
-                       "variable", "reason"]  # fmt: skip
-GROUP_COLUMNS = ["status", "reason", "n_files", "mjd_start", "mjd_mid", "mjd_end", "pointing_dec_deg", "lst_start_h",
-                 "lst_end_h", "n_freqs", "n_times", "calibrator", "calibrator_flux_jy"]  # fmt: skip
-RAW_FILE_COLUMNS = ["size", "readable", "reason", "jd_first", "jd_last", "n_times", "n_freqs", "freq_min_hz",
-                    "freq_max_hz", "pointing_dec_deg", "n_ants_data"]  # fmt: skip
+DETECTION_COLUMNS = [
+    "mjd",
+    "ra_deg",
+    "dec_deg",
+    "peak_jy_beam",
+    "local_rms_jy",
+    "significance",
+    "pb",
+    "flux_jy",
+    "forced_flux_jy",
+    "forced_flux_err_jy",
+    "catalog_name",
+    "separation_arcsec",
+    "near_edge",
+    "near_bright",
+    "point_like",
+    "new_source",
+]
+VARIABILITY_COLUMNS = [
+    "n_measurements",
+    "n_epochs",
+    "max_snr",
+    "weighted_mean_jy",
+    "eta",
+    "v",
+    "vs",
+    "m",
+    "chi2_nu",
+    "variable",
+    "reason",
+]
+GROUP_COLUMNS = [
+    "status",
+    "reason",
+    "n_files",
+    "mjd_start",
+    "mjd_mid",
+    "mjd_end",
+    "pointing_dec_deg",
+    "lst_start_h",
+    "lst_end_h",
+    "n_freqs",
+    "n_times",
+    "calibrator",
+    "calibrator_flux_jy",
+]
+RAW_FILE_COLUMNS = [
+    "size",
+    "readable",
+    "reason",
+    "jd_first",
+    "jd_last",
+    "n_times",
+    "n_freqs",
+    "freq_min_hz",
+    "freq_max_hz",
+    "pointing_dec_deg",
+    "n_ants_data",
+]
 
 
 class Ids:
@@ -47,7 +97,8 @@ class Ids:
         if obs not in self.groups:
             cursor = self.conn.execute(
                 "INSERT INTO groups (obs, status, reason, in_inventory) VALUES (?, 'unknown', ?, 0)",
-                (obs, "not in the inventory"))  # fmt: skip
+                (obs, "not in the inventory"),
+            )
             self.groups[obs] = cursor.lastrowid
         return self.groups[obs]
 
@@ -131,14 +182,17 @@ READERS = {
     "calibration": lambda work, p: {"record": _json_or_empty(work / p.path)},
     "calibrated": lambda work, p: {"record": _json_or_empty(work / p.path)},
     "image": lambda work, p: {"record": _json_or_empty(work / p.path)},
-    "mosaic": lambda work, p: {"record": _json_or_empty(work / p.path),
-                               "header": _header_or_empty(work / AREA.mosaic(p.key))},
+    "mosaic": lambda work, p: {
+        "record": _json_or_empty(work / p.path),
+        "header": _header_or_empty(work / AREA.mosaic(p.key)),
+    },
     "photometry": lambda work, p: {
         "record": _json_or_empty(work / p.path),
         "forced": _parquet_columns(work / AREA.photometry(p.key), ["name", "ra_deg", "dec_deg", *PHOTOMETRY_COLUMNS]),
-        "blind": _parquet_columns(work / AREA.photometry(p.key, "-blind.parquet"), DETECTION_COLUMNS)},
+        "blind": _parquet_columns(work / AREA.photometry(p.key, "-blind.parquet"), DETECTION_COLUMNS),
+    },
     "lightcurves": lambda work, p: {"sources": pd.read_parquet(work / p.path)},
-}  # fmt: skip
+}
 
 
 # Writing: the data read -> rows; each returns the software versions the product records
@@ -150,16 +204,25 @@ def _inventory(conn, product, ids, data):
     for row in groups.itertuples(index=False):
         group_id = ids.group(row.obs)
         values = [_text(getattr(row, c)) for c in GROUP_COLUMNS]
-        conn.execute(f"UPDATE groups SET {', '.join(f'{c} = ?' for c in GROUP_COLUMNS)}, in_inventory = 1 "
-                     "WHERE group_id = ?", (*values, group_id))  # fmt: skip
+        conn.execute(
+            f"UPDATE groups SET {', '.join(f'{c} = ?' for c in GROUP_COLUMNS)}, in_inventory = 1 WHERE group_id = ?",
+            (*values, group_id),
+        )
     if data["files"] is None:
         return None
     subbands = [c for c in groups.columns if c.startswith("sb")]
-    owner = {name: ids.groups[obs] for obs, names in zip(groups["obs"], groups[subbands].values.tolist())
-             for cell in names for name in str(cell).split(";") if name}  # fmt: skip
+    owner = {
+        name: ids.groups[obs]
+        for obs, names in zip(groups["obs"], groups[subbands].values.tolist())
+        for cell in names
+        for name in str(cell).split(";")
+        if name
+    }
     files = data["files"].assign(**{c: None for c in RAW_FILE_COLUMNS if c not in data["files"]})
-    rows = [(row.name, owner.get(row.name), row.subband, *(_text(getattr(row, c)) for c in RAW_FILE_COLUMNS))
-            for row in files.itertuples(index=False)]  # fmt: skip
+    rows = [
+        (row.name, owner.get(row.name), row.subband, *(_text(getattr(row, c)) for c in RAW_FILE_COLUMNS))
+        for row in files.itertuples(index=False)
+    ]
     _insert(conn, "raw_files", ["name", "group_id", "subband", *RAW_FILE_COLUMNS], rows)
     return None
 
@@ -173,36 +236,67 @@ def _calibration_plan(conn, product, ids, data):
 def _ms(conn, product, ids, data):
     stats = data["record"]
     centre = stats.get("phase_centre_icrs_deg", [None, None])
-    _insert_row(conn, "measurement_sets", group_id=ids.group(product.key), kind="flagged", path=product.path,
-                visibilities=stats.get("visibilities"), fraction_flagged_cross=stats.get("fraction_flagged_cross"),
-                phase_centre_ra_deg=centre[0], phase_centre_dec_deg=centre[1])  # fmt: skip
+    _insert_row(
+        conn,
+        "measurement_sets",
+        group_id=ids.group(product.key),
+        kind="flagged",
+        path=product.path,
+        visibilities=stats.get("visibilities"),
+        fraction_flagged_cross=stats.get("fraction_flagged_cross"),
+        phase_centre_ra_deg=centre[0],
+        phase_centre_dec_deg=centre[1],
+    )
     return None
 
 
 def _calibration(conn, product, ids, data):
     qa = data["record"]
     group_id = ids.group(product.key)
-    _insert_row(conn, "calibrations", group_id=group_id, path=AREA.caltables(product.key),
-                calibrator=qa.get("calibrator"), verdict=qa.get("verdict", "unknown"),
-                reasons=_text(qa.get("reasons", [])), refant=_text(qa.get("refant", {}).get("names")),
-                apply_order=_text(qa.get("apply_order")), parameters=_text(qa.get("parameters")),
-                qa_thresholds=_text(qa.get("qa_thresholds")))  # fmt: skip
+    _insert_row(
+        conn,
+        "calibrations",
+        group_id=group_id,
+        path=AREA.caltables(product.key),
+        calibrator=qa.get("calibrator"),
+        verdict=qa.get("verdict", "unknown"),
+        reasons=_text(qa.get("reasons", [])),
+        refant=_text(qa.get("refant", {}).get("names")),
+        apply_order=_text(qa.get("apply_order")),
+        parameters=_text(qa.get("parameters")),
+        qa_thresholds=_text(qa.get("qa_thresholds")),
+    )
     for kind, t in qa.get("tables", {}).items():
-        _insert_row(conn, "caltables", group_id=group_id, kind=kind,
-                    path=AREA.caltables(product.key, Path(t.get("table", kind)).name),
-                    flagged_fraction=t.get("flagged_fraction"), snr_median=t.get("snr_median"),
-                    phase_scatter_deg_median=t.get("phase_scatter_deg_median"), amplitude_min=t.get("amplitude_min"),
-                    amplitude_max=t.get("amplitude_max"), n_antennas_with_data=t.get("n_antennas_with_data"),
-                    verdict=t.get("verdict"), reasons=_text(t.get("reasons")))  # fmt: skip
+        _insert_row(
+            conn,
+            "caltables",
+            group_id=group_id,
+            kind=kind,
+            path=AREA.caltables(product.key, Path(t.get("table", kind)).name),
+            flagged_fraction=t.get("flagged_fraction"),
+            snr_median=t.get("snr_median"),
+            phase_scatter_deg_median=t.get("phase_scatter_deg_median"),
+            amplitude_min=t.get("amplitude_min"),
+            amplitude_max=t.get("amplitude_max"),
+            n_antennas_with_data=t.get("n_antennas_with_data"),
+            verdict=t.get("verdict"),
+            reasons=_text(t.get("reasons")),
+        )
     return qa.get("software")
 
 
 def _calibrated(conn, product, ids, data):
     record = data["record"]
     cal = record.get("calibration")
-    _insert_row(conn, "measurement_sets", group_id=ids.group(product.key), kind="calibrated",
-                path=AREA.calibrated(product.key), calibration_group_id=ids.group(cal) if cal else None,
-                passed_over=_text(record.get("passed_over", [])))  # fmt: skip
+    _insert_row(
+        conn,
+        "measurement_sets",
+        group_id=ids.group(product.key),
+        kind="calibrated",
+        path=AREA.calibrated(product.key),
+        calibration_group_id=ids.group(cal) if cal else None,
+        passed_over=_text(record.get("passed_over", [])),
+    )
     return record.get("software")
 
 
@@ -210,13 +304,36 @@ def _image(conn, product, ids, data):
     qa = data["record"]
     cal = qa.get("calibration")
     beam = qa.get("beam_arcsec") or [None, None]
-    same = ("ra_deg", "dec_deg", "pixel_arcsec", "image_size", "rms_jy", "thermal_jy", "rms_over_thermal",
-            "peak_jy_beam", "dynamic_range", "n_sources", "flux_ratio_median", "completeness")  # named alike in the QA
-    _insert_row(conn, "images", group_id=ids.group(product.key), path=AREA.image(product.key), mjd=qa.get("mjd"),
-                freq_hz=qa.get("frequency_hz"), bmaj_arcsec=beam[0], bmin_arcsec=beam[1], bpa_deg=qa.get("beam_pa_deg"),
-                astrometric_offset_arcsec=qa.get("astrometric_offset_arcsec_median"),
-                verdict=qa.get("verdict", "unknown"), reasons=_text(qa.get("reasons", [])),
-                calibration_group_id=ids.group(cal) if cal else None, **{key: qa.get(key) for key in same})  # fmt: skip
+    same = (
+        "ra_deg",
+        "dec_deg",
+        "pixel_arcsec",
+        "image_size",
+        "rms_jy",
+        "thermal_jy",
+        "rms_over_thermal",
+        "peak_jy_beam",
+        "dynamic_range",
+        "n_sources",
+        "flux_ratio_median",
+        "completeness",
+    )  # named alike in the QA
+    _insert_row(
+        conn,
+        "images",
+        group_id=ids.group(product.key),
+        path=AREA.image(product.key),
+        mjd=qa.get("mjd"),
+        freq_hz=qa.get("frequency_hz"),
+        bmaj_arcsec=beam[0],
+        bmin_arcsec=beam[1],
+        bpa_deg=qa.get("beam_pa_deg"),
+        astrometric_offset_arcsec=qa.get("astrometric_offset_arcsec_median"),
+        verdict=qa.get("verdict", "unknown"),
+        reasons=_text(qa.get("reasons", [])),
+        calibration_group_id=ids.group(cal) if cal else None,
+        **{key: qa.get(key) for key in same},
+    )
     return qa.get("software")
 
 
@@ -224,9 +341,18 @@ def _mosaic(conn, product, ids, data):
     record, header = data["record"], data["header"]
     degrees = [header.get(k) for k in ("BMAJ", "BMIN")]
     bmaj, bmin = (d * 3600 if d is not None else None for d in degrees)
-    _insert_row(conn, "mosaics", name=product.key, path=AREA.mosaic(product.key), mjd=header.get("MJD-OBS"),
-                n_images=len(record.get("included", [])), effective_noise_jy=record.get("effective_noise_jy"),
-                median_noise_jy=record.get("median_noise_jy"), bmaj_arcsec=bmaj, bmin_arcsec=bmin)  # fmt: skip
+    _insert_row(
+        conn,
+        "mosaics",
+        name=product.key,
+        path=AREA.mosaic(product.key),
+        mjd=header.get("MJD-OBS"),
+        n_images=len(record.get("included", [])),
+        effective_noise_jy=record.get("effective_noise_jy"),
+        median_noise_jy=record.get("median_noise_jy"),
+        bmaj_arcsec=bmaj,
+        bmin_arcsec=bmin,
+    )
     rows = [(product.key, ids.group(obs), 1, None) for obs in record.get("included", [])]
     rows += [(product.key, ids.group(e["obs"]), 0, _text(e.get("reasons"))) for e in record.get("excluded", [])]
     _insert(conn, "mosaic_images", ["mosaic", "group_id", "included", "reasons"], rows)
@@ -237,8 +363,13 @@ def _photometry(conn, product, ids, data):
     record, forced, blind = data["record"], data["forced"], data["blind"]
     group_id = ids.group(product.key)
     counts = ("reason", "image_verdict", "n_forced", "n_detections", "n_new_sources", "correlated_noise_factor")
-    _insert_row(conn, "measured_groups", group_id=group_id, measured=int(bool(record.get("measured"))),
-                **{key: record.get(key) for key in counts})  # fmt: skip
+    _insert_row(
+        conn,
+        "measured_groups",
+        group_id=group_id,
+        measured=int(bool(record.get("measured"))),
+        **{key: record.get(key) for key in counts},
+    )
     if forced is not None:
         source_ids = ids.source_ids(forced["name"], forced["ra_deg"], forced["dec_deg"], forced.get("source_id"))
         rows = zip(source_ids, [group_id] * len(source_ids), *(forced[c] for c in PHOTOMETRY_COLUMNS))
@@ -255,13 +386,23 @@ def _lightcurves(conn, product, ids, data):
     table = data["sources"]
     source_ids = ids.source_ids(*(table[c].tolist() for c in ("name", "ra_deg", "dec_deg")))
     table = table.assign(reason=table["reason"].replace("", None))
-    _insert(conn, "variability", ["source_id", *VARIABILITY_COLUMNS], zip(source_ids, *_columns(table, VARIABILITY_COLUMNS)))
+    _insert(
+        conn, "variability", ["source_id", *VARIABILITY_COLUMNS], zip(source_ids, *_columns(table, VARIABILITY_COLUMNS))
+    )
     return None
 
 
-WRITERS = {"inventory": _inventory, "calibration_plan": _calibration_plan, "ms": _ms, "calibration": _calibration,
-           "calibrated": _calibrated, "image": _image, "mosaic": _mosaic, "photometry": _photometry,
-           "lightcurves": _lightcurves}  # fmt: skip
+WRITERS = {
+    "inventory": _inventory,
+    "calibration_plan": _calibration_plan,
+    "ms": _ms,
+    "calibration": _calibration,
+    "calibrated": _calibrated,
+    "image": _image,
+    "mosaic": _mosaic,
+    "photometry": _photometry,
+    "lightcurves": _lightcurves,
+}
 
 # kind -> statements removing a product's rows (parameter, where there is one: the group id, or
 # the mosaic name)
@@ -273,10 +414,13 @@ REMOVERS = {
     "calibrated": ["DELETE FROM measurement_sets WHERE group_id = ? AND kind = 'calibrated'"],
     "image": ["DELETE FROM images WHERE group_id = ?"],
     "mosaic": ["DELETE FROM mosaics WHERE name = ?"],
-    "photometry": ["DELETE FROM photometry WHERE group_id = ?", "DELETE FROM detections WHERE group_id = ?",
-                   "DELETE FROM measured_groups WHERE group_id = ?"],
+    "photometry": [
+        "DELETE FROM photometry WHERE group_id = ?",
+        "DELETE FROM detections WHERE group_id = ?",
+        "DELETE FROM measured_groups WHERE group_id = ?",
+    ],
     "lightcurves": ["DELETE FROM variability"],
-}  # fmt: skip
+}
 
 
 def read(work: Path, product: Product, known_sources: dict | None = None) -> dict:
@@ -307,10 +451,21 @@ def remove_orphans(conn: sqlite3.Connection) -> int:
     removed = conn.execute("""DELETE FROM sources WHERE
         NOT EXISTS (SELECT 1 FROM photometry p WHERE p.source_id = sources.source_id) AND
         NOT EXISTS (SELECT 1 FROM variability v WHERE v.source_id = sources.source_id)""").rowcount
-    references = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{c} = groups.group_id)" for t, c in (
-        ("raw_files", "group_id"), ("calibration_plan", "group_id"), ("measurement_sets", "group_id"), ("measurement_sets", "calibration_group_id"),
-        ("calibrations", "group_id"), ("images", "group_id"), ("images", "calibration_group_id"),
-        ("mosaic_images", "group_id"), ("photometry", "group_id"), ("measured_groups", "group_id"),
-        ("detections", "group_id")))  # fmt: skip
+    references = " AND ".join(
+        f"NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{c} = groups.group_id)"
+        for t, c in (
+            ("raw_files", "group_id"),
+            ("calibration_plan", "group_id"),
+            ("measurement_sets", "group_id"),
+            ("measurement_sets", "calibration_group_id"),
+            ("calibrations", "group_id"),
+            ("images", "group_id"),
+            ("images", "calibration_group_id"),
+            ("mosaic_images", "group_id"),
+            ("photometry", "group_id"),
+            ("measured_groups", "group_id"),
+            ("detections", "group_id"),
+        )
+    )
     removed += conn.execute(f"DELETE FROM groups WHERE in_inventory = 0 AND {references}").rowcount
     return removed

@@ -40,8 +40,16 @@ def write(db: Path, csv_path: Path, html_path: Path) -> pd.DataFrame:
     table.to_csv(csv_path, index=False)
     shown = table.drop(columns=["path"])
     shown["reasons"] = ["; ".join(json.loads(r)) if r else "" for r in shown["reasons"]]
-    cells = ("".join(f"<td>{cell(c, v)}</td>" for c, v in zip(shown.columns, row)) for row in shown.itertuples(index=False))
+    cells = (
+        "".join(f"<td>{cell(c, v)}</td>" for c, v in zip(shown.columns, row)) for row in shown.itertuples(index=False)
+    )
     body = "\n".join(f'<tr class="{verdict}">{row}</tr>' for verdict, row in zip(shown["verdict"], cells))
-    html_path.write_text(PAGE.format(n=len(table), n_pass=int((table["verdict"] == "pass").sum()), rows=body,
-                                     head="".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)))  # fmt: skip
+    html_path.write_text(
+        PAGE.format(
+            n=len(table),
+            n_pass=int((table["verdict"] == "pass").sum()),
+            rows=body,
+            head="".join(f"<th>{html.escape(c)}</th>" for c in shown.columns),
+        )
+    )
     return table

@@ -40,8 +40,10 @@ def connect_read_only(db: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as err:
         raise QueryError(f"{db} is not a readable SQLite products index: {err}") from err
     if found != schema.SCHEMA_VERSION:
-        raise QueryError(f"{db} has index schema version {found}, this code reads version {schema.SCHEMA_VERSION}: "
-                         "re-run the indexer (it migrates) or use the matching contimg")  # fmt: skip
+        raise QueryError(
+            f"{db} has index schema version {found}, this code reads version {schema.SCHEMA_VERSION}: "
+            "re-run the indexer (it migrates) or use the matching contimg"
+        )
     conn.set_authorizer(_only_reading)
     return conn
 
@@ -116,8 +118,13 @@ LIGHTCURVE = """SELECT s.name, g.obs, p.mjd, i.freq_hz, p.flux_jy, p.flux_err_jy
     LEFT JOIN images i USING (group_id) WHERE p.source_id = ? ORDER BY p.mjd"""
 
 
-def lightcurve(conn, name: str | None = None, ra_deg: float | None = None, dec_deg: float | None = None,
-               radius_arcsec: float = 30.0) -> tuple[list[str], list[tuple]]:  # fmt: skip
+def lightcurve(
+    conn,
+    name: str | None = None,
+    ra_deg: float | None = None,
+    dec_deg: float | None = None,
+    radius_arcsec: float = 30.0,
+) -> tuple[list[str], list[tuple]]:
     """Every forced measurement of the named source, or of each source within the radius of a
     position (with its distance), in time order."""
     columns = ["name", "obs", "mjd", "freq_hz", "flux_jy", "flux_err_jy", "snr", "catalog_flux_jy", "flags"]
@@ -149,10 +156,14 @@ def images(conn, start: str | None = None, end: str | None = None, verdict: str 
     if verdict is not None:
         where += " AND i.verdict = ?"
         params.append(verdict)
-    return _rows(conn, f"""SELECT g.obs, i.mjd, i.verdict, i.rms_jy, i.rms_over_thermal, i.flux_ratio_median,
+    return _rows(
+        conn,
+        f"""SELECT g.obs, i.mjd, i.verdict, i.rms_jy, i.rms_over_thermal, i.flux_ratio_median,
         i.astrometric_offset_arcsec, i.n_sources, c.obs AS calibration, i.reasons, i.path
         FROM images i JOIN groups g USING (group_id) LEFT JOIN groups c ON c.group_id = i.calibration_group_id
-        WHERE {where} ORDER BY i.mjd""", params)  # fmt: skip
+        WHERE {where} ORDER BY i.mjd""",
+        params,
+    )
 
 
 GROUP_STATE = """SELECT g.obs, g.mjd_mid, g.status, g.reason, g.calibrator,
@@ -181,7 +192,9 @@ def calibration(conn, obs: str):
     group = conn.execute("SELECT group_id FROM groups WHERE obs = ?", (obs,)).fetchone()
     if group is None:
         raise QueryError(f"no group '{obs}' in the index")
-    return _rows(conn, """SELECT g.obs, c.obs AS calibration, k.calibrator, k.verdict, k.reasons,
+    return _rows(
+        conn,
+        """SELECT g.obs, c.obs AS calibration, k.calibrator, k.verdict, k.reasons,
         t.kind AS caltable, t.verdict AS caltable_verdict, t.snr_median, t.flagged_fraction,
         t.phase_scatter_deg_median, m.passed_over,
         (SELECT count(*) FROM measurement_sets s WHERE s.kind = 'calibrated'
@@ -192,7 +205,9 @@ def calibration(conn, obs: str):
             (SELECT group_id FROM calibrations WHERE group_id = g.group_id))
         LEFT JOIN calibrations k ON k.group_id = c.group_id
         LEFT JOIN caltables t ON t.group_id = c.group_id
-        WHERE g.group_id = ? ORDER BY t.kind""", (group[0],))  # fmt: skip
+        WHERE g.group_id = ? ORDER BY t.kind""",
+        (group[0],),
+    )
 
 
 PROBLEMS = """

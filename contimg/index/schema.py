@@ -164,8 +164,9 @@ def ensure(conn: sqlite3.Connection, path: str) -> int:
     """
     found = version(conn)
     if found > SCHEMA_VERSION:
-        raise SchemaError(f"{path} has index schema version {found}, newer than this code's "
-                          f"{SCHEMA_VERSION}: update contimg")  # fmt: skip
+        raise SchemaError(
+            f"{path} has index schema version {found}, newer than this code's {SCHEMA_VERSION}: update contimg"
+        )
     if found == 0:
         if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise SchemaError(f"{path} is an SQLite file but not a products index (no schema version)")

@@ -29,15 +29,28 @@ def source_names(n: int) -> np.ndarray:
     return np.array([f"SYN J{k:07d}" for k in range(n)])
 
 
-def write_work_area(work: Path, n_images: int, rows_per_image: int, n_sources: int, first_mjd: float = 61120.0,
-                    seed: int = 0) -> None:  # fmt: skip
+def write_work_area(
+    work: Path, n_images: int, rows_per_image: int, n_sources: int, first_mjd: float = 61120.0, seed: int = 0
+) -> None:
     """Write ``n_images`` groups' inventory rows, images and photometry under ``work``."""
     rng = np.random.default_rng(seed)
     mjd = first_mjd + np.arange(n_images) * GROUP_S / 86400.0
     obs = list(Time(mjd, format="mjd", scale="utc").strftime("%Y%m%dT%H%M%S"))  # group ids
-    tables.write_csv_atomic(pd.DataFrame({"obs": obs, "status": "complete", "reason": "", "n_files": 16,
-                                          "mjd_start": mjd - 0.0018, "mjd_mid": mjd, "mjd_end": mjd + 0.0018,
-                                          "pointing_dec_deg": DEC_DEG}), work / AREA.inventory())  # fmt: skip
+    tables.write_csv_atomic(
+        pd.DataFrame(
+            {
+                "obs": obs,
+                "status": "complete",
+                "reason": "",
+                "n_files": 16,
+                "mjd_start": mjd - 0.0018,
+                "mjd_mid": mjd,
+                "mjd_end": mjd + 0.0018,
+                "pointing_dec_deg": DEC_DEG,
+            }
+        ),
+        work / AREA.inventory(),
+    )
     names = source_names(n_sources)
     ra_all = np.arange(n_sources) * 360.0 / n_sources
     dec_all = DEC_DEG + rng.uniform(-1.5, 1.5, n_sources)
@@ -48,18 +61,48 @@ def write_work_area(work: Path, n_images: int, rows_per_image: int, n_sources: i
         idx = (k * step + np.arange(rows_per_image)) % n_sources
         flux = rng.lognormal(-3.0, 1.0, rows_per_image)
         err = np.full(rows_per_image, 0.001)
-        pq.write_table(pa.table({
-            "obs": [obs[k]] * rows_per_image, "mjd": np.full(rows_per_image, mjd[k]),
-            "freq_hz": np.full(rows_per_image, 1.405e9), "name": names[idx], "ra_deg": ra_all[idx],
-            "dec_deg": dec_all[idx], "x_pix": rng.uniform(0, 4096, rows_per_image),
-            "y_pix": rng.uniform(0, 4096, rows_per_image), "pb": rng.uniform(0.1, 1, rows_per_image),
-            "catalog_flux_jy": flux, "peak_jy_beam": flux, "local_rms_jy": err, "flux_jy": flux + rng.normal(0, 1e-3),
-            "flux_err_jy": err, "snr": flux / err, "flags": np.zeros(rows_per_image, np.int32)}),
-            work / AREA.photometry(obs[k]))  # fmt: skip
-        (work / AREA.photometry(obs[k], ".json")).write_text(json.dumps(
-            {"obs": obs[k], "mjd": mjd[k], "measured": True, "image_verdict": "pass", "n_forced": rows_per_image}))
-        (work / AREA.image(obs[k], "-qa.json")).write_text(json.dumps(
-            {"obs": obs[k], "mjd": mjd[k], "ra_deg": float(ra_all[idx[0]]), "dec_deg": DEC_DEG, "rms_jy": 0.001,
-             "verdict": "pass", "reasons": [], "beam_arcsec": [64.0, 15.0], "frequency_hz": 1.405e9}))  # fmt: skip
+        pq.write_table(
+            pa.table(
+                {
+                    "obs": [obs[k]] * rows_per_image,
+                    "mjd": np.full(rows_per_image, mjd[k]),
+                    "freq_hz": np.full(rows_per_image, 1.405e9),
+                    "name": names[idx],
+                    "ra_deg": ra_all[idx],
+                    "dec_deg": dec_all[idx],
+                    "x_pix": rng.uniform(0, 4096, rows_per_image),
+                    "y_pix": rng.uniform(0, 4096, rows_per_image),
+                    "pb": rng.uniform(0.1, 1, rows_per_image),
+                    "catalog_flux_jy": flux,
+                    "peak_jy_beam": flux,
+                    "local_rms_jy": err,
+                    "flux_jy": flux + rng.normal(0, 1e-3),
+                    "flux_err_jy": err,
+                    "snr": flux / err,
+                    "flags": np.zeros(rows_per_image, np.int32),
+                }
+            ),
+            work / AREA.photometry(obs[k]),
+        )
+        (work / AREA.photometry(obs[k], ".json")).write_text(
+            json.dumps(
+                {"obs": obs[k], "mjd": mjd[k], "measured": True, "image_verdict": "pass", "n_forced": rows_per_image}
+            )
+        )
+        (work / AREA.image(obs[k], "-qa.json")).write_text(
+            json.dumps(
+                {
+                    "obs": obs[k],
+                    "mjd": mjd[k],
+                    "ra_deg": float(ra_all[idx[0]]),
+                    "dec_deg": DEC_DEG,
+                    "rms_jy": 0.001,
+                    "verdict": "pass",
+                    "reasons": [],
+                    "beam_arcsec": [64.0, 15.0],
+                    "frequency_hz": 1.405e9,
+                }
+            )
+        )
         header = fits.Header({"MJD-OBS": mjd[k], "CRVAL1": float(ra_all[idx[0]]), "CRVAL2": DEC_DEG})
         fits.PrimaryHDU(np.zeros((1, 1), np.float32), header).writeto(work / AREA.image(obs[k]))

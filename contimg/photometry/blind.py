@@ -39,20 +39,41 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import map_coordinates
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
+from scipy.ndimage import map_coordinates
 
 from ..settings import Blind
 from ..sky import Catalog
 from . import forced
 from .forced import edge_distance
 
-COLUMNS = ["ra_deg", "dec_deg", "err_ra_arcsec", "err_dec_arcsec", "peak_jy_beam", "err_peak_jy_beam", "int_flux_jy",
-           "a_arcsec", "b_arcsec", "pa_deg", "local_rms_jy", "significance", "pb", "flux_jy", "aegean_flags",
-           "catalog_name", "separation_arcsec", "near_edge", "near_bright", "point_like", "new_source",
-           "forced_flux_jy", "forced_flux_err_jy"]  # fmt: skip
+COLUMNS = [
+    "ra_deg",
+    "dec_deg",
+    "err_ra_arcsec",
+    "err_dec_arcsec",
+    "peak_jy_beam",
+    "err_peak_jy_beam",
+    "int_flux_jy",
+    "a_arcsec",
+    "b_arcsec",
+    "pa_deg",
+    "local_rms_jy",
+    "significance",
+    "pb",
+    "flux_jy",
+    "aegean_flags",
+    "catalog_name",
+    "separation_arcsec",
+    "near_edge",
+    "near_bright",
+    "point_like",
+    "new_source",
+    "forced_flux_jy",
+    "forced_flux_err_jy",
+]
 
 
 def _quiet_aegean() -> None:
@@ -108,23 +129,42 @@ def find_sources(image: Path, bkg: Path, rms: Path, seed_clip: float, flood_clip
     _quiet_aegean()
     with warnings.catch_warnings():  # numpy's on the covariance of islands too small to fit (flagged by aegean)
         warnings.simplefilter("ignore", RuntimeWarning)
-        found = SourceFinder().find_sources_in_image(str(image), bkgin=str(bkg), rmsin=str(rms), innerclip=seed_clip,
-                                                     outerclip=flood_clip, cores=cores, nonegative=True, cube_index=0,
-                                                     max_summits=1, progress=False)  # fmt: skip
-    table = pd.DataFrame({
-        "ra_deg": [s.ra for s in found], "dec_deg": [s.dec for s in found],
-        "err_ra_arcsec": [3600 * s.err_ra for s in found], "err_dec_arcsec": [3600 * s.err_dec for s in found],
-        "peak_jy_beam": [s.peak_flux for s in found], "err_peak_jy_beam": [s.err_peak_flux for s in found],
-        "int_flux_jy": [s.int_flux for s in found], "a_arcsec": [s.a for s in found], "b_arcsec": [s.b for s in found],
-        "pa_deg": [s.pa for s in found], "local_rms_jy": [s.local_rms for s in found],
-        "aegean_flags": [int(s.flags) for s in found],
-    }, columns=COLUMNS[:11] + ["aegean_flags"])  # fmt: skip
+        found = SourceFinder().find_sources_in_image(
+            str(image),
+            bkgin=str(bkg),
+            rmsin=str(rms),
+            innerclip=seed_clip,
+            outerclip=flood_clip,
+            cores=cores,
+            nonegative=True,
+            cube_index=0,
+            max_summits=1,
+            progress=False,
+        )
+    table = pd.DataFrame(
+        {
+            "ra_deg": [s.ra for s in found],
+            "dec_deg": [s.dec for s in found],
+            "err_ra_arcsec": [3600 * s.err_ra for s in found],
+            "err_dec_arcsec": [3600 * s.err_dec for s in found],
+            "peak_jy_beam": [s.peak_flux for s in found],
+            "err_peak_jy_beam": [s.err_peak_flux for s in found],
+            "int_flux_jy": [s.int_flux for s in found],
+            "a_arcsec": [s.a for s in found],
+            "b_arcsec": [s.b for s in found],
+            "pa_deg": [s.pa for s in found],
+            "local_rms_jy": [s.local_rms for s in found],
+            "aegean_flags": [int(s.flags) for s in found],
+        },
+        columns=COLUMNS[:11] + ["aegean_flags"],
+    )
     table["significance"] = table["peak_jy_beam"] / table["local_rms_jy"]
     return table.sort_values(["ra_deg", "dec_deg"]).reset_index(drop=True)
 
 
-def cross_match(detections: pd.DataFrame, catalog: Catalog, pb: np.ndarray, header, edge_margin_pixels: float,
-                limits: Blind) -> pd.DataFrame:  # fmt: skip
+def cross_match(
+    detections: pd.DataFrame, catalog: Catalog, pb: np.ndarray, header, edge_margin_pixels: float, limits: Blind
+) -> pd.DataFrame:
     """Add the nearest catalogue source within the match radius, the primary beam and flux
     density, and the near-edge, near-bright and new-source flags (see the module's docstring)."""
     out = detections.copy()
@@ -155,10 +195,16 @@ def cross_match(detections: pd.DataFrame, catalog: Catalog, pb: np.ndarray, head
     else:
         out["catalog_name"], out["separation_arcsec"], out["near_bright"] = "", np.nan, False
     tolerance = limits.shape_tolerance
-    out["point_like"] = ((np.abs(out["a_arcsec"] / (3600 * beam_major_deg) - 1) <= tolerance)
-                         & (np.abs(out["b_arcsec"] / (3600 * header["BMIN"]) - 1) <= tolerance))  # fmt: skip
-    out["new_source"] = ((out["catalog_name"] == "") & ~out["near_edge"] & ~out["near_bright"] & out["point_like"]
-                         & (out["significance"] >= limits.new_source_min_snr))  # fmt: skip
+    out["point_like"] = (np.abs(out["a_arcsec"] / (3600 * beam_major_deg) - 1) <= tolerance) & (
+        np.abs(out["b_arcsec"] / (3600 * header["BMIN"]) - 1) <= tolerance
+    )
+    out["new_source"] = (
+        (out["catalog_name"] == "")
+        & ~out["near_edge"]
+        & ~out["near_bright"]
+        & out["point_like"]
+        & (out["significance"] >= limits.new_source_min_snr)
+    )
     return out
 
 
@@ -170,5 +216,6 @@ def with_forced_fluxes(detections: pd.DataFrame, maps: forced.ImageMaps, header)
         return detections.assign(forced_flux_jy=[], forced_flux_err_jy=[])[COLUMNS]
     where = SkyCoord(detections["ra_deg"].to_numpy(), detections["dec_deg"].to_numpy(), unit="deg")
     measured = forced.fluxes_at(maps, *WCS(header).celestial.world_to_pixel(where))
-    return detections.assign(forced_flux_jy=measured["flux_jy"].to_numpy(),
-                             forced_flux_err_jy=measured["flux_err_jy"].to_numpy())[COLUMNS]  # fmt: skip
+    return detections.assign(
+        forced_flux_jy=measured["flux_jy"].to_numpy(), forced_flux_err_jy=measured["flux_err_jy"].to_numpy()
+    )[COLUMNS]

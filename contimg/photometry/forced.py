@@ -38,8 +38,21 @@ FLAG_NEAR_EDGE = 4  # within the edge margin of the image's border, where fluxes
 UNRELIABLE = FLAG_EDGE | FLAG_NEAR_EDGE  # left out of the light curves' metrics
 BLEND_RESPONSE = 0.1
 
-COLUMNS = ["name", "ra_deg", "dec_deg", "x_pix", "y_pix", "pb", "catalog_flux_jy", "peak_jy_beam", "local_rms_jy",
-           "flux_jy", "flux_err_jy", "snr", "flags"]  # fmt: skip
+COLUMNS = [
+    "name",
+    "ra_deg",
+    "dec_deg",
+    "x_pix",
+    "y_pix",
+    "pb",
+    "catalog_flux_jy",
+    "peak_jy_beam",
+    "local_rms_jy",
+    "flux_jy",
+    "flux_err_jy",
+    "snr",
+    "flags",
+]
 
 
 def edge_distance(x, y, shape: tuple[int, int]) -> np.ndarray:
@@ -53,7 +66,9 @@ def half_box(beam: RestoringBeam) -> int:
     return int(np.ceil(2.5 * beam.sigma_major))
 
 
-def matched_filter(image: np.ndarray, x: np.ndarray, y: np.ndarray, beam: RestoringBeam, chunk: int = 1024) -> np.ndarray:
+def matched_filter(
+    image: np.ndarray, x: np.ndarray, y: np.ndarray, beam: RestoringBeam, chunk: int = 1024
+) -> np.ndarray:
     """Beam amplitude at sub-pixel positions (x, y) for all positions at once; NaN where the
     box leaves the image or holds a blank pixel."""
     half = half_box(beam)
@@ -72,8 +87,9 @@ def matched_filter(image: np.ndarray, x: np.ndarray, y: np.ndarray, beam: Restor
     return out
 
 
-def correlated_noise_factor(residual: np.ndarray, usable: np.ndarray, beam: RestoringBeam, n: int = 3000,
-                            seed: int = 0) -> float:  # fmt: skip
+def correlated_noise_factor(
+    residual: np.ndarray, usable: np.ndarray, beam: RestoringBeam, n: int = 3000, seed: int = 0
+) -> float:
     """Robust spread of the matched filter at ``n`` random places of the residual where
     ``usable``, over the residual's robust pixel rms (fixed seed: reproducible)."""
     rng = np.random.default_rng(seed)
@@ -118,15 +134,24 @@ def fluxes_at(maps: ImageMaps, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     peak = matched_filter(maps.signal, np.asarray(x, float), np.asarray(y, float), maps.beam)
     local_rms = maps.rms[iy, ix].astype(float)
     err = maps.noise_factor * local_rms
-    return pd.DataFrame({"peak_jy_beam": peak, "local_rms_jy": local_rms, "pb": gain, "flux_jy": peak / gain,
-                         "flux_err_jy": np.hypot(err / gain, maps.systematic_fraction * peak / gain),
-                         "snr": peak / err})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "peak_jy_beam": peak,
+            "local_rms_jy": local_rms,
+            "pb": gain,
+            "flux_jy": peak / gain,
+            "flux_err_jy": np.hypot(err / gain, maps.systematic_fraction * peak / gain),
+            "snr": peak / err,
+        }
+    )
 
 
 def measure(maps: ImageMaps, header, catalog: Catalog, pb_cut: float, edge_margin_pixels: float) -> pd.DataFrame:
     """One row per catalogue source inside the image where pb >= ``pb_cut`` (columns ``COLUMNS``)."""
     table = catalog.table
-    x, y = WCS(header).celestial.world_to_pixel(SkyCoord(table["ra_deg"].to_numpy(), table["dec_deg"].to_numpy(), unit="deg"))
+    x, y = WCS(header).celestial.world_to_pixel(
+        SkyCoord(table["ra_deg"].to_numpy(), table["dec_deg"].to_numpy(), unit="deg")
+    )
     ix, iy = np.rint(x).astype(int), np.rint(y).astype(int)
     on_image = (ix >= 0) & (iy >= 0) & (ix < maps.pb.shape[1]) & (iy < maps.pb.shape[0])
     gain = np.zeros(len(x))
@@ -135,11 +160,18 @@ def measure(maps: ImageMaps, header, catalog: Catalog, pb_cut: float, edge_margi
     x, y = x[keep], y[keep]
     measured = fluxes_at(maps, x, y)
     near_edge = edge_distance(x, y, maps.pb.shape) < edge_margin_pixels
-    flags = (np.where(np.isfinite(measured["peak_jy_beam"]), 0, FLAG_EDGE) | np.where(blended(x, y, maps.beam), FLAG_BLENDED, 0)
-             | np.where(near_edge, FLAG_NEAR_EDGE, 0))  # fmt: skip
+    flags = (
+        np.where(np.isfinite(measured["peak_jy_beam"]), 0, FLAG_EDGE)
+        | np.where(blended(x, y, maps.beam), FLAG_BLENDED, 0)
+        | np.where(near_edge, FLAG_NEAR_EDGE, 0)
+    )
     rows = measured.assign(
-        name=table["name"].to_numpy()[keep], ra_deg=table["ra_deg"].to_numpy()[keep],
-        dec_deg=table["dec_deg"].to_numpy()[keep], x_pix=x, y_pix=y,
-        catalog_flux_jy=catalog.flux_at([float(header["CRVAL3"])])[keep, 0], flags=flags.astype(np.int32),
-    )  # fmt: skip
+        name=table["name"].to_numpy()[keep],
+        ra_deg=table["ra_deg"].to_numpy()[keep],
+        dec_deg=table["dec_deg"].to_numpy()[keep],
+        x_pix=x,
+        y_pix=y,
+        catalog_flux_jy=catalog.flux_at([float(header["CRVAL3"])])[keep, 0],
+        flags=flags.astype(np.int32),
+    )
     return rows[COLUMNS].sort_values("name", kind="stable").reset_index(drop=True)

@@ -36,8 +36,9 @@ def _with_epoch(table: pd.DataFrame, obs: str, mjd: float, freq_hz: float) -> pd
     return pd.concat([pd.DataFrame({"obs": obs, "mjd": mjd, "freq_hz": freq_hz}, index=table.index), table], axis=1)
 
 
-def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut: float, settings: Photometry,
-                  cores: int) -> dict:  # fmt: skip
+def measure_group(
+    image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut: float, settings: Photometry, cores: int
+) -> dict:
     """Forced and blind photometry of ``image_prefix``-image.fits into ``out_prefix``.parquet,
     ``out_prefix``-blind.parquet and ``out_prefix``.json; return the JSON record.
 
@@ -48,7 +49,13 @@ def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut
     qa = json.loads(Path(f"{image_prefix}-qa.json").read_text())
     header = fits.getheader(f"{image_prefix}-image.fits")
     mjd, freq = float(header["MJD-OBS"]), float(header["CRVAL3"])
-    record = {"obs": obs, "image": f"{image_prefix}-image.fits", "mjd": mjd, "freq_hz": freq, "image_verdict": qa["verdict"]}
+    record = {
+        "obs": obs,
+        "image": f"{image_prefix}-image.fits",
+        "mjd": mjd,
+        "freq_hz": freq,
+        "image_verdict": qa["verdict"],
+    }
     with staging.scratch_directory(out_prefix.parent / f".{obs}.photometry") as scratch:
         if qa["verdict"] != "pass":
             forced_rows = pd.DataFrame(columns=forced.COLUMNS)
@@ -59,24 +66,41 @@ def measure_group(image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut
             image, residual, pb = (_plane(Path(f"{image_prefix}-{kind}.fits")) for kind in ("image", "residual", "pb"))
             beam = RestoringBeam.from_header(header)
             factor = forced.correlated_noise_factor(residual, (pb >= pb_cut) & np.isfinite(residual), beam)
-            maps = forced.ImageMaps(image - _plane(bkg_path), _plane(rms_path), pb, beam, factor,
-                                    settings.flux_systematic_fraction)  # fmt: skip
+            maps = forced.ImageMaps(
+                image - _plane(bkg_path), _plane(rms_path), pb, beam, factor, settings.flux_systematic_fraction
+            )
             margin = settings.edge_margin_beams * header["BMAJ"] / abs(header["CDELT2"])
             forced_rows = forced.measure(maps, header, catalog, pb_cut, margin)
             t_forced = time.perf_counter()
-            found = blind.find_sources(Path(f"{image_prefix}-image.fits"), bkg_path, rms_path, settings.blind.seed_clip,
-                                       settings.blind.flood_clip, cores)  # fmt: skip
+            found = blind.find_sources(
+                Path(f"{image_prefix}-image.fits"),
+                bkg_path,
+                rms_path,
+                settings.blind.seed_clip,
+                settings.blind.flood_clip,
+                cores,
+            )
             blind_rows = blind.cross_match(found, catalog, pb, header, margin, settings.blind)
-            blind_rows = blind.with_forced_fluxes(blind_rows[blind_rows["pb"] >= pb_cut].reset_index(drop=True), maps, header)
+            blind_rows = blind.with_forced_fluxes(
+                blind_rows[blind_rows["pb"] >= pb_cut].reset_index(drop=True), maps, header
+            )
             record.update(
-                measured=True, correlated_noise_factor=round(factor, 4), n_forced=len(forced_rows),
-                n_forced_clean=int((forced_rows["flags"] == 0).sum()), n_detections=len(blind_rows),
-                n_matched=int((blind_rows["catalog_name"] != "").sum()), n_new_sources=int(blind_rows["new_source"].sum()),
-                new_sources=blind_rows.loc[blind_rows["new_source"], ["ra_deg", "dec_deg", "forced_flux_jy", "significance"]]
-                .round(6).to_dict("records"),
-                settings={k: v for k, v in as_record(settings).items() if k != "variability"}, pb_cut=pb_cut,
+                measured=True,
+                correlated_noise_factor=round(factor, 4),
+                n_forced=len(forced_rows),
+                n_forced_clean=int((forced_rows["flags"] == 0).sum()),
+                n_detections=len(blind_rows),
+                n_matched=int((blind_rows["catalog_name"] != "").sum()),
+                n_new_sources=int(blind_rows["new_source"].sum()),
+                new_sources=blind_rows.loc[
+                    blind_rows["new_source"], ["ra_deg", "dec_deg", "forced_flux_jy", "significance"]
+                ]
+                .round(6)
+                .to_dict("records"),
+                settings={k: v for k, v in as_record(settings).items() if k != "variability"},
+                pb_cut=pb_cut,
                 timing_s={"forced": round(t_forced - t0, 2), "blind": round(time.perf_counter() - t_forced, 2)},
-            )  # fmt: skip
+            )
         record["versions"] = {name: version(name) for name in ("contimg", "AegeanTools", "numpy", "astropy")}
         _with_epoch(forced_rows, obs, mjd, freq).to_parquet(scratch / f"{obs}.parquet", index=False)
         _with_epoch(blind_rows, obs, mjd, freq).to_parquet(scratch / f"{obs}-blind.parquet", index=False)

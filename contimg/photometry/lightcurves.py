@@ -17,8 +17,17 @@ import pandas as pd
 from ..settings import Variability
 from . import blind, forced, variability
 
-SOURCE_COLUMNS = ["name", "ra_deg", "dec_deg", "n_measurements", "catalog_flux_jy", "max_snr", *variability.METRICS,
-                  "variable", "reason"]  # fmt: skip
+SOURCE_COLUMNS = [
+    "name",
+    "ra_deg",
+    "dec_deg",
+    "n_measurements",
+    "catalog_flux_jy",
+    "max_snr",
+    *variability.METRICS,
+    "variable",
+    "reason",
+]
 
 
 EPOCH = ["obs", "mjd", "freq_hz"]  # the columns every per-group table starts with
@@ -50,9 +59,14 @@ def sources(table: pd.DataFrame, limits: Variability) -> pd.DataFrame:
         return pd.DataFrame(columns=SOURCE_COLUMNS)
     rows = []
     for name, curve in table.groupby("name", sort=True):
-        row = {"name": name, "ra_deg": curve["ra_deg"].iloc[0], "dec_deg": curve["dec_deg"].iloc[0],
-               "n_measurements": len(curve), "catalog_flux_jy": float(curve["catalog_flux_jy"].mean()),
-               "max_snr": float(curve["snr"].max()) if curve["snr"].notna().any() else np.nan}  # fmt: skip
+        row = {
+            "name": name,
+            "ra_deg": curve["ra_deg"].iloc[0],
+            "dec_deg": curve["dec_deg"].iloc[0],
+            "n_measurements": len(curve),
+            "catalog_flux_jy": float(curve["catalog_flux_jy"].mean()),
+            "max_snr": float(curve["snr"].max()) if curve["snr"].notna().any() else np.nan,
+        }
         good = curve[(curve["flags"] & forced.UNRELIABLE) == 0]
         row.update(variability.metrics(good["flux_jy"], good["flux_err_jy"], good["catalog_flux_jy"]))
         row["reason"] = variability.is_candidate(row, limits)
@@ -85,9 +99,12 @@ def plot(curve: pd.DataFrame, summary: dict, path: Path) -> None:
     t0 = np.floor(curve["mjd"].min())
     ax.errorbar(curve["mjd"] - t0, curve["flux_jy"] * 1e3, yerr=curve["flux_err_jy"] * 1e3, fmt="o", capsize=3)
     ax.plot(curve["mjd"] - t0, curve["catalog_flux_jy"] * 1e3, "k--", lw=1, label="catalogue")
-    ax.set(xlabel=f"MJD - {t0:.0f} (observation mid-time)", ylabel="flux density (mJy)",
-           title=f"{summary['name']}: eta {summary['eta']:.1f}, V {summary['v']:.2f}, "
-                 f"Vs {summary['vs']:.1f}, m {summary['m']:.2f}")  # fmt: skip
+    ax.set(
+        xlabel=f"MJD - {t0:.0f} (observation mid-time)",
+        ylabel="flux density (mJy)",
+        title=f"{summary['name']}: eta {summary['eta']:.1f}, V {summary['v']:.2f}, "
+        f"Vs {summary['vs']:.1f}, m {summary['m']:.2f}",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -107,5 +124,9 @@ def build(forced_paths: list[Path], blind_paths: list[Path], out_dir: Path, limi
     table.to_parquet(out_dir / "measurements.parquet", index=False)
     summary_rows.to_parquet(out_dir / "sources.parquet", index=False)
     found.to_parquet(out_dir / "new_sources.parquet", index=False)
-    return {"n_measurements": len(table), "n_sources": len(summary_rows),
-            "variable": list(summary_rows.loc[summary_rows["variable"], "name"]), "n_new_sources": len(found)}  # fmt: skip
+    return {
+        "n_measurements": len(table),
+        "n_sources": len(summary_rows),
+        "variable": list(summary_rows.loc[summary_rows["variable"], "name"]),
+        "n_new_sources": len(found),
+    }

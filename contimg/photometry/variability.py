@@ -67,8 +67,15 @@ def metrics(flux, err, reference) -> dict:
     flux, err, reference = flux[keep], err[keep], reference[keep]
     vs, m = two_epoch(flux, err)
     mean = float(np.sum(flux / err**2) / np.sum(1 / err**2)) if len(flux) else np.nan
-    return {"n_epochs": int(len(flux)), "weighted_mean_jy": mean, "eta": eta(flux, err),
-            "v": modulation_index(flux), "vs": vs, "m": m, "chi2_nu": chi2_nu(flux, err, reference)}  # fmt: skip
+    return {
+        "n_epochs": int(len(flux)),
+        "weighted_mean_jy": mean,
+        "eta": eta(flux, err),
+        "v": modulation_index(flux),
+        "vs": vs,
+        "m": m,
+        "chi2_nu": chi2_nu(flux, err, reference),
+    }
 
 
 def is_candidate(row: dict, limits: Variability) -> str:

@@ -19,8 +19,9 @@ from conftest import ROOT, SNAKEMAKE, TINY_IMAGE_QA, assert_same_products, deplo
 SCRIPT = ROOT / "scripts/slurm_one_node.sh"
 SLURMCTLD_LOG = Path("/var/log/slurm/slurmctld.log")
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("apt-get"),
-                                reason="the one-node cluster needs root and Debian's packages")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("apt-get"), reason="the one-node cluster needs root and Debian's packages"
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,14 @@ def cluster_profile(workdir: Path) -> Path:
     keeping every job's Slurm log (the evidence that it ran there)."""
     profile = yaml.safe_load((ROOT / "profiles/cluster/config.yaml").read_text())
     assert profile.pop("software-deployment-method") == "conda"
-    profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 1,
-                    "latency-wait": 10, "slurm-keep-successful-logs": True})  # fmt: skip
+    profile.update(
+        {
+            "slurm-status-command": "squeue",
+            "slurm-init-seconds-before-status-checks": 1,
+            "latency-wait": 10,
+            "slurm-keep-successful-logs": True,
+        }
+    )
     path = workdir / "profiles/cluster-test"
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(yaml.safe_dump(profile))
@@ -61,8 +68,13 @@ def slurm_jobs(*fields: str) -> list[dict]:
 def run_and_cancel_one_image_job(workdir: Path, profile: Path) -> tuple[subprocess.CompletedProcess, str]:
     """Run the night through Slurm and scancel the first image job seen running (as Slurm
     does at a time limit or a node failure); return the run and the cancelled job's id."""
-    process = subprocess.Popen([*SNAKEMAKE, "--profile", str(profile)], cwd=workdir, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [*SNAKEMAKE, "--profile", str(profile)],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     cancelled = ""
     deadline = time.monotonic() + 900
     while process.poll() is None and time.monotonic() < deadline:
@@ -95,9 +107,17 @@ def test_every_job_but_the_index_ran_as_a_slurm_job(cluster_run):
     workdir, jobs, *_ = cluster_run
     logs = workdir / ".snakemake/slurm_logs"
     per_rule = {d.name.removeprefix("rule_"): len(list(d.rglob("*.log"))) for d in logs.iterdir() if d.is_dir()}
-    expected = {"simulate_night": 1, "inventory": 1, "convert": 3, "calibration_plan": 1, "solve_calibration": 1,
-                "apply_calibration": 3, "mosaic": 1, "lightcurves": 1,
-                "group_image_and_photometry_image_photometry": 3 + 1}  # fmt: skip
+    expected = {
+        "simulate_night": 1,
+        "inventory": 1,
+        "convert": 3,
+        "calibration_plan": 1,
+        "solve_calibration": 1,
+        "apply_calibration": 3,
+        "mosaic": 1,
+        "lightcurves": 1,
+        "group_image_and_photometry_image_photometry": 3 + 1,
+    }
     assert per_rule == expected  # a group's image + photometry: one Slurm job (and the cancelled one's retry)
     assert len(jobs) == sum(expected.values())  # slurmctld allocated exactly these
     assert "index" not in per_rule and (workdir / "work/products.sqlite").exists()  # a localrule
@@ -108,8 +128,9 @@ def test_a_job_killed_by_slurm_is_resubmitted_with_twice_the_resources(cluster_r
     # the executor's status check or the job's Slurm log (show-failed-logs), whichever saw it first
     seen = rf"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'|JOB {cancelled} ON \S+ CANCELLED"
     assert re.search(seen, night.stdout)
-    jobs = [j for j in slurm_jobs("JobId", "Comment", "JobState", "TimeLimit", "MinMemoryNode")
-            if int(j["JobId"]) in ours]  # fmt: skip
+    jobs = [
+        j for j in slurm_jobs("JobId", "Comment", "JobState", "TimeLimit", "MinMemoryNode") if int(j["JobId"]) in ours
+    ]
     first = next(j for j in jobs if j["JobId"] == cancelled)
     # image + photometry of one group in one job: 10 + 5 min, the larger of 8000 and 4000 MB
     assert (first["TimeLimit"], first["MinMemoryNode"]) == ("00:15:00", "8000M")

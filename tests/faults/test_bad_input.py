@@ -19,9 +19,9 @@ import pytest
 import yaml
 from pyuvdata import UVData
 
+from conftest import ROOT, TINY_IMAGE_QA, deploy, job_counts, run
 from contimg import fingerprint, naming, quarantine, tables
 from contimg.index import query
-from conftest import ROOT, TINY_IMAGE_QA, deploy, job_counts, run
 
 N_GROUPS = 16
 GOOD, NAN_ANTENNA = [0, 1, 13], 10  # group 1 holds the calibrator transit

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from contimg.index import query
 from conftest import ROOT, add_catalog_row, deploy, job_counts, run
+from contimg.index import query
 
 
 def scramble_antennas(path: Path, antennas, seed: int) -> None:

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from contimg import fingerprint
 from conftest import TINY_IMAGE_QA, assert_same_products, deploy, run
+from contimg import fingerprint
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a tmpfs needs root")
 
@@ -31,7 +31,9 @@ def test_a_full_disk_loses_nothing_and_the_run_resumes_once_space_is_freed(tmp_p
         # Python says ENOSPC; WSClean crashes (SIGSEGV) and the workflow adds that the disk is full
         assert "No space left on device" in first.stderr or "MiB: is it full?" in first.stderr
         assert fingerprint.products(work) and not (work / "lightcurves").exists()
-        assert_same_products(work, tiny_run / "work", partial=True)  # what is there is whole: as an uninterrupted run made it
+        assert_same_products(
+            work, tiny_run / "work", partial=True
+        )  # what is there is whole: as an uninterrupted run made it
         assert not [p for p in work.rglob(".*") if p.name != ".snakemake_timestamp"], "private copies left"
 
         mount_tmpfs(work, "400m", remount=True)  # space freed

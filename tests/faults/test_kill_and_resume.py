@@ -26,8 +26,13 @@ def kill_when(workdir: Path, evidence: str, timeout_s: float = 300) -> None:
     """Run the workflow and SIGKILL it (Snakemake and every job: a lost node) as soon as
     ``evidence`` (a glob under work/) exists."""
     log = open(workdir / "killed-runs.log", "a")
-    process = subprocess.Popen([*SNAKEMAKE, "--cores", "2", "--rerun-incomplete"], cwd=workdir, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(
+        [*SNAKEMAKE, "--cores", "2", "--rerun-incomplete"],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + timeout_s
     while not list((workdir / "work").glob(evidence)):
         assert process.poll() is None, f"the run ended before {evidence} appeared"

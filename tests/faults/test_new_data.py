@@ -8,8 +8,8 @@ import shutil
 import pandas as pd
 import yaml
 
-from contimg import fingerprint
 from conftest import ROOT, copied_run, job_counts, run, simulate_night
+from contimg import fingerprint
 
 PER_GROUP = ("ms/", "calibrated/", "caltables/", "images/", "photometry/20")
 
@@ -28,8 +28,9 @@ def test_only_the_new_group_is_processed(tiny_run, tmp_path):
     cfg["simulation"]["enabled"] = False
     cfg_path.write_text(yaml.safe_dump(cfg))
     work = workdir / "work"
-    before = {p: (d, (work / p).stat().st_mtime_ns) for p, d in fingerprint.products(work).items()
-              if p.startswith(PER_GROUP)}  # fmt: skip
+    before = {
+        p: (d, (work / p).stat().st_mtime_ns) for p, d in fingerprint.products(work).items() if p.startswith(PER_GROUP)
+    }
 
     for path in files[3 * 16 :]:  # the next group arrives
         shutil.copy2(path, incoming)
@@ -37,8 +38,17 @@ def test_only_the_new_group_is_processed(tiny_run, tmp_path):
     second = run(workdir)
     assert second.returncode == 0, second.stderr[-3000:]
     ran = job_counts(second)
-    assert ran == {"all": 1, "calibration_plan": 1, "convert": 1, "apply_calibration": 1, "image": 1,
-                   "photometry": 1, "mosaic": 1, "lightcurves": 1, "index": 1}  # fmt: skip
+    assert ran == {
+        "all": 1,
+        "calibration_plan": 1,
+        "convert": 1,
+        "apply_calibration": 1,
+        "image": 1,
+        "photometry": 1,
+        "mosaic": 1,
+        "lightcurves": 1,
+        "index": 1,
+    }
     now = fingerprint.products(work)
     for path, (digest, mtime) in before.items():
         assert now[path] == digest and (work / path).stat().st_mtime_ns == mtime, path

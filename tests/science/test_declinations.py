@@ -17,6 +17,7 @@ Each source is held to 5 % or to the number of sigmas that a correct pipeline ex
 
 import pytest
 from scipy.stats import norm
+
 from conftest import (
     FILE_FORMATS,
     NOISE_ONLY,
@@ -28,7 +29,6 @@ from conftest import (
     shifted_sky,
     survey_fluxes,
 )
-
 from contimg import sky
 
 DEMO_DEC = 54.57
@@ -43,8 +43,9 @@ def imaged(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"dec{dec}")
     cfg = project_config()
     moved = shifted_sky(sky.read_catalog(cfg["simulation"]["sky_catalog"]), dec - DEMO_DEC)
-    scene, files, cfg = demo_night(out, 2, catalog=moved, corruptions=NOISE_ONLY, pointing_dec_deg=dec,
-                                   file_format=FILE_FORMATS[WRITERS[dec]])  # fmt: skip
+    scene, files, cfg = demo_night(
+        out, 2, catalog=moved, corruptions=NOISE_ONLY, pointing_dec_deg=dec, file_format=FILE_FORMATS[WRITERS[dec]]
+    )
     calibrators = shifted_sky(sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), dec - DEMO_DEC)
     catalog = survey_fluxes(moved, calibrators, seed=7)
     ms = convert_group(files, 1, out, cfg, aoflagger=False)

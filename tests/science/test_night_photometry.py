@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord
-from conftest import NOISE_ONLY, convert_group, demo_night, image_of, project_config, survey_fluxes, typed_settings
 
+from conftest import NOISE_ONLY, convert_group, demo_night, image_of, project_config, survey_fluxes, typed_settings
 from contimg import sky
 from contimg.photometry import forced, group, lightcurves
 
@@ -26,19 +26,32 @@ N_GROUPS = 4
 def night(tmp_path_factory):
     out = tmp_path_factory.mktemp("night")
     sim = project_config()["simulation"]
-    scene, files, cfg = demo_night(out, N_GROUPS, corruptions=NOISE_ONLY, variable=sim["variable"],
-                                   transient=sim["transient"])  # fmt: skip
-    catalog = survey_fluxes(sky.read_catalog(cfg["photometry"]["catalog"]),
-                            sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), seed=5)  # fmt: skip
+    scene, files, cfg = demo_night(
+        out, N_GROUPS, corruptions=NOISE_ONLY, variable=sim["variable"], transient=sim["transient"]
+    )
+    catalog = survey_fluxes(
+        sky.read_catalog(cfg["photometry"]["catalog"]), sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), seed=5
+    )
     records = []
     for g in range(N_GROUPS):
         ms = convert_group(files, g, out, cfg, aoflagger=False)
         image_of(ms, out, cfg, catalog=catalog)
-        records.append(group.measure_group(out / "images" / f"g{g}", out / "photometry" / f"g{g}", catalog,
-                                           cfg["imaging"]["pb_cut"], typed_settings(cfg, "photometry"), 2))  # fmt: skip
-    summary = lightcurves.build([out / "photometry" / f"g{g}.parquet" for g in range(N_GROUPS)],
-                                [out / "photometry" / f"g{g}-blind.parquet" for g in range(N_GROUPS)],
-                                out / "lightcurves", typed_settings(cfg, "photometry").variability)  # fmt: skip
+        records.append(
+            group.measure_group(
+                out / "images" / f"g{g}",
+                out / "photometry" / f"g{g}",
+                catalog,
+                cfg["imaging"]["pb_cut"],
+                typed_settings(cfg, "photometry"),
+                2,
+            )
+        )
+    summary = lightcurves.build(
+        [out / "photometry" / f"g{g}.parquet" for g in range(N_GROUPS)],
+        [out / "photometry" / f"g{g}-blind.parquet" for g in range(N_GROUPS)],
+        out / "lightcurves",
+        typed_settings(cfg, "photometry").variability,
+    )
     return out, scene, records, summary
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from casacore.tables import table
 
+from conftest import convert_group, project_config, simulate_night, typed_settings
 from contimg import layout, msio, predict, sky
 from contimg.calibration import apply, model, plan, qa, solve
-from conftest import convert_group, project_config, simulate_night, typed_settings
 
 PIPELINE_LIMIT = (1.0, 0.01)  # the issue's requirement: rms phase (deg) and amplitude
 THERMAL_MARGIN = 1.5  # and within 1.5x the thermal limit of the solutions (a tighter test)
@@ -21,13 +21,25 @@ def solve_on(ms, out, cfg, field=None):
     """Solve ``ms`` (the calibrator group) into ``out``; field=None: the configured field catalogue."""
     cal = cfg["calibration"]
     field = sky.read_catalog(cal["field_catalog"]) if field is None else field
-    sources = model.select_sources(sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), field,
-                                   model.phase_centre(str(ms)), model.mean_frequency(str(ms)), 4.65,
-                                   cal["model_min_apparent_flux_jy"], cal["model_radius_deg"])  # fmt: skip
-    return solve.solve_group(ms, out, calibrator="SIM CAL J0907+5440", model_sources=sources,
-                             pointing_dec_deg=cfg["simulation"]["pointing_dec_deg"],
-                             site=layout.site_location(cfg["instrument"]["site"]), dish_m=4.65,
-                             settings=typed_settings(cfg, "calibration"))  # fmt: skip
+    sources = model.select_sources(
+        sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
+        field,
+        model.phase_centre(str(ms)),
+        model.mean_frequency(str(ms)),
+        4.65,
+        cal["model_min_apparent_flux_jy"],
+        cal["model_radius_deg"],
+    )
+    return solve.solve_group(
+        ms,
+        out,
+        calibrator="SIM CAL J0907+5440",
+        model_sources=sources,
+        pointing_dec_deg=cfg["simulation"]["pointing_dec_deg"],
+        site=layout.site_location(cfg["instrument"]["site"]),
+        dish_m=4.65,
+        settings=typed_settings(cfg, "calibration"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +78,9 @@ def gain_errors(cal_dir, truth_npz, group_index):
     solved = []
     for name in stations:
         row = row_of[str(name)]
-        b = np.concatenate([np.where(bp.flags[(row, s)], np.nan, bp.values[(row, s)])[0] for s in range(len(bp.freqs_hz))])
+        b = np.concatenate(
+            [np.where(bp.flags[(row, s)], np.nan, bp.values[(row, s)])[0] for s in range(len(bp.freqs_hz))]
+        )
         gain = np.where(g.flags[(row, 0)], np.nan, g.values[(row, 0)])[:, 0, :]
         solved.append(gain[:, None, :] * b[None])  # (t, f, p)
     solved = np.stack(solved, axis=2)  # (t, f, a, p)
@@ -92,8 +106,13 @@ def test_model_equals_noiseless_data(clean_night, tmp_path):
     cfg = project_config()
     ms = convert_group(files, 0, tmp_path, {**cfg, "conversion": {**cfg["conversion"], "aoflagger": False}})
     group0 = sky.Catalog(scene.sky.table.iloc[np.flatnonzero(scene.flux_scale[:, 0] > 0)])  # the sky of group 0
-    model.write_model(str(ms), group0, np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
-                      msio.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
+    model.write_model(
+        str(ms),
+        group0,
+        np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
+        msio.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])),
+        4.65,
+    )
     with table(str(ms), ack=False) as main:
         cross = main.getcol("ANTENNA1") != main.getcol("ANTENNA2")
         data, predicted = main.getcol("DATA")[cross], main.getcol("MODEL_DATA")[cross]
@@ -177,9 +196,13 @@ def chi2_against_truth(calibrated, raw_ms, group_index, out, scene, cfg):
     fluxes = scene.sky.table["flux_jy"] * scene.flux_scale[:, group_index]
     truth_ms = calibrated.with_name(calibrated.name + ".truth")
     shutil.copytree(raw_ms, truth_ms)
-    model.write_model(str(truth_ms), sky.Catalog(scene.sky.table.assign(flux_jy=fluxes)),
-                      np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
-                      msio.ms_layout(str(truth_ms), layout.site_location(cfg["instrument"]["site"])), 4.65)  # fmt: skip
+    model.write_model(
+        str(truth_ms),
+        sky.Catalog(scene.sky.table.assign(flux_jy=fluxes)),
+        np.deg2rad(cfg["simulation"]["pointing_dec_deg"]),
+        msio.ms_layout(str(truth_ms), layout.site_location(cfg["instrument"]["site"])),
+        4.65,
+    )
     with table(str(truth_ms), ack=False) as main:
         true_vis, raw = main.getcol("MODEL_DATA"), main.getcol("DATA")
     with table(str(calibrated), ack=False) as main:
@@ -208,11 +231,15 @@ def test_calibrated_data_agree_with_the_true_sky_within_the_noise(demo, solved, 
 
 
 def test_the_plan_orders_candidates_and_explains_gaps():
-    groups = pd.DataFrame({
-        "obs": ["a", "b", "c", "d", "e"], "status": ["complete"] * 4 + ["incomplete"],
-        "mjd_mid": [0.0, 0.1, 0.2, 0.4, 0.3], "pointing_dec_deg": [54.6, 54.6, 54.6, 54.6, 54.6],
-        "calibrator": ["", "CAL1", "", "CAL2", "CAL3"],
-    })  # fmt: skip
+    groups = pd.DataFrame(
+        {
+            "obs": ["a", "b", "c", "d", "e"],
+            "status": ["complete"] * 4 + ["incomplete"],
+            "mjd_mid": [0.0, 0.1, 0.2, 0.4, 0.3],
+            "pointing_dec_deg": [54.6, 54.6, 54.6, 54.6, 54.6],
+            "calibrator": ["", "CAL1", "", "CAL2", "CAL3"],
+        }
+    )
     table_ = plan.plan(groups, validity_hours=12.0, dec_tolerance_deg=1.0, max_candidates=3).set_index("obs")
     assert list(table_.index) == ["a", "b", "c", "d"]  # incomplete groups are not planned
     assert table_.loc["a", "candidates"] == ["b", "d"]  # nearest first; e is not complete
@@ -222,14 +249,19 @@ def test_the_plan_orders_candidates_and_explains_gaps():
     assert short.loc["d", "candidates"] == ["d"]
     other_dec = groups.assign(pointing_dec_deg=[30.0, 54.6, 54.6, 54.6, 54.6])
     lonely = plan.plan(other_dec, 12.0, 1.0, 3).set_index("obs").loc["a"]
-    assert lonely["candidates"] == [] and "no calibrator group at pointing dec 30.00 deg within 12 h" in lonely["reason"]
+    assert (
+        lonely["candidates"] == [] and "no calibrator group at pointing dec 30.00 deg within 12 h" in lonely["reason"]
+    )
     far = plan.plan(groups.assign(mjd_mid=[0.0, 5.0, 5.0, 5.0, 5.0]), 12.0, 1.0, 3).set_index("obs").loc["a"]
     assert "nearest: b, 120.0 h away" in far["reason"]
 
 
 def test_choose_takes_the_first_good_candidate():
-    verdicts = {"x": {"verdict": "bad", "reasons": ["gains: 30% flagged"]}, "y": {"verdict": "good", "reasons": []},
-                "z": {"verdict": "good", "reasons": []}}  # fmt: skip
+    verdicts = {
+        "x": {"verdict": "bad", "reasons": ["gains: 30% flagged"]},
+        "y": {"verdict": "good", "reasons": []},
+        "z": {"verdict": "good", "reasons": []},
+    }
     assert plan.choose(["x", "y", "z"], verdicts) == ("y", [{"calibration": "x", "reasons": ["gains: 30% flagged"]}])
     assert plan.choose(["x"], verdicts)[0] is None
 
@@ -271,8 +303,15 @@ def test_optional_delay_solve_recovers_the_injected_delays(demo, tmp_path):
     order = np.argsort(freqs)
     bandpass = truth["bandpass"].reshape(-1, len(scene.active), 2)[order]
     # the simulated bandpass phase is 2 pi delay (f - f_mean) exactly: its slope is the delay
-    true_ns = np.array([[np.polyfit(freqs[order], np.unwrap(np.angle(bandpass[:, a, p])), 1)[0] / (2 * np.pi) * 1e9
-                         for p in range(2)] for a in range(len(scene.active))])  # fmt: skip
+    true_ns = np.array(
+        [
+            [
+                np.polyfit(freqs[order], np.unwrap(np.angle(bandpass[:, a, p])), 1)[0] / (2 * np.pi) * 1e9
+                for p in range(2)
+            ]
+            for a in range(len(scene.active))
+        ]
+    )
     got_ns = np.array([solved.values[(row, 0)][0, 0] for row in scene.active])  # (ant, pol), ns; MS row = layout row
     ref = list(scene.active).index(record["refant"]["rows"][0])
     # CASA's gains are the conjugate of the simulation's: delays change sign

@@ -7,9 +7,9 @@ import typing
 import pytest
 import yaml
 
+from conftest import ROOT, project_config
 from contimg import config as cfgmod
 from contimg import settings
-from conftest import ROOT, project_config
 
 SCHEMA = ROOT / "config/schema.yaml"
 
@@ -33,7 +33,10 @@ def test_default_config_is_valid_and_gets_defaults(raw):
         (lambda c: c["inventory"].update(group_tolerance_s="sixty"), "inventory.group_tolerance_s"),
         (lambda c: c["inventory"].update(group_tolerance_s=-1), "inventory.group_tolerance_s"),
         (lambda c: c["simulation"].update(scale="huge"), "simulation.scale"),
-        (lambda c: c["simulation"]["scales"]["tiny"].update(channels_per_subband=5), "simulation.scales.tiny.channels_per_subband"),
+        (
+            lambda c: c["simulation"]["scales"]["tiny"].update(channels_per_subband=5),
+            "simulation.scales.tiny.channels_per_subband",
+        ),
         (lambda c: c["instrument"]["site"].pop("latitude_deg"), "instrument.site.latitude_deg"),
         (lambda c: c["simulation"].update(start_utc="yesterday"), "simulation.start_utc"),
         (lambda c: c.update(imagnig={}), "imagnig"),
@@ -81,12 +84,16 @@ def schema_keys(node: dict) -> dict:
 
 def class_keys(cls) -> dict:
     hints = typing.get_type_hints(cls)
-    return {f.name: (class_keys(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) else None)
-            for f in dataclasses.fields(cls)}  # fmt: skip
+    return {
+        f.name: (class_keys(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) else None)
+        for f in dataclasses.fields(cls)
+    }
 
 
-@pytest.mark.parametrize("section, cls", [("imaging", settings.Imaging), ("calibration", settings.Calibration),
-                                          ("photometry", settings.Photometry)])  # fmt: skip
+@pytest.mark.parametrize(
+    "section, cls",
+    [("imaging", settings.Imaging), ("calibration", settings.Calibration), ("photometry", settings.Photometry)],
+)
 def test_typed_settings_have_exactly_the_schemas_keys(section, cls):
     schema = yaml.safe_load((ROOT / "config/schema.yaml").read_text())
     assert class_keys(cls) == schema_keys(schema["properties"][section])

@@ -16,8 +16,8 @@ from astropy.wcs import WCS
 from casacore.tables import table
 from pyuvdata import UVData
 
-from contimg import convert, layout, simulate, sky
 from conftest import project_config, simulate_night
+from contimg import convert, layout, simulate, sky
 
 NO_CORRUPTION = {"noise": False, "gains": False, "bandpass": False, "rfi": False}
 # Three bright sources around the calibrator's track, placed so that their mirror images
@@ -47,8 +47,9 @@ def group_files(files, group):
 @pytest.fixture(scope="module")
 def bright_night(tmp_path_factory):
     out = tmp_path_factory.mktemp("bright")
-    scene, files = simulate_night(out, catalog=sky.Catalog(BRIGHT), scale="tiny", variable=None, transient=None,
-                                  corruptions=NO_CORRUPTION)  # fmt: skip
+    scene, files = simulate_night(
+        out, catalog=sky.Catalog(BRIGHT), scale="tiny", variable=None, transient=None, corruptions=NO_CORRUPTION
+    )
     ms, summary = convert_one(group_files(files, 1), out, aoflagger=False)
     return out, scene, files, ms
 
@@ -182,8 +183,28 @@ def _peak_near(image, wcs, ra, dec, radius_pix):
 def test_wsclean_images_every_integration_with_sources_in_place(bright_night, tmp_path):
     out, scene, _, ms = bright_night
     name = tmp_path / "dirty"
-    subprocess.run(["wsclean", "-quiet", "-size", "1600", "1600", "-scale", "8asec", "-weight", "briggs", "0",
-                    "-niter", "0", "-make-psf", "-name", str(name), str(ms)], check=True, timeout=300)  # fmt: skip
+    subprocess.run(
+        [
+            "wsclean",
+            "-quiet",
+            "-size",
+            "1600",
+            "1600",
+            "-scale",
+            "8asec",
+            "-weight",
+            "briggs",
+            "0",
+            "-niter",
+            "0",
+            "-make-psf",
+            "-name",
+            str(name),
+            str(ms),
+        ],
+        check=True,
+        timeout=300,
+    )
     with fits.open(f"{name}-dirty.fits") as hdu:
         image, header = hdu[0].data[0, 0], hdu[0].header
     wcs = WCS(header).celestial
@@ -205,7 +226,9 @@ def rfi_group(tmp_path_factory):
     """One noisy group with RFI (and gains and bandpass), 48 antennas, 16 x 8 channels."""
     out = tmp_path_factory.mktemp("rfi")
     scales = {"demo": {"n_antennas": 48, "channels_per_subband": 8, "n_groups": 1}}
-    scene, files = simulate_night(out, scale="demo", scales=scales, rfi={"channels": 6, "time_fraction": 0.5, "flux_jy": 300.0})
+    scene, files = simulate_night(
+        out, scale="demo", scales=scales, rfi={"channels": 6, "time_fraction": 0.5, "flux_jy": 300.0}
+    )
     ms, summary = convert_one(files, out)
     return out, scene, ms, summary
 
@@ -272,8 +295,14 @@ def test_truncated_file_is_named_and_nothing_is_left(bright_night, tmp_path):
 def test_subband_with_other_channel_count_is_named(bright_night, tmp_path):
     _, _, files, _ = bright_night
     paths = [type(files[0])(p) for p in _copy_group(files, 0, tmp_path / "raw")]
-    _, other = simulate_night(tmp_path / "other", catalog=sky.Catalog(BRIGHT), scale="tiny", variable=None,
-                              transient=None, scales={"tiny": {"n_antennas": 16, "channels_per_subband": 4, "n_groups": 1}})  # fmt: skip
+    _, other = simulate_night(
+        tmp_path / "other",
+        catalog=sky.Catalog(BRIGHT),
+        scale="tiny",
+        variable=None,
+        transient=None,
+        scales={"tiny": {"n_antennas": 16, "channels_per_subband": 4, "n_groups": 1}},
+    )
     paths[4] = other[4]
     with pytest.raises(convert.ConversionError, match=f"{other[4].name}: .*channels"):
         convert_one(paths, tmp_path)

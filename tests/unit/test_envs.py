@@ -1,6 +1,9 @@
 """Every rule declares what the cluster needs; conda environments agree with the lock file."""
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -57,7 +60,12 @@ def test_every_rule_names_an_existing_env():
 
 
 # import name -> distribution name, where they differ
-DISTRIBUTION = {"casacore": "python-casacore", "yaml": "PyYAML", "erfa": "pyerfa", "astropy_iers_data": "astropy-iers-data"}
+DISTRIBUTION = {
+    "casacore": "python-casacore",
+    "yaml": "PyYAML",
+    "erfa": "pyerfa",
+    "astropy_iers_data": "astropy-iers-data",
+}
 STDLIB = set(__import__("sys").stdlib_module_names)
 
 
@@ -75,7 +83,9 @@ def imported_modules(path, seen=None):
     import ast
 
     seen = set() if seen is None else seen
-    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1]) if path.is_relative_to(ROOT / "contimg") else ""
+    package = (
+        ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1]) if path.is_relative_to(ROOT / "contimg") else ""
+    )
     if path.name == "__init__.py":
         package = ".".join(path.relative_to(ROOT).parts[:-1])
     found = set()
@@ -108,7 +118,11 @@ def test_import_following_reaches_subpackages():
     assert {"casatasks", "casacore", "erfa"} <= imported_modules(script)
 
 
-@pytest.mark.parametrize("source, name, body", [r for r in RULES if "script:" in r[2]], ids=[f"{s}:{n}" for s, n, b in RULES if "script:" in b])
+@pytest.mark.parametrize(
+    "source, name, body",
+    [r for r in RULES if "script:" in r[2]],
+    ids=[f"{s}:{n}" for s, n, b in RULES if "script:" in b],
+)
 def test_each_env_provides_what_its_script_imports(source, name, body):
     script = ROOT / "rules" / re.search(r'script:\s*\n\s*"([^"]+)"', body).group(1)
     env = ROOT / "rules" / re.search(r'conda:\s*\n\s*"([^"]+)"', body).group(1)
@@ -126,3 +140,15 @@ def test_scripts_read_only_what_their_rule_declares(script):
     records the whole config (index, release) takes it as a parameter."""
     reads_config = re.search(r"\bsnakemake\.config\b|\bsmk\.config\b", script.read_text())
     assert not reads_config, f"{script.name} reads snakemake.config (declare it as a params of its rule)"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["snakefmt", "--check", "Snakefile", "rules"]],
+    ids=" ".join,
+)
+def test_code_is_lint_clean_and_formatted(command):
+    """One style, by the tools (pyproject.toml): no `# fmt: skip`, no hand-wrapped exceptions."""
+    tool = Path(sys.executable).parent / command[0]
+    done = subprocess.run([str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"

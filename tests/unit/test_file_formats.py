@@ -17,9 +17,9 @@ import h5py
 import numpy as np
 import pytest
 from casacore.tables import table
-from conftest import FILE_FORMATS, project_config, simulate_night
 from pyuvdata import UVData
 
+from conftest import FILE_FORMATS, project_config, simulate_night
 from contimg import convert, inventory, layout
 
 COLUMNS = ("DATA", "FLAG", "WEIGHT", "UVW", "ANTENNA1", "ANTENNA2", "TIME")
@@ -29,15 +29,23 @@ def one_group(out, file_format=None):
     """The first group of the tiny night (every corruption on), written in ``file_format``."""
     cfg = project_config()
     scales = {**cfg["simulation"]["scales"], "tiny": {**cfg["simulation"]["scales"]["tiny"], "n_groups": 1}}
-    return simulate_night(out, scale="tiny", scales=scales, variable=None, transient=None,
-                          file_format=file_format or {})  # fmt: skip
+    return simulate_night(
+        out, scale="tiny", scales=scales, variable=None, transient=None, file_format=file_format or {}
+    )
 
 
 def convert_ms(files, out):
     cfg = project_config()
     ms = out / "g.ms"
-    convert.convert_group(files, ms, out / "g.flags.json", layout.layout_from_config(cfg["instrument"]),
-                          {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "g")  # fmt: skip
+    convert.convert_group(
+        files,
+        ms,
+        out / "g.flags.json",
+        layout.layout_from_config(cfg["instrument"]),
+        {**cfg["conversion"], "aoflagger": False, "workers": 1},
+        5800.0,
+        "g",
+    )
     with table(str(ms), ack=False) as main:
         columns = {c: main.getcol(c) for c in COLUMNS}
     with table(f"{ms}/ANTENNA", ack=False) as ant:
@@ -131,15 +139,31 @@ def test_unknown_and_repeated_antenna_names_name_the_file_and_antenna(correlator
     renamed = names.astype("S8")  # the correlator writes 4-byte names
     renamed[0] = b"DSA-999"  # station 1 carries data in the tiny night
     rewrite(files[0], **{"Header/antenna_names": renamed})
-    with pytest.raises(convert.ConversionError, match=rf"{files[0].name}.*'DSA-999'.*not in the station layout .*dsa110_stations.csv"):
-        convert.convert_group([type(tmp_path)(f) for f in files], tmp_path / "a.ms", tmp_path / "a.json", stations,
-                              {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "a")  # fmt: skip
+    with pytest.raises(
+        convert.ConversionError, match=rf"{files[0].name}.*'DSA-999'.*not in the station layout .*dsa110_stations.csv"
+    ):
+        convert.convert_group(
+            [type(tmp_path)(f) for f in files],
+            tmp_path / "a.ms",
+            tmp_path / "a.json",
+            stations,
+            {**cfg["conversion"], "aoflagger": False, "workers": 1},
+            5800.0,
+            "a",
+        )
     repeated = names.astype("S8")
     repeated[1] = b"pad1"  # the spelling of station 1 given to a second antenna
     rewrite(files[0], **{"Header/antenna_names": repeated})
     with pytest.raises(convert.ConversionError, match=rf"{files[0].name}.*DSA-001 is given to antennas 0 and 1"):
-        convert.convert_group([type(tmp_path)(f) for f in files], tmp_path / "b.ms", tmp_path / "b.json", stations,
-                              {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "b")  # fmt: skip
+        convert.convert_group(
+            [type(tmp_path)(f) for f in files],
+            tmp_path / "b.ms",
+            tmp_path / "b.json",
+            stations,
+            {**cfg["conversion"], "aoflagger": False, "workers": 1},
+            5800.0,
+            "b",
+        )
     row = inventory.read_header(type(tmp_path)(files[0]))
     assert not row["readable"] and "DSA-001 is given to antennas 0 and 1" in row["reason"]
 
@@ -150,8 +174,15 @@ def test_missing_pointing_declination_is_a_clear_error(correlator_night, tmp_pat
         del handle["Header/extra_keywords/phase_center_dec"]
     cfg = project_config()
     with pytest.raises(convert.ConversionError, match=rf"{files[0].name}.*phase_center_dec"):
-        convert.convert_group(files, tmp_path / "c.ms", tmp_path / "c.json", layout.layout_from_config(cfg["instrument"]),
-                              {**cfg["conversion"], "aoflagger": False, "workers": 1}, 5800.0, "c")  # fmt: skip
+        convert.convert_group(
+            files,
+            tmp_path / "c.ms",
+            tmp_path / "c.json",
+            layout.layout_from_config(cfg["instrument"]),
+            {**cfg["conversion"], "aoflagger": False, "workers": 1},
+            5800.0,
+            "c",
+        )
     assert "phase_center_dec" in inventory.read_header(files[0])["reason"]
 
 

@@ -10,6 +10,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 from casacore.tables import table
+
 from conftest import (
     NOISE_ONLY,
     assert_image_recovers_the_sky,
@@ -21,7 +22,6 @@ from conftest import (
     true_flux,
     typed_settings,
 )
-
 from contimg import naming, sky
 from contimg.imaging import mosaic, psf, qa, subtract, wsclean
 
@@ -108,8 +108,14 @@ def test_bright_sources_are_subtracted_first(far_group):
     out, scene, cfg, ms, record = far_group
     assert "SIM CAL J0907+5440" in record["subtracted"]  # 3 deg away, 54 mJy through the sidelobe
     wcs = subtract.image_wcs((np.deg2rad(140.0), np.deg2rad(54.6)), 100, 36.0)
-    table_ = pd.DataFrame({"name": ["in", "out", "bright", "faint out"], "ra_deg": [140.1, 145.0, 139.9, 145.0],
-                           "dec_deg": [54.6] * 4, "apparent_jy": [0.5, 0.1, 3.0, 0.03]})  # fmt: skip
+    table_ = pd.DataFrame(
+        {
+            "name": ["in", "out", "bright", "faint out"],
+            "ra_deg": [140.1, 145.0, 139.9, 145.0],
+            "dec_deg": [54.6] * 4,
+            "apparent_jy": [0.5, 0.1, 3.0, 0.03],
+        }
+    )
     chosen = subtract.to_subtract(table_, wcs, 100, 0.05, 2.0)
     assert list(chosen["name"]) == ["out", "bright"] and list(chosen["inside"]) == [False, True]
     # in the image: restored down to 20 mJy apparent (the default), fainter ones cleaned as usual
@@ -121,7 +127,9 @@ def test_bright_sources_are_subtracted_first(far_group):
 
 def test_an_uncalibrated_image_fails_its_gate(tmp_path):
     """Gains and bandpass left in (a calibration that was never applied): the gate says so."""
-    scene, files, cfg = demo_night(tmp_path, 6, corruptions={"noise": True, "gains": True, "bandpass": True, "rfi": False})
+    scene, files, cfg = demo_night(
+        tmp_path, 6, corruptions={"noise": True, "gains": True, "bandpass": True, "rfi": False}
+    )
     record = image_of(convert_group(files, 5, tmp_path, cfg, aoflagger=False), tmp_path, cfg, fov_deg=2.0)
     assert record["verdict"] == "fail"
     assert record["reasons"], record
@@ -166,12 +174,17 @@ def test_a_failed_image_is_left_out_of_the_mosaic(late_groups, tmp_path):
         (images / f"g{g}-qa.json").write_text(json.dumps({**failed, "reasons": ["test"]}))
     empty = mosaic.make_mosaic([images / f"g{g}" for g in (3, 4, 5)], tmp_path / "none", cfg["imaging"]["pb_cut"])
     assert empty["included"] == [] and len(empty["excluded"]) == 3 and empty["effective_noise_jy"] is None
-    assert np.isnan(fits.getdata(tmp_path / "none.fits")).all() and fits.getheader(tmp_path / "none.fits")["NIMAGES"] == 0
+    assert (
+        np.isnan(fits.getdata(tmp_path / "none.fits")).all() and fits.getheader(tmp_path / "none.fits")["NIMAGES"] == 0
+    )
 
 
 def test_mosaic_names_bin_groups_by_hour():
     assert list(naming.mosaic_names([61120.2101, 61120.2499, 61120.2501], 1.0)) == [
-        "20260321T0500", "20260321T0500", "20260321T0600"]
+        "20260321T0500",
+        "20260321T0500",
+        "20260321T0600",
+    ]
     assert list(naming.mosaic_names([61120.2101], 2.0)) == ["20260321T0400"]
     assert list(naming.night_names([61119.9999, 61120.0, 61120.7])) == ["20260320", "20260321", "20260321"]
 

@@ -27,11 +27,17 @@ def names_within(db, ra, dec, radius_arcsec):
 
 
 def test_cone_search_finds_sources_across_ra_zero_and_near_the_pole(tmp_path):
-    db = make_index(tmp_path / "i.sqlite", [
-        ("east", 0.005, 10.0), ("west", 359.995, 10.0), ("far", 0.05, 10.0),  # 18 and 177 arcsec from RA 0
-        ("pole_a", 10.0, 89.995), ("pole_b", 190.0, 89.995),  # 36 arcsec apart, across the pole
-        ("wide_ra", 120.02, 80.0),  # 12.5 arcsec from (120, 80): 72 arcsec in RA x cos(dec)
-    ])  # fmt: skip
+    db = make_index(
+        tmp_path / "i.sqlite",
+        [
+            ("east", 0.005, 10.0),
+            ("west", 359.995, 10.0),
+            ("far", 0.05, 10.0),  # 18 and 177 arcsec from RA 0
+            ("pole_a", 10.0, 89.995),
+            ("pole_b", 190.0, 89.995),  # 36 arcsec apart, across the pole
+            ("wide_ra", 120.02, 80.0),  # 12.5 arcsec from (120, 80): 72 arcsec in RA x cos(dec)
+        ],
+    )
     assert sorted(names_within(db, 0.0, 10.0, 30.0)) == ["east", "west"]
     assert sorted(names_within(db, 0.0, 10.0, 200.0)) == ["east", "far", "west"]
     assert sorted(names_within(db, 10.0, 89.995, 40.0)) == ["pole_a", "pole_b"]
@@ -45,8 +51,10 @@ def test_cone_search_reaches_the_widest_point_of_a_circle_near_the_pole(tmp_path
     dec0, r = math.radians(85.0), math.radians(1.0)
     dec_t = math.asin(math.sin(dec0) / math.cos(r))
     half = math.degrees(math.asin(math.sin(r) / math.cos(dec0)))
-    db = make_index(tmp_path / "i.sqlite", [("widest", 100.0 + 0.999 * half, math.degrees(dec_t)),
-                                            ("outside", 100.0 + 1.01 * half, math.degrees(dec_t))])  # fmt: skip
+    db = make_index(
+        tmp_path / "i.sqlite",
+        [("widest", 100.0 + 0.999 * half, math.degrees(dec_t)), ("outside", 100.0 + 1.01 * half, math.degrees(dec_t))],
+    )
     assert names_within(db, 100.0, 85.0, 3600.0) == ["widest"]
 
 
@@ -55,8 +63,19 @@ def test_separation_matches_a_known_distance():
     assert query.separation_arcsec(0.0, 60.0, 1.0, 60.0) == pytest.approx(3600.0 * 0.5, rel=1e-4)
 
 
-@pytest.mark.parametrize("ra, dec, radius", [(math.nan, 0, 10), (10, math.inf, 10), (10, 95, 10), (-1, 0, 10),
-                                             (360, 0, 10), (10, 0, 0), (10, 0, 1e30), (10, 0, -5)])  # fmt: skip
+@pytest.mark.parametrize(
+    "ra, dec, radius",
+    [
+        (math.nan, 0, 10),
+        (10, math.inf, 10),
+        (10, 95, 10),
+        (-1, 0, 10),
+        (360, 0, 10),
+        (10, 0, 0),
+        (10, 0, 1e30),
+        (10, 0, -5),
+    ],
+)
 def test_positions_off_the_sky_and_huge_radii_are_refused(tmp_path, ra, dec, radius):
     db = make_index(tmp_path / "i.sqlite", [("a", 10.0, 0.0)])
     with pytest.raises(query.QueryError):
@@ -102,11 +121,20 @@ def test_an_older_index_is_migrated_in_place(tmp_path, monkeypatch):
     assert conn.execute("SELECT name, note FROM sources").fetchall() == [("kept", None)]
 
 
-@pytest.mark.parametrize("statement", [
-    "DELETE FROM sources", "DROP TABLE sources", "INSERT INTO meta VALUES ('x', 'y')",
-    "SELECT 1; DROP TABLE sources", "ATTACH DATABASE 'elsewhere.sqlite' AS other", "PRAGMA query_only = OFF",
-    "CREATE TEMP TABLE t (x)", "UPDATE sources SET name = 'x'", "VACUUM",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM sources",
+        "DROP TABLE sources",
+        "INSERT INTO meta VALUES ('x', 'y')",
+        "SELECT 1; DROP TABLE sources",
+        "ATTACH DATABASE 'elsewhere.sqlite' AS other",
+        "PRAGMA query_only = OFF",
+        "CREATE TEMP TABLE t (x)",
+        "UPDATE sources SET name = 'x'",
+        "VACUUM",
+    ],
+)
 def test_raw_sql_cannot_change_anything(tmp_path, monkeypatch, statement):
     monkeypatch.chdir(tmp_path)
     db = make_index(tmp_path / "i.sqlite", [("a", 10.0, 0.0)])

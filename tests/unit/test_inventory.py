@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from contimg import inventory, layout, naming, sky
 from conftest import project_config, simulate_night
+from contimg import inventory, layout, naming, sky
 
 SCALE = {"tiny": {"n_antennas": 8, "channels_per_subband": 1, "n_groups": 8}}
 
@@ -44,9 +44,13 @@ def run_inventory(incoming, cache=None, workers=1):
     cfg = project_config()
     cfg["inventory"]["workers"] = workers
     return inventory.build(
-        incoming, cache, cfg["inventory"], 16,
-        sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), layout.site_location(cfg["instrument"]["site"]),
-    )  # fmt: skip
+        incoming,
+        cache,
+        cfg["inventory"],
+        16,
+        sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
+        layout.site_location(cfg["instrument"]["site"]),
+    )
 
 
 def test_each_bad_group_is_reported_with_its_reason(bad_night):

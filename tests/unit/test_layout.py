@@ -4,8 +4,8 @@ and antenna names in every spelling."""
 import numpy as np
 import pytest
 
-from contimg import layout
 from conftest import ROOT, project_config
+from contimg import layout
 
 STATION_TABLE = ROOT.parent / "shared/data/DSA110_Station_Coordinates.csv"
 
@@ -77,8 +77,10 @@ def test_station_table_errors_name_the_file(tmp_path, built):
     with pytest.raises(ValueError, match="stations.csv:6"):
         layout.read_station_table(str(bad), built.site)
     ours = tmp_path / "ours.csv"
-    ours.write_text("# a comment, with commas\nname,latitude_deg,longitude_deg,height_m\n"
-                    "DSA-001,37.2333752,-118.2856408,1182.6\npad1,37.2333752,-118.2855760,1182.6\n")  # fmt: skip
+    ours.write_text(
+        "# a comment, with commas\nname,latitude_deg,longitude_deg,height_m\n"
+        "DSA-001,37.2333752,-118.2856408,1182.6\npad1,37.2333752,-118.2855760,1182.6\n"
+    )
     with pytest.raises(ValueError, match="ours.csv:4: station DSA-001 appears twice"):
         layout.read_station_table(str(ours), built.site)
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
-from conftest import project_config, typed_settings
 from scipy.signal import fftconvolve
 
+from conftest import project_config, typed_settings
 from contimg.imaging.restoring_beam import RestoringBeam
 from contimg.photometry import blind, forced, group, lightcurves
 from contimg.settings import Blind, Variability
@@ -54,8 +54,15 @@ def grid_sources(hdr, n_side: int, rng, flux_range=(0.005, 1.0)) -> pd.DataFrame
     y = gy.ravel() + rng.uniform(-3, 3, gy.size)
     ra, dec = WCS(hdr).celestial.pixel_to_world_values(x, y)
     flux = np.exp(rng.uniform(*np.log(flux_range), x.size))
-    return pd.DataFrame({"name": [f"S{k:03d}" for k in range(x.size)], "ra_deg": ra, "dec_deg": dec,
-                         "flux_jy": flux, "spectral_index": 0.0})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "name": [f"S{k:03d}" for k in range(x.size)],
+            "ra_deg": ra,
+            "dec_deg": dec,
+            "flux_jy": flux,
+            "spectral_index": 0.0,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +101,25 @@ def test_flags_edge_blend_and_systematic_error(field):
     hdr, pb, sources, noise, image, residual = field
     wcs = WCS(hdr).celestial
     (ra_edge, dec_edge), (ra_a, dec_a), (ra_b, dec_b), (ra_out, dec_out) = (
-        wcs.pixel_to_world_values(x, y) for x, y in ((3.0, 500.0), (300.0, 300.0), (304.0, 302.0), (-50.0, 500.0)))  # fmt: skip
-    extra = pd.DataFrame({"name": ["edge", "a", "b", "outside", "alone"], "ra_deg": [ra_edge, ra_a, ra_b, ra_out, ra_a],
-                          "dec_deg": [dec_edge, dec_a, dec_b, dec_out, dec_a + 0.05], "flux_jy": 0.1,
-                          "spectral_index": 0.0})  # fmt: skip
-    maps = forced.ImageMaps(image, np.full_like(image, noise), np.ones_like(image), RestoringBeam.from_header(hdr), 1.2, 0.02)
+        wcs.pixel_to_world_values(x, y) for x, y in ((3.0, 500.0), (300.0, 300.0), (304.0, 302.0), (-50.0, 500.0))
+    )
+    extra = pd.DataFrame(
+        {
+            "name": ["edge", "a", "b", "outside", "alone"],
+            "ra_deg": [ra_edge, ra_a, ra_b, ra_out, ra_a],
+            "dec_deg": [dec_edge, dec_a, dec_b, dec_out, dec_a + 0.05],
+            "flux_jy": 0.1,
+            "spectral_index": 0.0,
+        }
+    )
+    maps = forced.ImageMaps(
+        image, np.full_like(image, noise), np.ones_like(image), RestoringBeam.from_header(hdr), 1.2, 0.02
+    )
     rows = forced.measure(maps, hdr, Catalog(extra), 0.1, 50.0).set_index("name")
     assert "outside" not in rows.index
-    assert rows.loc["edge", "flags"] == forced.FLAG_EDGE | forced.FLAG_NEAR_EDGE and np.isnan(rows.loc["edge", "flux_jy"])
+    assert rows.loc["edge", "flags"] == forced.FLAG_EDGE | forced.FLAG_NEAR_EDGE and np.isnan(
+        rows.loc["edge", "flux_jy"]
+    )
     assert rows.loc["a", "flags"] == rows.loc["b", "flags"] == forced.FLAG_BLENDED
     alone = rows.loc["alone"]
     assert alone["flags"] == 0
@@ -112,19 +130,42 @@ def test_cross_match_new_sources_edges_and_artefacts():
     hdr = header()
     pb = np.ones((SIZE, SIZE))
     wcs = WCS(hdr).celestial
-    catalog = Catalog(pd.DataFrame({"name": ["bright", "faint"], "ra_deg": [140.0, 140.3], "dec_deg": [54.6, 54.8],
-                                    "flux_jy": [1.0, 0.02], "spectral_index": 0.0}))  # fmt: skip
+    catalog = Catalog(
+        pd.DataFrame(
+            {
+                "name": ["bright", "faint"],
+                "ra_deg": [140.0, 140.3],
+                "dec_deg": [54.6, 54.8],
+                "flux_jy": [1.0, 0.02],
+                "spectral_index": 0.0,
+            }
+        )
+    )
     ra_edge, dec_edge = wcs.pixel_to_world_values(20.0, 500.0)
-    found = pd.DataFrame({"ra_deg": [140.015, 140.0, 140.5, 140.5, ra_edge, 140.2, 139.6],
-                          "dec_deg": [54.6, 54.7, 54.3, 54.31, dec_edge, 54.45, 54.62],
-                          "peak_jy_beam": [1.0, 0.02, 0.05, 0.006, 0.05, 0.05, 0.03], "local_rms_jy": 0.001,
-                          "a_arcsec": [64.6] * 5 + [95.0, 64.6], "b_arcsec": 15.0})  # fmt: skip
+    found = pd.DataFrame(
+        {
+            "ra_deg": [140.015, 140.0, 140.5, 140.5, ra_edge, 140.2, 139.6],
+            "dec_deg": [54.6, 54.7, 54.3, 54.31, dec_edge, 54.45, 54.62],
+            "peak_jy_beam": [1.0, 0.02, 0.05, 0.006, 0.05, 0.05, 0.03],
+            "local_rms_jy": 0.001,
+            "a_arcsec": [64.6] * 5 + [95.0, 64.6],
+            "b_arcsec": 15.0,
+        }
+    )
     for column in blind.COLUMNS[:11]:
         found[column] = found.get(column, 0.0)
     found["aegean_flags"] = 0
     found["significance"] = found["peak_jy_beam"] / found["local_rms_jy"]
-    cfg = Blind(seed_clip=5.0, flood_clip=4.0, match_radius_beams=1.0, new_source_min_snr=8.0, shape_tolerance=0.3,
-                artefact_radius_arcmin=10.0, artefact_flux_fraction=0.05, sidelobe_band_arcmin=3.0)
+    cfg = Blind(
+        seed_clip=5.0,
+        flood_clip=4.0,
+        match_radius_beams=1.0,
+        new_source_min_snr=8.0,
+        shape_tolerance=0.3,
+        artefact_radius_arcmin=10.0,
+        artefact_flux_fraction=0.05,
+        sidelobe_band_arcmin=3.0,
+    )
     out = blind.cross_match(found, catalog, pb, hdr, 40.0, cfg)
     # 31" from "bright" (inside one 64.6" major axis); 6 arcmin from it at 2 %: an artefact;
     # 20 arcmin away at 50 sigma: new; at 6 sigma: below the new-source threshold; 20 px from
@@ -138,17 +179,31 @@ def test_cross_match_new_sources_edges_and_artefacts():
 
 
 def write_group(path, obs, mjd, fluxes: dict, err=0.002):
-    rows = pd.DataFrame({"obs": obs, "mjd": mjd, "freq_hz": FREQ, "name": list(fluxes), "ra_deg": 140.0,
-                         "dec_deg": 54.6, "catalog_flux_jy": 0.1, "flux_jy": list(fluxes.values()),
-                         "flux_err_jy": err, "snr": 50.0, "flags": 0})  # fmt: skip
+    rows = pd.DataFrame(
+        {
+            "obs": obs,
+            "mjd": mjd,
+            "freq_hz": FREQ,
+            "name": list(fluxes),
+            "ra_deg": 140.0,
+            "dec_deg": 54.6,
+            "catalog_flux_jy": 0.1,
+            "flux_jy": list(fluxes.values()),
+            "flux_err_jy": err,
+            "snr": 50.0,
+            "flags": 0,
+        }
+    )
     rows.to_parquet(path / f"{obs}.parquet", index=False)
     return path / f"{obs}.parquet"
 
 
 def test_light_curves_flag_the_variable_and_rebuild_identically(tmp_path):
     cfg = Variability(min_epochs=2, vs_min=4.3, m_min=0.26, eta_min=5.0, v_min=0.1)
-    paths = [write_group(tmp_path, f"g{k}", 61000.0 + k / 288, {"steady": 0.1 + 0.001 * (-1) ** k, "flare": f})
-             for k, f in enumerate([0.1, 0.1, 0.3, 0.1])]  # fmt: skip
+    paths = [
+        write_group(tmp_path, f"g{k}", 61000.0 + k / 288, {"steady": 0.1 + 0.001 * (-1) ** k, "flare": f})
+        for k, f in enumerate([0.1, 0.1, 0.3, 0.1])
+    ]
     blind_paths = []
     for k in range(4):
         table = pd.DataFrame({c: [] for c in blind.COLUMNS}).astype({"new_source": bool})
@@ -173,8 +228,9 @@ def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
     (tmp_path / "g-qa.json").write_text('{"verdict": "fail", "reasons": ["rms 9.0 x the thermal expectation"]}')
     out = tmp_path / "phot"
     out.mkdir()
-    record = group.measure_group(tmp_path / "g", out / "g", Catalog(pd.DataFrame()), 0.1,
-                                 typed_settings(project_config(), "photometry"), 1)  # fmt: skip
+    record = group.measure_group(
+        tmp_path / "g", out / "g", Catalog(pd.DataFrame()), 0.1, typed_settings(project_config(), "photometry"), 1
+    )
     assert record["measured"] is False and "rms 9.0" in record["reason"]
     assert pd.read_parquet(out / "g.parquet").empty and pd.read_parquet(out / "g-blind.parquet").empty
     assert sorted(p.name for p in out.iterdir()) == ["g-blind.parquet", "g.json", "g.parquet"]  # no scratch left
@@ -183,13 +239,30 @@ def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
 def test_noise_maps_of_any_image_size_finish_and_measure_the_noise(tmp_path):
     """The noise map of an image of any shape (an odd 700 rows, a +16 deg group's beam and
     pixels) comes back, in bounded time, and holds the noise."""
-    header = fits.Header({"NAXIS": 2, "NAXIS1": 700, "NAXIS2": 700, "CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN",
-                          "CRVAL1": 140.0, "CRVAL2": 16.3, "CRPIX1": 351, "CRPIX2": 351, "CDELT1": -4.04 / 3600,
-                          "CDELT2": 4.04 / 3600, "BMAJ": 28.6 / 3600, "BMIN": 16.2 / 3600, "BPA": 92.0})  # fmt: skip
+    header = fits.Header(
+        {
+            "NAXIS": 2,
+            "NAXIS1": 700,
+            "NAXIS2": 700,
+            "CTYPE1": "RA---SIN",
+            "CTYPE2": "DEC--SIN",
+            "CRVAL1": 140.0,
+            "CRVAL2": 16.3,
+            "CRPIX1": 351,
+            "CRPIX2": 351,
+            "CDELT1": -4.04 / 3600,
+            "CDELT2": 4.04 / 3600,
+            "BMAJ": 28.6 / 3600,
+            "BMIN": 16.2 / 3600,
+            "BPA": 92.0,
+        }
+    )
     noise = np.random.default_rng(4).normal(0, 1e-3, (700, 700)).astype(np.float32)
     fits.PrimaryHDU(noise, header).writeto(tmp_path / "residual.fits")
-    code = ("import sys; from pathlib import Path; from contimg.photometry import blind; "
-            f"blind.background_maps(Path({str(tmp_path / 'residual.fits')!r}), Path({str(tmp_path / 'r')!r}))")
+    code = (
+        "import sys; from pathlib import Path; from contimg.photometry import blind; "
+        f"blind.background_maps(Path({str(tmp_path / 'residual.fits')!r}), Path({str(tmp_path / 'r')!r}))"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     rms = fits.getdata(tmp_path / "r_rms.fits")
     assert rms.shape == noise.shape and np.isfinite(rms).all()

@@ -73,7 +73,9 @@ def test_a_selection_keeps_whole_mosaics_and_calibrators_outside_it(groups):
     cals = plan.calibrations()
     assert cals and not set(cals) & plan.selected
     products, jobs = plan.stages(Area("work"), exists=lambda path: False)
-    assert len(products["convert"]) == 12 + len(cals) and products["solve_calibration"] == [[f"work/caltables/{cals[0]}"]]
+    assert len(products["convert"]) == 12 + len(cals) and products["solve_calibration"] == [
+        [f"work/caltables/{cals[0]}"]
+    ]
     assert len(jobs["image"]) == len(jobs["photometry"]) == 12 and len(jobs["mosaic"]) == 2
 
 
@@ -108,8 +110,9 @@ def test_night_unit_plans_each_utc_date_and_its_products(groups):
     area = Area("work")
     night = plan.night_products(area, "20260102")
     assert sum(path.endswith("-qa.json") for path in night) == (dates == "20260102").sum()  # all calibrated
-    assert {p for p in night if "/mosaics/" in p} == {area.mosaic(f"20260102T{h:02d}00", ext)
-                                                       for h in range(24) for ext in (".fits", ".png")}  # fmt: skip
+    assert {p for p in night if "/mosaics/" in p} == {
+        area.mosaic(f"20260102T{h:02d}00", ext) for h in range(24) for ext in (".fits", ".png")
+    }
     assert plan.night_digest("20260102") != plan.night_digest("20260103")
     with pytest.raises(planning.PlanError, match="imaging.mosaic_hours"):
         make(groups, planning={"unit": "night"}, imaging={"mosaic_hours": 5.0})
@@ -131,7 +134,9 @@ def test_a_plan_before_the_first_inventory_is_empty():
 def test_inventory_rows_and_files_of_a_group(groups):
     plan = make(groups)
     obs = plan.complete[3]
-    assert plan.group_files(obs, 16) == list(groups.loc[groups["obs"] == obs, [f"sb{k:02d}" for k in range(16)]].iloc[0])
+    assert plan.group_files(obs, 16) == list(
+        groups.loc[groups["obs"] == obs, [f"sb{k:02d}" for k in range(16)]].iloc[0]
+    )
     cal = plan.calibrations()[0]
     assert plan.calibrator_row(cal)["calibrator"] == "SIM CAL J0907+5440"
     with pytest.raises(ValueError, match=f"{obs} is not a calibrator group"):
@@ -173,9 +178,18 @@ def string_literals(path):
         return [tok.string for tok in tokenize.tokenize(fh.readline) if tok.type == tokenize.STRING]
 
 
-@pytest.mark.parametrize("path", sorted([*(ROOT / "contimg").rglob("*.py"), *(ROOT / "scripts").glob("*.py"),
-                                         *(ROOT / "rules").glob("*.smk"), ROOT / "Snakefile"]),
-                         ids=lambda p: str(p.relative_to(ROOT)))  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        [
+            *(ROOT / "contimg").rglob("*.py"),
+            *(ROOT / "scripts").glob("*.py"),
+            *(ROOT / "rules").glob("*.smk"),
+            ROOT / "Snakefile",
+        ]
+    ),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_no_module_but_paths_builds_a_product_path(path):
     """A product path spelt out elsewhere drifts from the scheme (the mosaic path once had four owners)."""
     if path.name == "paths.py":

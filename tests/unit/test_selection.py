@@ -11,8 +11,9 @@ from contimg import nightjob, selection
 def groups_table():
     # 6 groups: 2026-01-01 23:00, 2026-01-02 01:00 / 12:00 / 23:59, 2026-01-03 00:00 / 12:00
     mjd = selection.mjd_of("start", "2026-01-01") + np.array([23 / 24, 1 + 1 / 24, 1.5, 1 + 1439 / 1440, 2.0, 2.5])
-    return pd.DataFrame({"obs": [f"g{k}" for k in range(6)], "mjd_mid": mjd,
-                         "pointing_dec_deg": [54.6, 54.6, 71.6, 54.6, 54.6, 16.3]})  # fmt: skip
+    return pd.DataFrame(
+        {"obs": [f"g{k}" for k in range(6)], "mjd_mid": mjd, "pointing_dec_deg": [54.6, 54.6, 71.6, 54.6, 54.6, 16.3]}
+    )
 
 
 def test_selection_by_date_range_declination_and_status():
@@ -23,8 +24,9 @@ def test_selection_by_date_range_declination_and_status():
     keep, left_out = selection.select(groups, {"dec_min_deg": 50.0, "dec_max_deg": 60.0}, lambda obs: False)
     assert list(groups["obs"][keep]) == ["g0", "g1", "g3", "g4"]
     assert left_out == {"dec_min_deg": 1, "dec_max_deg": 1}
-    keep, left_out = selection.select(groups, {"start": "2026-01-02T12:00", "status": "unfinished"},
-                                      lambda obs: obs in ("g2", "g5"))  # fmt: skip
+    keep, left_out = selection.select(
+        groups, {"start": "2026-01-02T12:00", "status": "unfinished"}, lambda obs: obs in ("g2", "g5")
+    )
     assert list(groups["obs"][keep]) == ["g3", "g4"]
     assert left_out == {"start": 2, "status": 2}
     keep, left_out = selection.select(groups, {"start": None, "status": "all"}, lambda obs: True)

@@ -10,8 +10,8 @@ from astropy.coordinates import SkyCoord
 from pyuvdata import UVData
 from scipy.special import j1
 
-from contimg import naming, simulate, sky
 from conftest import simulate_night
+from contimg import naming, simulate, sky
 
 C = 299792458.0
 
@@ -71,7 +71,9 @@ def direct_sum(uvd, catalog, flux_scale, dish=4.65):
         warnings.simplefilter("ignore")
         base.set_uvws_from_antenna_positions(update_vis=False)
     w0 = base.uvw_array[:, 2]
-    centre = SkyCoord(base.phase_center_app_ra, base.phase_center_app_dec, unit="rad")  # the beam lives in the apparent frame
+    centre = SkyCoord(
+        base.phase_center_app_ra, base.phase_center_app_dec, unit="rad"
+    )  # the beam lives in the apparent frame
     freqs = uvd.freq_array
     model = np.zeros((uvd.Nblts, uvd.Nfreqs), complex)
     for k, row in enumerate(catalog.table.itertuples()):
@@ -94,7 +96,9 @@ def test_noiseless_visibilities_match_an_independent_direct_sum(clean_night):
     _, scene, files = clean_night
     group = scene.groups[1]
     for sb in (0, 15):
-        path = [f for f in files if f.name.startswith(group.file_stamps[sb]) and f.name.endswith(f"_sb{sb:02d}.hdf5")][0]
+        path = [f for f in files if f.name.startswith(group.file_stamps[sb]) and f.name.endswith(f"_sb{sb:02d}.hdf5")][
+            0
+        ]
         uvd = read(path)
         cross = np.flatnonzero(uvd.ant_1_array != uvd.ant_2_array)
         pick = np.isin(uvd.baseline_array, np.unique(uvd.baseline_array[cross])[[0, 7, 40, -1]])
@@ -107,7 +111,9 @@ def test_noiseless_visibilities_match_an_independent_direct_sum(clean_night):
 
 def test_gains_and_bandpass_follow_the_stated_convention(tmp_path, clean_night):
     _, clean_scene, clean_files = clean_night
-    scene, files = simulate_night(tmp_path, scale="tiny", corruptions={"noise": False, "gains": True, "bandpass": True, "rfi": False})
+    scene, files = simulate_night(
+        tmp_path, scale="tiny", corruptions={"noise": False, "gains": True, "bandpass": True, "rfi": False}
+    )
     sb, grp = 4, scene.groups[2]
     clean = read(clean_files[16 * grp.index + sb])
     dirty = read(files[16 * grp.index + sb])
@@ -125,9 +131,19 @@ def test_gains_and_bandpass_follow_the_stated_convention(tmp_path, clean_night):
 
 
 def test_thermal_noise_matches_the_sefd(tmp_path):
-    empty = sky.Catalog(pd.DataFrame(columns=list(sky.CATALOG_COLUMNS)).astype({"ra_deg": float, "dec_deg": float, "flux_jy": float, "spectral_index": float}))
-    scene, files = simulate_night(tmp_path, catalog=empty, scale="tiny", variable=None, transient=None,
-                                  corruptions={"noise": True, "gains": False, "bandpass": False, "rfi": False})  # fmt: skip
+    empty = sky.Catalog(
+        pd.DataFrame(columns=list(sky.CATALOG_COLUMNS)).astype(
+            {"ra_deg": float, "dec_deg": float, "flux_jy": float, "spectral_index": float}
+        )
+    )
+    scene, files = simulate_night(
+        tmp_path,
+        catalog=empty,
+        scale="tiny",
+        variable=None,
+        transient=None,
+        corruptions={"noise": True, "gains": False, "bandpass": False, "rfi": False},
+    )
     uvd = read(files[5])
     cross = uvd.ant_1_array != uvd.ant_2_array
     sigma = 5800.0 / np.sqrt(2 * scene.band.channel_width_hz * 12.884902)

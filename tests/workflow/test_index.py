@@ -17,16 +17,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from contimg.index import cli, query, synthetic
 from conftest import ROOT
+from contimg.index import cli, query, synthetic
 
 INDEXER = [sys.executable, str(ROOT / "scripts/index_products.py"), "--config", str(ROOT / "config/config.yaml")]
 QUERY = str(Path(sys.executable).parent / "contimg-query")
 
 
 def index(work: Path, db: Path, **popen) -> subprocess.Popen:
-    return subprocess.Popen([*INDEXER, "--work", str(work), "--db", str(db)], stderr=subprocess.PIPE, text=True,
-                            **popen)  # fmt: skip
+    return subprocess.Popen(
+        [*INDEXER, "--work", str(work), "--db", str(db)], stderr=subprocess.PIPE, text=True, **popen
+    )
 
 
 def index_now(work: Path, db: Path) -> str:
@@ -83,9 +84,11 @@ def test_the_workflow_indexes_every_product_with_its_values(tiny_run):
     assert one("SELECT count(*) FROM measurement_sets WHERE kind = 'flagged'") == len(groups)
     for obs in groups["obs"]:
         qa = json.loads((work / f"images/{obs}-qa.json").read_text())
-        row = conn.execute("SELECT i.verdict, i.rms_jy, i.bmaj_arcsec, c.obs FROM images i JOIN groups g USING "
-                           "(group_id) JOIN groups c ON c.group_id = i.calibration_group_id WHERE g.obs = ?",
-                           (obs,)).fetchone()  # fmt: skip
+        row = conn.execute(
+            "SELECT i.verdict, i.rms_jy, i.bmaj_arcsec, c.obs FROM images i JOIN groups g USING "
+            "(group_id) JOIN groups c ON c.group_id = i.calibration_group_id WHERE g.obs = ?",
+            (obs,),
+        ).fetchone()
         assert row == (qa["verdict"], qa["rms_jy"], qa["beam_arcsec"][0], qa["calibration"])
         applied = json.loads((work / f"calibrated/{obs}.cal.json").read_text())
         columns, rows = query.calibration(conn, obs)
@@ -132,8 +135,12 @@ def test_removed_and_changed_products_are_taken_out_and_updated(work_copy, capsy
     qa_path.write_text(json.dumps({**qa, "verdict": "fail", "reasons": ["rms 9.9 x thermal > 2.0"]}))
     log = index_now(work_copy, db)
     assert "1 updated, 1 removed" in log
-    code, rows, _ = ask(db, "sql", f"SELECT count(*) AS n FROM photometry JOIN groups USING (group_id) "
-                                   f"WHERE obs = '{lost}'", capsys=capsys)  # fmt: skip
+    code, rows, _ = ask(
+        db,
+        "sql",
+        f"SELECT count(*) AS n FROM photometry JOIN groups USING (group_id) WHERE obs = '{lost}'",
+        capsys=capsys,
+    )
     assert rows == [{"n": 0}]
     code, rows, _ = ask(db, "problems", capsys=capsys)
     assert {(r["obs"], r["stage"]) for r in rows} == problems_before | {(lost, "photometry"), (failed, "image")}
@@ -154,7 +161,9 @@ def test_a_damaged_record_is_reported_and_the_rest_indexed(work_copy):
     log = index_now(work_copy, db)
     assert f"photometry/{obs}.json not indexed: JSONDecodeError" in log and "1 unreadable" in log
     assert dict(plain_query(db, count_by_group)) == {k: v for k, v in before.items() if k != obs}
-    assert plain_query(db, "SELECT count(*) FROM measured_groups") == [(len(list(work_copy.glob("photometry/*.json"))) - 1,)]
+    assert plain_query(db, "SELECT count(*) FROM measured_groups") == [
+        (len(list(work_copy.glob("photometry/*.json"))) - 1,)
+    ]
 
 
 def synthetic_area(path: Path, n_images: int) -> Path:
@@ -225,13 +234,23 @@ def test_query_command_answers_in_every_format(tiny_run, capsys):
     source = measurements.iloc[0]
     code, by_name, _ = ask(db, "lightcurve", "--name", source["name"], capsys=capsys)
     assert code == 0 and len(by_name) == (measurements["name"] == source["name"]).sum()
-    code, by_position, _ = ask(db, "lightcurve", "--ra", str(source["ra_deg"] + 0.001), "--dec",
-                               str(source["dec_deg"]), "--radius", "10", capsys=capsys)  # fmt: skip
+    code, by_position, _ = ask(
+        db,
+        "lightcurve",
+        "--ra",
+        str(source["ra_deg"] + 0.001),
+        "--dec",
+        str(source["dec_deg"]),
+        "--radius",
+        "10",
+        capsys=capsys,
+    )
     assert [r["flux_jy"] for r in by_position] == [r["flux_jy"] for r in by_name]
     offset = 3.6 * math.cos(math.radians(source["dec_deg"]))  # 0.001 deg of RA, in arcsec
     assert [r["separation_arcsec"] for r in by_position] == pytest.approx([offset] * len(by_position), abs=0.01)
-    code, csv_text, _ = ask(db, "groups", "--start", "2026-03-21T04:00", "--end", "2026-03-22", fmt="csv",
-                            capsys=capsys)  # fmt: skip
+    code, csv_text, _ = ask(
+        db, "groups", "--start", "2026-03-21T04:00", "--end", "2026-03-22", fmt="csv", capsys=capsys
+    )
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("obs,mjd_mid,status") and len(lines) == 1 + 3
     code, table, _ = ask(db, "calibration", lines[1].split(",")[0], fmt="table", capsys=capsys)
@@ -242,19 +261,22 @@ def test_query_command_answers_in_every_format(tiny_run, capsys):
     assert installed.returncode == 0 and installed.stdout.startswith("obs"), installed.stderr
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["lightcurve", "--name", "x'; DROP TABLE photometry; --"], "no source named"),
-    (["lightcurve", "--ra", "10", "--dec", "95"], "outside"),
-    (["lightcurve", "--ra", "10", "--dec", "54", "--radius", "1e300"], "radius"),
-    (["lightcurve", "--ra", "10"], "--ra needs --dec"),
-    (["images", "--start", "'; DELETE FROM images; --"], "neither an MJD"),
-    (["calibration", "20260321T050000' OR '1'='1"], "no group"),
-    (["sql", "DROP TABLE photometry"], "only reads"),
-    (["sql", "SELECT 1; DELETE FROM images"], "one statement"),
-    (["sql", "UPDATE images SET verdict = 'pass'"], "only reads"),
-    (["sql", "ATTACH DATABASE 'x.sqlite' AS x"], "only reads"),
-    (["sql", "SELECT * FROM no_such_table"], "no such table"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["lightcurve", "--name", "x'; DROP TABLE photometry; --"], "no source named"),
+        (["lightcurve", "--ra", "10", "--dec", "95"], "outside"),
+        (["lightcurve", "--ra", "10", "--dec", "54", "--radius", "1e300"], "radius"),
+        (["lightcurve", "--ra", "10"], "--ra needs --dec"),
+        (["images", "--start", "'; DELETE FROM images; --"], "neither an MJD"),
+        (["calibration", "20260321T050000' OR '1'='1"], "no group"),
+        (["sql", "DROP TABLE photometry"], "only reads"),
+        (["sql", "SELECT 1; DELETE FROM images"], "one statement"),
+        (["sql", "UPDATE images SET verdict = 'pass'"], "only reads"),
+        (["sql", "ATTACH DATABASE 'x.sqlite' AS x"], "only reads"),
+        (["sql", "SELECT * FROM no_such_table"], "no such table"),
+    ],
+)
 def test_hostile_queries_are_refused_and_change_nothing(work_copy, capsys, monkeypatch, argv, message):
     monkeypatch.chdir(work_copy)
     db = work_copy / "products.sqlite"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from contimg import naming, selection
 from conftest import ROOT, TINY_IMAGE_QA, assert_same_products, deploy, job_counts, run
+from contimg import naming, selection
 
 sys.path.insert(0, str(ROOT / "bench"))
 import plan_scale  # noqa: E402 (bench/: the synthetic inventory of the planning benchmark)
@@ -30,8 +30,15 @@ def test_a_night_job_makes_the_products_of_the_group_jobs(tiny_run, tmp_path):
     result = run(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
     # the outer run: calibrations first (1 calibrator group), then one job for the night
-    assert job_counts(result) == {"calibration_plan": 1, "convert": 1, "solve_calibration": 1, "night": 1,
-                                  "lightcurves": 1, "index": 1, "all": 1}  # fmt: skip
+    assert job_counts(result) == {
+        "calibration_plan": 1,
+        "convert": 1,
+        "solve_calibration": 1,
+        "night": 1,
+        "lightcurves": 1,
+        "index": 1,
+        "all": 1,
+    }
     inner = (workdir / "work/logs/night/20260321.log").read_text()
     assert "apply_calibration        3" in inner and "image                    3" in inner
     assert_same_products(workdir / "work", tiny_run / "work", extra=("nights/20260321.json",))
@@ -39,8 +46,10 @@ def test_a_night_job_makes_the_products_of_the_group_jobs(tiny_run, tmp_path):
     assert run(workdir, "plan").returncode == 0
     plan = json.loads((workdir / "work/planning/summary.json").read_text())
     assert plan["total"]["jobs"] == 0 and plan["skipped"] == []
-    assert all(row["source"] == f"{1 if row['stage'] in ('solve_calibration', 'mosaic') else 3} benchmark record(s)"
-               for row in plan["stages"])
+    assert all(
+        row["source"] == f"{1 if row['stage'] in ('solve_calibration', 'mosaic') else 3} benchmark record(s)"
+        for row in plan["stages"]
+    )
 
 
 def test_selection_and_night_unit_plan(tmp_path):
@@ -64,13 +73,17 @@ def test_selection_and_night_unit_plan(tmp_path):
     cal_in_day2 = (cal_mid >= mid[day2].min()) & (cal_mid <= mid[day2].max())
     assert counts["solve_calibration"] == needed.sum() >= 1
     assert counts["convert"] == day2.sum() + (needed & ~cal_in_day2).sum()
-    assert f"planning.selection.start leaves out {(mid < selection.mjd_of('start', '2026-01-02')).sum()} group(s)" \
+    assert (
+        f"planning.selection.start leaves out {(mid < selection.mjd_of('start', '2026-01-02')).sum()} group(s)"
         in result.stderr
+    )
 
     assert run(tmp_path, "plan").returncode == 0
     plan = json.loads((tmp_path / "work/planning/summary.json").read_text())
-    assert plan["groups_selected"] == day2.sum() and plan["left_out_by_selection"]["end"] == (~day2).sum() - \
-        plan["left_out_by_selection"]["start"]
+    assert (
+        plan["groups_selected"] == day2.sum()
+        and plan["left_out_by_selection"]["end"] == (~day2).sum() - plan["left_out_by_selection"]["start"]
+    )
     stages = {row["stage"]: row for row in plan["stages"]}
     assert {name: row["jobs"] for name, row in stages.items()} == {name: counts[name] for name in stages}
     assert stages["image"]["core_hours"] == round(calibrated.sum() * 120.0 * 2 / 3600, 2)  # the full-size default
@@ -80,8 +93,15 @@ def test_selection_and_night_unit_plan(tmp_path):
     result = run(tmp_path, "-n")
     out_of_reach = groups["obs"][hours.min(axis=1) > 12.0]
     nights = len(set(naming.night_names(mid)))
-    assert job_counts(result) == {"calibration_plan": 1, "convert": len(cal_mid), "solve_calibration": len(cal_mid),
-                                  "night": nights, "lightcurves": 1, "index": 1, "all": 1}  # fmt: skip
+    assert job_counts(result) == {
+        "calibration_plan": 1,
+        "convert": len(cal_mid),
+        "solve_calibration": len(cal_mid),
+        "night": nights,
+        "lightcurves": 1,
+        "index": 1,
+        "all": 1,
+    }
     assert run(tmp_path, "plan").returncode == 0
     plan = json.loads((tmp_path / "work/planning/summary.json").read_text())
     assert plan["nights"] == nights and plan["groups_selected"] == len(groups)

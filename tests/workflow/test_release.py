@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from contimg import fingerprint, release
 from conftest import ROOT, copied_run, job_counts, run
+from contimg import fingerprint, release
 
 NAME = "tiny-r1"
 
@@ -37,7 +37,9 @@ def test_the_manifest_holds_config_code_tools_and_every_checksum(released):
     assert set(manifest["products"]) == set(products) and len(products) == 67  # 3 groups
     for rel in ("images/20260321T050509-image.fits", "products.sqlite", "lightcurves/sources.parquet"):
         entry = manifest["products"][rel]
-        assert entry["sha256"] == release.file_sha256(products[rel]) and entry["digest"] == fingerprint.digest(products[rel])
+        assert entry["sha256"] == release.file_sha256(products[rel]) and entry["digest"] == fingerprint.digest(
+            products[rel]
+        )
     incoming = sorted(p.name for p in (workdir / "work/incoming").glob("*.hdf5"))
     assert [k.removeprefix("incoming:") for k in manifest["inputs"] if k.startswith("incoming:")] == incoming
     assert "config:imaging.catalog" in manifest["inputs"] and len(incoming) == 48
@@ -65,7 +67,9 @@ def test_verify_reproduces_the_release_then_names_exactly_the_damaged_files(rele
     assert report["problems"] == []
     statuses = report["rerun"]["products"]
     assert set(statuses) == set(json.loads(manifest_path.read_text())["products"])
-    assert set(statuses.values()) <= {"identical", "same content"}, {k: v for k, v in statuses.items() if v != "identical"}
+    assert set(statuses.values()) <= {"identical", "same content"}, {
+        k: v for k, v in statuses.items() if v != "identical"
+    }
     assert sum(v == "identical" for v in statuses.values()) > len(statuses) / 2  # Parquet, PNG, NPZ: the same bytes
 
     product = workdir / "work/photometry/20260321T050509.parquet"
@@ -76,6 +80,8 @@ def test_verify_reproduces_the_release_then_names_exactly_the_damaged_files(rele
         path.write_bytes(bytes(data))
     done, report = verify(manifest_path, tmp_path / "rerun2", tmp_path / "report2.json")
     assert done.returncode == 1
-    assert report["problems"] == [f"input incoming:{raw.name}: changed",
-                                  "product photometry/20260321T050509.parquet: changed since the release"]  # fmt: skip
+    assert report["problems"] == [
+        f"input incoming:{raw.name}: changed",
+        "product photometry/20260321T050509.parquet: changed since the release",
+    ]
     assert f"input incoming:{raw.name}: changed" in done.stdout

@@ -11,8 +11,15 @@ from conftest import TINY_IMAGE_QA, deploy, run
 
 CHROMIUM = shutil.which("chromium")
 # as root, in a machine without network: no sandbox, no background connections
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium (make test installs it)")
 
@@ -22,8 +29,12 @@ def wide_night(tmp_path_factory):
     """The tiny night with 3-degree images, so that sources are seen in several groups, and its
     variable a 0.39 Jy source that every group sees (the default one is in one image only): the
     light curves have a candidate to plot."""
-    workdir = deploy(tmp_path_factory.mktemp("report"), scale="tiny", image_qa=TINY_IMAGE_QA,
-                     variable={"source": "SIM J0905+5336", "fractional_amplitude": 0.8, "period_groups": 4})  # fmt: skip
+    workdir = deploy(
+        tmp_path_factory.mktemp("report"),
+        scale="tiny",
+        image_qa=TINY_IMAGE_QA,
+        variable={"source": "SIM J0905+5336", "fractional_amplitude": 0.8, "period_groups": 4},
+    )
     path = workdir / "config/config.yaml"
     cfg = yaml.safe_load(path.read_text())
     cfg["imaging"]["fov_deg"] = 3.0
@@ -54,8 +65,10 @@ def open_sections(html, sections):
             items = menu.locator("tbody tr").all_inner_texts()
             menu.locator('a[iconname="eye"]').first.click()
             page.wait_for_timeout(500)
-            images = page.evaluate("() => Array.from(document.images).filter(i => i.src.startsWith('data:image/png'))"
-                                   ".map(i => [i.naturalWidth, i.naturalHeight])")  # fmt: skip
+            images = page.evaluate(
+                "() => Array.from(document.images).filter(i => i.src.startsWith('data:image/png'))"
+                ".map(i => [i.naturalWidth, i.naturalHeight])"
+            )
             frames = [frame.inner_text("body") for frame in page.frames[1:]]
             seen[section] = (items, images, frames)
         browser.close()
@@ -78,7 +91,9 @@ def test_report_renders_every_section_in_chromium(wide_night, tmp_path):
     assert [i.split()[0] for i in items] == [p.name for p in (work / "caltables").iterdir()]
     assert len(images) == 1 and images[0][0] > 500  # the bandpass plot
     items, images, _ = seen["Mosaics"]
-    assert [i.split()[0] for i in items] == [p.stem for p in (work / "mosaics").glob("*.png")] and images == [[640, 640]]
+    assert [i.split()[0] for i in items] == [p.stem for p in (work / "mosaics").glob("*.png")] and images == [
+        [640, 640]
+    ]
     items, images, _ = seen["Light curves"]
     assert [i.strip() for i in items] == [p.stem for p in (work / "lightcurves/plots").glob("*.png")]
     assert len(images) == 1 and images[0][0] > 300

@@ -78,7 +78,9 @@ def test_every_image_is_measured_and_the_light_curves_built(tiny_run):
         assert (tiny_run / f"work/photometry/{obs}-blind.parquet").exists()
     measurements = pd.read_parquet(tiny_run / "work/lightcurves/measurements.parquet")
     sources = pd.read_parquet(tiny_run / "work/lightcurves/sources.parquet")
-    assert len(measurements) == sum(len(pd.read_parquet(tiny_run / f"work/photometry/{o}.parquet")) for o in groups["obs"])
+    assert len(measurements) == sum(
+        len(pd.read_parquet(tiny_run / f"work/photometry/{o}.parquet")) for o in groups["obs"]
+    )
     assert set(sources["name"]) == set(measurements["name"])
     assert (tiny_run / "work/lightcurves/plots").is_dir()
 
