@@ -180,22 +180,30 @@ def _fits(path: Path) -> str:
 
 def _index(path: Path) -> str:
     """Digest of the index's science tables, independent of id order and file times."""
+    h = hashlib.sha256()
+    for name, (columns, rows) in index_tables(path).items():
+        h.update(f"{name} {columns}".encode())
+        for row in sorted(map(repr, rows)):
+            h.update(row.encode())
+    return h.hexdigest()
+
+
+def index_tables(path: Path) -> dict[str, tuple[list[str], list[tuple]]]:
+    """{table: (columns, rows)} of the index's science tables, internal ids replaced by the
+    group and source names they stand for; rows in the order of their names and keys."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         groups = dict(conn.execute("SELECT group_id, obs FROM groups"))
         sources = dict(conn.execute("SELECT source_id, name FROM sources"))
-        h = hashlib.sha256()
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        found = {}
         for name in (t for t in tables if t not in INDEX_SKIPPED_TABLES):
             cursor = conn.execute(f'SELECT * FROM "{name}"')
             columns = [d[0] for d in cursor.description]
             names = {c: groups if c.endswith("group_id") else sources if c == "source_id" else None for c in columns}
-            rows = sorted(
-                repr(tuple(names[c].get(v, v) if names[c] else v for c, v in zip(columns, row))) for row in cursor
-            )
-            h.update(f"{name} {columns}".encode())
-            for row in rows:
-                h.update(row.encode())
-        return h.hexdigest()
+            rows = [tuple(names[c].get(v, v) if names[c] else v for c, v in zip(columns, row)) for row in cursor]
+            text = [tuple(v for v in row if not isinstance(v, float)) for row in rows]  # names and keys, not numbers
+            found[name] = (columns, [row for _, row in sorted(zip(map(repr, text), rows), key=lambda p: p[0])])
+        return found
     finally:
         conn.close()

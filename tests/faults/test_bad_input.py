@@ -19,7 +19,7 @@ import pytest
 import yaml
 from pyuvdata import UVData
 
-from conftest import ROOT, TINY_IMAGE_QA, deploy, job_counts, run
+from conftest import DEPLOYED, RELATIVE, ROOT, TINY_IMAGE_QA, deploy, job_counts, run
 from contimg import fingerprint, naming, quarantine, tables
 from contimg.index import query
 
@@ -108,7 +108,7 @@ def bad_night(tmp_path_factory):
     scales["tiny"]["n_groups"] = N_GROUPS
     workdir = deploy(tmp_path_factory.mktemp("bad_night"), scale="tiny", scales=scales, image_qa=TINY_IMAGE_QA)
     assert run(workdir, "inventory").returncode == 0
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv", dtype=str)
+    groups = pd.read_csv(workdir / DEPLOYED.inventory(), dtype=str)
     assert (groups["status"] == "complete").all() and groups["calibrator"][1] == "SIM CAL J0907+5440"
     break_headers(workdir, groups)
     station = break_data(workdir, groups)
@@ -123,7 +123,7 @@ def bad_night(tmp_path_factory):
 
 def test_inventory_names_each_header_fault(bad_night):
     workdir, groups, *_ = bad_night
-    scanned = pd.read_csv(workdir / "work/inventory/groups.csv", dtype=str).set_index("obs")
+    scanned = pd.read_csv(workdir / DEPLOYED.inventory(), dtype=str).set_index("obs")
     for g, (status, reason) in INVENTORY_FAULTS.items():
         row = scanned.loc[groups["obs"][g]]
         assert row["status"] == status and reason in row["reason"], (g, row["status"], row["reason"])
@@ -133,17 +133,17 @@ def test_data_faults_fail_only_their_groups_conversion_and_are_quarantined(bad_n
     workdir, groups, _, first, *_ = bad_night
     assert first.returncode != 0
     flagged, damaged = groups["obs"][ALL_FLAGGED], groups["obs"][DAMAGED_LATER]
-    log = (workdir / f"work/logs/convert/{flagged}.log").read_text()
+    log = (workdir / DEPLOYED.log("convert", flagged)).read_text()
     assert f"every cross-correlation of group {flagged} is flagged" in log
     damaged_file = group_paths(workdir, groups, DAMAGED_LATER)[6].name
-    assert damaged_file in (workdir / f"work/logs/convert/{damaged}.log").read_text()
+    assert damaged_file in (workdir / DEPLOYED.log("convert", damaged)).read_text()
     unknown = groups["obs"][UNKNOWN_ANTENNA]
-    log = (workdir / f"work/logs/convert/{unknown}.log").read_text()
+    log = (workdir / DEPLOYED.log("convert", unknown)).read_text()
     assert "_sb00.hdf5: cannot read UVH5 header: antenna name(s) 'DSA-118' not in the station layout" in log
     for obs in (flagged, damaged, unknown):
-        record = json.loads((workdir / f"work/quarantine/{obs}.json").read_text())
+        record = json.loads((workdir / DEPLOYED.quarantine(obs)).read_text())
         assert record["stage"] == "convert" and len(record["files"]) == 16
-        assert not (workdir / f"work/ms/{obs}.ms").exists()
+        assert not (workdir / DEPLOYED.ms(obs)).exists()
     assert not list((workdir / "work/ms").glob(".*.tmp"))
 
 
@@ -151,8 +151,8 @@ def test_every_good_group_is_processed_in_the_first_run(bad_night):
     workdir, groups, station, first, *_ = bad_night
     for g in [*GOOD, NAN_ANTENNA]:
         obs = groups["obs"][g]
-        assert (workdir / f"work/photometry/{obs}.json").exists(), obs
-    flags = json.loads((workdir / f"work/ms/{groups['obs'][NAN_ANTENNA]}.ms.flags.json").read_text())
+        assert (workdir / DEPLOYED.photometry(obs, ".json")).exists(), obs
+    flags = json.loads((workdir / DEPLOYED.ms(groups["obs"][NAN_ANTENNA], ".flags.json")).read_text())
     name = f"DSA-{station:03d}"
     assert flags["per_antenna"][name] == 1.0  # the NaN antenna flagged, nothing else lost
     assert max(v for k, v in flags["per_antenna"].items() if k != name) < 0.2
@@ -169,13 +169,15 @@ def test_the_second_run_completes_the_night_without_redoing_anything(bad_night):
     for path, (digest, mtime) in after_first.items():
         if path.startswith(("ms/", "calibrated/", "caltables/", "images/", "photometry/", "incoming/")):
             assert now[path] == digest and (work / path).stat().st_mtime_ns == mtime, path
-    measured = pd.read_parquet(work / "lightcurves/measurements.parquet")  # (sources bright enough: group 1's)
+    measured = pd.read_parquet(
+        work / RELATIVE.lightcurves("measurements.parquet")
+    )  # (sources bright enough: group 1's)
     assert len(measured) and set(measured["obs"]) <= {groups["obs"][g] for g in [*GOOD, NAN_ANTENNA]}
 
 
 def test_every_bad_group_is_reported_with_its_reason(bad_night):
     workdir, groups, *_ = bad_night
-    scanned = pd.read_csv(workdir / "work/inventory/groups.csv", dtype=str).set_index("obs")
+    scanned = pd.read_csv(workdir / DEPLOYED.inventory(), dtype=str).set_index("obs")
     flagged, damaged = groups["obs"][ALL_FLAGGED], groups["obs"][DAMAGED_LATER]
     assert scanned.loc[flagged, "status"] == "failed"
     assert "convert failed" in scanned.loc[flagged, "reason"] and "is flagged" in scanned.loc[flagged, "reason"]
@@ -198,7 +200,7 @@ def test_a_quarantined_group_is_tried_again_once_a_file_is_delivered_again(bad_n
     obs = groups["obs"][ALL_FLAGGED]
     for path in group_paths(workdir, groups, ALL_FLAGGED):
         shutil.copy2(path, tmp_path / path.name)  # with its mtime
-    clean = tables.read_groups(workdir / "work/inventory/groups.csv")
+    clean = tables.read_groups(workdir / DEPLOYED.inventory())
     clean.loc[clean["obs"] == obs, ["status", "reason"]] = ["complete", ""]  # as a header scan finds it
     records = quarantine.read_all(workdir / "work/quarantine")
     marked, stale = quarantine.mark_groups(clean, tmp_path, records)
@@ -206,4 +208,4 @@ def test_a_quarantined_group_is_tried_again_once_a_file_is_delivered_again(bad_n
     (tmp_path / group_paths(workdir, groups, ALL_FLAGGED)[0].name).touch()  # delivered again
     marked, stale = quarantine.mark_groups(clean, tmp_path, records)
     assert marked.set_index("obs").loc[obs, "status"] == "complete"
-    assert stale == [str(workdir / f"work/quarantine/{obs}.json")]
+    assert stale == [str(workdir / DEPLOYED.quarantine(obs))]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from conftest import ROOT, add_catalog_row, deploy, job_counts, run
+from conftest import DEPLOYED, ROOT, add_catalog_row, deploy, job_counts, run
 from contimg.index import query
 
 
@@ -36,7 +36,7 @@ def test_a_calibrator_failing_the_gate_is_replaced_by_the_next(tmp_path):
     add_catalog_row(workdir / "config/catalogs/sky.csv", second)
     add_catalog_row(workdir / "config/catalogs/calibrators.csv", second)
     assert run(workdir, "inventory").returncode == 0
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    groups = pd.read_csv(workdir / DEPLOYED.inventory())
     assert list(groups["calibrator"].fillna("")) == ["", "SIM CAL J0907+5440", "", "SIM CAL J0917+5424"]
     bad_cal, good_cal = groups["obs"][1], groups["obs"][3]
     with h5py.File(workdir / "work/incoming" / groups["sb00"][1], "r") as handle:
@@ -46,18 +46,18 @@ def test_a_calibrator_failing_the_gate_is_replaced_by_the_next(tmp_path):
     assert run(workdir, "inventory", "--forcerun", "inventory").returncode == 0
     result = run(workdir)
     assert result.returncode == 0, result.stderr[-3000:]
-    bad = json.loads((workdir / f"work/caltables/{bad_cal}/qa.json").read_text())
+    bad = json.loads((workdir / DEPLOYED.caltables(bad_cal, "qa.json")).read_text())
     assert bad["verdict"] == "bad" and any("antennas bad" in r for r in bad["reasons"])
-    assert json.loads((workdir / f"work/caltables/{good_cal}/qa.json").read_text())["verdict"] == "good"
-    plan = pd.read_csv(workdir / "work/calibration/plan.csv").set_index("obs")
+    assert json.loads((workdir / DEPLOYED.caltables(good_cal, "qa.json")).read_text())["verdict"] == "good"
+    plan = pd.read_csv(workdir / DEPLOYED.calibration_plan()).set_index("obs")
     for obs in groups["obs"]:
-        applied = json.loads((workdir / f"work/calibrated/{obs}.cal.json").read_text())
+        applied = json.loads((workdir / DEPLOYED.calibrated(obs, ".cal.json")).read_text())
         assert applied["calibration"] == good_cal
         candidates = plan.loc[obs, "candidates"].split()
         assert set(candidates) == {bad_cal, good_cal}
         if candidates[0] == bad_cal:  # groups 0 and 1 (group 2 is as near to both)
             assert [p["calibration"] for p in applied["passed_over"]] == [bad_cal]
-            log = (workdir / f"work/logs/apply_calibration/{obs}.log").read_text()
+            log = (workdir / DEPLOYED.log("apply_calibration", obs)).read_text()
             assert f"calibration {bad_cal} is not used" in log
 
 
@@ -68,12 +68,12 @@ def test_a_night_without_calibrator_is_reported_per_group(tmp_path):
     for step in (["inventory"], []):
         result = run(workdir, *step)
         assert result.returncode == 0, result.stderr[-3000:]
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
-    plan = pd.read_csv(workdir / "work/calibration/plan.csv")
+    groups = pd.read_csv(workdir / DEPLOYED.inventory())
+    plan = pd.read_csv(workdir / DEPLOYED.calibration_plan())
     for obs in groups["obs"]:
         message = f"calibration: group {obs} is skipped: no calibrator group at pointing dec 54.57 deg within 12 h"
         assert message in result.stderr
-        assert (workdir / f"work/ms/{obs}.ms").exists() and not (workdir / f"work/calibrated/{obs}.ms").exists()
+        assert (workdir / DEPLOYED.ms(obs)).exists() and not (workdir / DEPLOYED.calibrated(obs)).exists()
     assert plan["reason"].str.startswith("no calibrator group").all()
     assert not (workdir / "work/caltables").exists()
 
@@ -84,7 +84,7 @@ def test_groups_whose_only_calibration_fails_are_reported_and_the_night_complete
     completes (index included) without solving or applying anything again."""
     workdir = deploy(tmp_path, scale="tiny")
     assert run(workdir, "inventory").returncode == 0
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv", dtype=str)
+    groups = pd.read_csv(workdir / DEPLOYED.inventory(), dtype=str)
     cal = groups["obs"][1]
     with h5py.File(workdir / "work/incoming" / groups["sb00"][1], "r") as handle:
         stations = np.unique(handle["Header/ant_1_array"][()])
@@ -93,12 +93,12 @@ def test_groups_whose_only_calibration_fails_are_reported_and_the_night_complete
     first = run(workdir, "--keep-going")
     assert first.returncode != 0
     for obs in groups["obs"]:
-        log = (workdir / f"work/logs/apply_calibration/{obs}.log").read_text()
+        log = (workdir / DEPLOYED.log("apply_calibration", obs)).read_text()
         assert "no good calibration among 1 candidate(s)" in log and "antennas bad" in log
     second = run(workdir)
     assert second.returncode == 0, second.stderr[-3000:]
     assert set(job_counts(second)) == {"calibration_plan", "index", "all"}
-    plan = pd.read_csv(workdir / "work/calibration/plan.csv", dtype=str).set_index("obs")
+    plan = pd.read_csv(workdir / DEPLOYED.calibration_plan(), dtype=str).set_index("obs")
     db = query.connect_read_only(workdir / "work/products.sqlite")
     problems = set(query.problems(db)[1])
     for obs in groups["obs"]:

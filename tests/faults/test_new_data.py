@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import yaml
 
-from conftest import ROOT, copied_run, job_counts, run, simulate_night
+from conftest import RELATIVE, ROOT, copied_run, job_counts, run, simulate_night
 from contimg import fingerprint
 
 PER_GROUP = ("ms/", "calibrated/", "caltables/", "images/", "photometry/20")
@@ -52,5 +52,5 @@ def test_only_the_new_group_is_processed(tiny_run, tmp_path):
     now = fingerprint.products(work)
     for path, (digest, mtime) in before.items():
         assert now[path] == digest and (work / path).stat().st_mtime_ns == mtime, path
-    new = pd.read_csv(work / "inventory/groups.csv", dtype=str)["obs"].iloc[-1]
-    assert f"photometry/{new}.json" in now and f"images/{new}-image.fits" in now
+    new = pd.read_csv(work / RELATIVE.inventory(), dtype=str)["obs"].iloc[-1]
+    assert RELATIVE.photometry(new, ".json") in now and RELATIVE.image(new, "-image.fits") in now

@@ -15,7 +15,16 @@ import pandas as pd
 import pytest
 from astropy.coordinates import SkyCoord
 
-from conftest import NOISE_ONLY, convert_group, demo_night, image_of, project_config, survey_fluxes, typed_settings
+from conftest import (
+    NOISE_ONLY,
+    RELATIVE,
+    convert_group,
+    demo_night,
+    image_of,
+    project_config,
+    survey_fluxes,
+    typed_settings,
+)
 from contimg import sky
 from contimg.photometry import forced, group, lightcurves
 
@@ -67,7 +76,7 @@ def truth_table(scene, rows: pd.DataFrame) -> np.ndarray:
 
 def test_constant_sources_have_their_true_flux(night):
     out, scene, records, summary = night
-    rows = pd.read_parquet(out / "lightcurves/measurements.parquet")
+    rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
     kind = scene.sky.table.set_index("name")["kind"]
     rows = rows[(rows["name"].map(kind) == "constant") & (rows["snr"] > 20) & (rows["flags"] & forced.UNRELIABLE == 0)]
     assert len(rows) >= 40  # ~15 sources in each of 4 groups
@@ -81,7 +90,7 @@ def test_constant_sources_have_their_true_flux(night):
 
 def test_times_are_the_observations_mid_times(night):
     out, scene, records, summary = night
-    rows = pd.read_parquet(out / "lightcurves/measurements.parquet")
+    rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
     for g, record in enumerate(records):
         mid = scene.groups[g].times.mjd.mean()
         assert abs(record["mjd"] - mid) < 1e-6  # to 0.1 s
@@ -91,18 +100,18 @@ def test_times_are_the_observations_mid_times(night):
 def test_the_variable_source_is_found_and_follows_the_truth(night):
     out, scene, records, summary = night
     assert "SIM J0918+5431" in summary["variable"]
-    rows = pd.read_parquet(out / "lightcurves/measurements.parquet")
+    rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
     curve = rows[rows["name"] == "SIM J0918+5431"]
     assert len(curve) >= N_GROUPS - 1 and (curve["flags"] == 0).all()  # outside the image in group 0
     pull = (curve["flux_jy"] - truth_table(scene, curve)) / curve["flux_err_jy"]
     assert (pull.abs() < 3).all(), pull.round(2).tolist()
-    metrics = pd.read_parquet(out / "lightcurves/sources.parquet").set_index("name").loc["SIM J0918+5431"]
+    metrics = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet")).set_index("name").loc["SIM J0918+5431"]
     assert abs(metrics["m"]) > 0.5 and abs(metrics["vs"]) > 10  # 1.5x -> 0.5x of the mean
 
 
 def test_no_constant_source_is_called_variable(night):
     out, scene, records, summary = night
-    table = pd.read_parquet(out / "lightcurves/sources.parquet")
+    table = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet"))
     kind = table["name"].map(scene.sky.table.set_index("name")["kind"])
     constant = table[kind == "constant"]
     assert len(constant) >= 20
@@ -111,7 +120,7 @@ def test_no_constant_source_is_called_variable(night):
 
 def test_the_transient_is_a_new_source_in_its_group_only(night):
     out, scene, records, summary = night
-    found = pd.read_parquet(out / "lightcurves/new_sources.parquet")
+    found = pd.read_parquet(out / RELATIVE.lightcurves("new_sources.parquet"))
     trn = project_config()["simulation"]["transient"]
     where = SkyCoord(found["ra_deg"], found["dec_deg"], unit="deg")
     near = where.separation(SkyCoord(trn["ra_deg"], trn["dec_deg"], unit="deg")).arcsec < 60  # ~ one beam major axis

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import DEPLOYED, RELATIVE, ROOT
 from contimg.index import cli, query, synthetic
 
 INDEXER = [sys.executable, str(ROOT / "scripts/index_products.py"), "--config", str(ROOT / "config/config.yaml")]
@@ -75,33 +75,35 @@ def work_copy(tiny_run, tmp_path):
 def test_the_workflow_indexes_every_product_with_its_values(tiny_run):
     work = tiny_run / "work"
     db = work / "products.sqlite"
-    assert json.loads((work / "index/last_run.json").read_text())["changed"] is True
+    assert json.loads((work / RELATIVE.index("last_run.json")).read_text())["changed"] is True
     conn = query.connect_read_only(db)
     one = lambda sql, *p: conn.execute(sql, p).fetchone()[0]  # noqa: E731
-    groups = pd.read_csv(work / "inventory/groups.csv", dtype={"obs": str})
+    groups = pd.read_csv(work / RELATIVE.inventory(), dtype={"obs": str})
     assert one("SELECT count(*) FROM groups") == len(groups)
     assert one("SELECT count(*) FROM raw_files WHERE group_id IS NOT NULL") == 16 * len(groups)
     assert one("SELECT count(*) FROM measurement_sets WHERE kind = 'flagged'") == len(groups)
     for obs in groups["obs"]:
-        qa = json.loads((work / f"images/{obs}-qa.json").read_text())
+        qa = json.loads((work / RELATIVE.image(obs, "-qa.json")).read_text())
         row = conn.execute(
             "SELECT i.verdict, i.rms_jy, i.bmaj_arcsec, c.obs FROM images i JOIN groups g USING "
             "(group_id) JOIN groups c ON c.group_id = i.calibration_group_id WHERE g.obs = ?",
             (obs,),
         ).fetchone()
         assert row == (qa["verdict"], qa["rms_jy"], qa["beam_arcsec"][0], qa["calibration"])
-        applied = json.loads((work / f"calibrated/{obs}.cal.json").read_text())
+        applied = json.loads((work / RELATIVE.calibrated(obs, ".cal.json")).read_text())
         columns, rows = query.calibration(conn, obs)
         assert {r[columns.index("calibration")] for r in rows} == {applied["calibration"]}
         assert {r[columns.index("caltable")] for r in rows} == {"bandpass", "gains"}
-    measurements = pd.read_parquet(work / "lightcurves/measurements.parquet")
+    measurements = pd.read_parquet(work / RELATIVE.lightcurves("measurements.parquet"))
     assert one("SELECT count(*) FROM photometry") == len(measurements) > 0
     name = measurements["name"].value_counts().index[0]
     columns, rows = query.lightcurve(conn, name=name)
     expected = measurements[measurements["name"] == name].sort_values("mjd")
     assert [r[columns.index("obs")] for r in rows] == list(expected["obs"])
     assert [r[columns.index("flux_jy")] for r in rows] == pytest.approx(list(expected["flux_jy"]), rel=1e-12)
-    assert one("SELECT count(*) FROM variability") == len(pd.read_parquet(work / "lightcurves/sources.parquet"))
+    assert one("SELECT count(*) FROM variability") == len(
+        pd.read_parquet(work / RELATIVE.lightcurves("sources.parquet"))
+    )
     assert one("SELECT count(*) FROM mosaics") == len(list((work / "mosaics").glob("*.json")))
     for path, sha in conn.execute("SELECT path, sha256 FROM product_files"):
         assert hashlib.sha256((work / path).read_bytes()).hexdigest() == sha, path
@@ -123,14 +125,14 @@ def test_a_copied_work_area_reindexes_to_the_same_file(work_copy):
 
 def test_removed_and_changed_products_are_taken_out_and_updated(work_copy, capsys):
     db = work_copy / "products.sqlite"
-    groups = pd.read_csv(work_copy / "inventory/groups.csv", dtype={"obs": str})["obs"].tolist()
+    groups = pd.read_csv(work_copy / RELATIVE.inventory(), dtype={"obs": str})["obs"].tolist()
     lost, failed = groups[0], groups[1]  # the tiny night's groups 0 and 2 fail their image QA, 1 passes
     code, rows, _ = ask(db, "problems", capsys=capsys)
     problems_before = {(r["obs"], r["stage"]) for r in rows}
     assert (failed, "image") not in problems_before
     for suffix in (".parquet", "-blind.parquet", ".json"):
-        (work_copy / f"photometry/{lost}{suffix}").unlink()
-    qa_path = work_copy / f"images/{failed}-qa.json"
+        (work_copy / RELATIVE.photometry(lost, suffix)).unlink()
+    qa_path = work_copy / RELATIVE.image(failed, "-qa.json")
     qa = json.loads(qa_path.read_text())
     qa_path.write_text(json.dumps({**qa, "verdict": "fail", "reasons": ["rms 9.9 x thermal > 2.0"]}))
     log = index_now(work_copy, db)
@@ -156,10 +158,10 @@ def test_a_damaged_record_is_reported_and_the_rest_indexed(work_copy):
     count_by_group = "SELECT g.obs, count(*) FROM photometry JOIN groups g USING (group_id) GROUP BY g.obs"
     before = dict(plain_query(db, count_by_group))
     obs = sorted(before)[0]
-    (work_copy / f"photometry/{obs}.json").write_text('{"obs": "truncated')
-    (work_copy / f"photometry/{obs}.parquet").write_bytes(b"PAR1 not really")
+    (work_copy / RELATIVE.photometry(obs, ".json")).write_text('{"obs": "truncated')
+    (work_copy / RELATIVE.photometry(obs)).write_bytes(b"PAR1 not really")
     log = index_now(work_copy, db)
-    assert f"photometry/{obs}.json not indexed: JSONDecodeError" in log and "1 unreadable" in log
+    assert f"{RELATIVE.photometry(obs, '.json')} not indexed: JSONDecodeError" in log and "1 unreadable" in log
     assert dict(plain_query(db, count_by_group)) == {k: v for k, v in before.items() if k != obs}
     assert plain_query(db, "SELECT count(*) FROM measured_groups") == [
         (len(list(work_copy.glob("photometry/*.json"))) - 1,)
@@ -230,7 +232,7 @@ def test_two_indexers_at_once_give_one_consistent_index(tmp_path):
 
 def test_query_command_answers_in_every_format(tiny_run, capsys):
     db = tiny_run / "work/products.sqlite"
-    measurements = pd.read_parquet(tiny_run / "work/lightcurves/measurements.parquet")
+    measurements = pd.read_parquet(tiny_run / DEPLOYED.lightcurves("measurements.parquet"))
     source = measurements.iloc[0]
     code, by_name, _ = ask(db, "lightcurve", "--name", source["name"], capsys=capsys)
     assert code == 0 and len(by_name) == (measurements["name"] == source["name"]).sum()

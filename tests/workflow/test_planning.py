@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from conftest import ROOT, TINY_IMAGE_QA, assert_same_products, deploy, job_counts, run
+from conftest import DEPLOYED, ROOT, TINY_IMAGE_QA, assert_same_products, deploy, job_counts, run
 from contimg import naming, selection
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -39,12 +39,12 @@ def test_a_night_job_makes_the_products_of_the_group_jobs(tiny_run, tmp_path):
         "index": 1,
         "all": 1,
     }
-    inner = (workdir / "work/logs/night/20260321.log").read_text()
+    inner = (workdir / DEPLOYED.log("night", "20260321")).read_text()
     assert "apply_calibration        3" in inner and "image                    3" in inner
     assert_same_products(workdir / "work", tiny_run / "work", extra=("nights/20260321.json",))
     assert job_counts(run(workdir)) == {}  # nothing left to do
     assert run(workdir, "plan").returncode == 0
-    plan = json.loads((workdir / "work/planning/summary.json").read_text())
+    plan = json.loads((workdir / DEPLOYED.planning(".json")).read_text())
     assert plan["total"]["jobs"] == 0 and plan["skipped"] == []
     assert all(
         row["source"] == f"{1 if row['stage'] in ('solve_calibration', 'mosaic') else 3} benchmark record(s)"
@@ -55,7 +55,7 @@ def test_a_night_job_makes_the_products_of_the_group_jobs(tiny_run, tmp_path):
 def test_selection_and_night_unit_plan(tmp_path):
     """Dry runs on a synthetic inventory of ~2 days (600 groups, a calibrator a day)."""
     plan_scale.make_area(tmp_path, 600)
-    groups = pd.read_csv(tmp_path / "work/inventory/groups.csv")
+    groups = pd.read_csv(tmp_path / DEPLOYED.inventory())
     mid = groups["mjd_mid"].to_numpy()
     day2 = (mid >= selection.mjd_of("start", "2026-01-02")) & (mid < selection.mjd_of("end", "2026-01-03"))
 
@@ -79,7 +79,7 @@ def test_selection_and_night_unit_plan(tmp_path):
     )
 
     assert run(tmp_path, "plan").returncode == 0
-    plan = json.loads((tmp_path / "work/planning/summary.json").read_text())
+    plan = json.loads((tmp_path / DEPLOYED.planning(".json")).read_text())
     assert (
         plan["groups_selected"] == day2.sum()
         and plan["left_out_by_selection"]["end"] == (~day2).sum() - plan["left_out_by_selection"]["start"]
@@ -103,7 +103,7 @@ def test_selection_and_night_unit_plan(tmp_path):
         "all": 1,
     }
     assert run(tmp_path, "plan").returncode == 0
-    plan = json.loads((tmp_path / "work/planning/summary.json").read_text())
+    plan = json.loads((tmp_path / DEPLOYED.planning(".json")).read_text())
     assert plan["nights"] == nights and plan["groups_selected"] == len(groups)
     assert [s["obs"] for s in plan["skipped"]] == list(out_of_reach) and len(out_of_reach) > 0
     assert all(s["status"] == "no calibration" and "within 12 h" in s["reason"] for s in plan["skipped"])

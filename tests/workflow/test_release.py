@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, copied_run, job_counts, run
+from conftest import DEPLOYED, RELATIVE, ROOT, copied_run, job_counts, run
 from contimg import fingerprint, release
 
 NAME = "tiny-r1"
@@ -18,10 +18,10 @@ NAME = "tiny-r1"
 def released(tiny_run, tmp_path_factory):
     """A copy of the tiny run's directory with release tiny-r1 made in it."""
     workdir = copied_run(tiny_run, tmp_path_factory.mktemp("release") / "night")
-    result = run(workdir, f"work/release/{NAME}/MANIFEST")
+    result = run(workdir, DEPLOYED.release(NAME))
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result) == {"release": 1, "total": 1} or job_counts(result) == {"release": 1}
-    return workdir, workdir / f"work/release/{NAME}/MANIFEST"
+    return workdir, workdir / DEPLOYED.release(NAME)
 
 
 def verify(manifest: Path, into: Path | None, report: Path) -> tuple[subprocess.CompletedProcess, dict]:
@@ -35,7 +35,11 @@ def test_the_manifest_holds_config_code_tools_and_every_checksum(released):
     manifest = json.loads(manifest_path.read_text())
     products = fingerprint.product_paths(workdir / "work", skip=release.NOT_PRODUCTS + ("incoming",))
     assert set(manifest["products"]) == set(products) and len(products) == 67  # 3 groups
-    for rel in ("images/20260321T050509-image.fits", "products.sqlite", "lightcurves/sources.parquet"):
+    for rel in (
+        RELATIVE.image("20260321T050509", "-image.fits"),
+        "products.sqlite",
+        RELATIVE.lightcurves("sources.parquet"),
+    ):
         entry = manifest["products"][rel]
         assert entry["sha256"] == release.file_sha256(products[rel]) and entry["digest"] == fingerprint.digest(
             products[rel]
@@ -54,10 +58,10 @@ def test_the_manifest_holds_config_code_tools_and_every_checksum(released):
 def test_a_release_is_never_overwritten(released):
     workdir, manifest_path = released
     before = manifest_path.read_bytes()
-    result = run(workdir, f"work/release/{NAME}/MANIFEST", "--forcerun", "release")  # Snakemake deletes it first
+    result = run(workdir, DEPLOYED.release(NAME), "--forcerun", "release")  # Snakemake deletes it first
     assert result.returncode == 0, result.stderr[-3000:]
     assert manifest_path.read_bytes() == before
-    assert "was made before" in (workdir / f"work/logs/release/{NAME}.log").read_text()
+    assert "was made before" in (workdir / DEPLOYED.log("release", NAME)).read_text()
 
 
 def test_verify_reproduces_the_release_then_names_exactly_the_damaged_files(released, tmp_path):
@@ -72,7 +76,7 @@ def test_verify_reproduces_the_release_then_names_exactly_the_damaged_files(rele
     }
     assert sum(v == "identical" for v in statuses.values()) > len(statuses) / 2  # Parquet, PNG, NPZ: the same bytes
 
-    product = workdir / "work/photometry/20260321T050509.parquet"
+    product = workdir / DEPLOYED.photometry("20260321T050509")
     raw = sorted((workdir / "work/incoming").glob("*.hdf5"))[20]
     for path in (product, raw):
         data = bytearray(path.read_bytes())

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import TINY_IMAGE_QA, deploy, run
+from conftest import DEPLOYED, RELATIVE, TINY_IMAGE_QA, deploy, run
 
 CHROMIUM = shutil.which("chromium")
 # as root, in a machine without network: no sandbox, no background connections
@@ -42,13 +42,32 @@ def wide_night(tmp_path_factory):
     for step in (["inventory"], []):
         result = run(workdir, *step)
         assert result.returncode == 0, result.stderr[-3000:]
-    assert list((workdir / "work/lightcurves/plots").glob("*.png")), "no variability candidate to show"
+    assert list((workdir / DEPLOYED.lightcurves("plots")).glob("*.png")), "no variability candidate to show"
     return workdir
+
+
+DECODED_PNGS = (
+    "() => Array.from(document.images).filter(i => i.src.startsWith('data:image/png'))"
+    ".map(i => [i.naturalWidth, i.naturalHeight])"
+)
+
+
+def shown(page, kind: str, timeout_s: float = 30.0):
+    """Wait until the item shows its image (its decoded sizes) or its frame (their texts);
+    a fixed half-second wait missed the bandpass plot of a loaded machine."""
+    for _ in range(int(timeout_s / 0.2)):
+        images = [size for size in page.evaluate(DECODED_PNGS) if size[0] > 0]
+        frames = [frame.inner_text("body") for frame in page.frames[1:]]
+        if images if kind == "image" else any(text.strip() for text in frames):
+            return images, frames
+        page.wait_for_timeout(200)
+    return images, frames
 
 
 def open_sections(html, sections):
     """{section: (its items, [(width, height) of each decoded image], text of the frames)} of
-    the report, each section opened from the home page and its first item shown."""
+    the report, each section ({name: "image" or "frame"}) opened from the home page and its
+    first item shown."""
     from playwright.sync_api import sync_playwright
 
     seen, errors = {}, []
@@ -59,17 +78,12 @@ def open_sections(html, sections):
         page.goto(html.as_uri())
         page.wait_for_load_state("networkidle")
         menu = page.locator("h1").first.locator("..")  # the report's side bar
-        for section in sections:
+        for section, kind in sections.items():
             menu.locator("nav ol li a").first.click()  # home
             menu.get_by_text(section, exact=True).click()
             items = menu.locator("tbody tr").all_inner_texts()
             menu.locator('a[iconname="eye"]').first.click()
-            page.wait_for_timeout(500)
-            images = page.evaluate(
-                "() => Array.from(document.images).filter(i => i.src.startsWith('data:image/png'))"
-                ".map(i => [i.naturalWidth, i.naturalHeight])"
-            )
-            frames = [frame.inner_text("body") for frame in page.frames[1:]]
+            images, frames = shown(page, kind)
             seen[section] = (items, images, frames)
         browser.close()
     assert errors == []
@@ -81,7 +95,8 @@ def test_report_renders_every_section_in_chromium(wide_night, tmp_path):
     result = run(wide_night, "--report", str(html))
     assert result.returncode == 0, result.stderr[-3000:]
     work = wide_night / "work"
-    seen = open_sections(html, ["Images", "Calibration", "Mosaics", "Light curves", "Quality"])
+    kinds = {"Images": "image", "Calibration": "image", "Mosaics": "image", "Light curves": "image", "Quality": "frame"}
+    seen = open_sections(html, kinds)
 
     groups = sorted(p.name.removesuffix("-thumb.png") for p in (work / "images").glob("*-thumb.png"))
     items, images, _ = seen["Images"]
@@ -95,7 +110,7 @@ def test_report_renders_every_section_in_chromium(wide_night, tmp_path):
         [640, 640]
     ]
     items, images, _ = seen["Light curves"]
-    assert [i.strip() for i in items] == [p.stem for p in (work / "lightcurves/plots").glob("*.png")]
+    assert [i.strip() for i in items] == [p.stem for p in (work / RELATIVE.lightcurves("plots")).glob("*.png")]
     assert len(images) == 1 and images[0][0] > 300
     _, _, frames = seen["Quality"]
     assert len(frames) == 1 and "images passed" in frames[0]

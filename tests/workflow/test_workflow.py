@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, SNAKEMAKE, copied_run, deploy, job_counts, run
+from conftest import DEPLOYED, ROOT, SNAKEMAKE, copied_run, deploy, job_counts, run
 
 
 def test_simulated_night_and_inventory_are_built(tiny_run):
-    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    groups = pd.read_csv(tiny_run / DEPLOYED.inventory())
     assert list(groups["status"]) == ["complete"] * 3
     assert (groups["calibrator"].fillna("") != "").sum() == 1
     assert len(list((tiny_run / "work/incoming").glob("*_sb??.hdf5"))) == 48
@@ -22,27 +22,27 @@ def test_simulated_night_and_inventory_are_built(tiny_run):
 
 
 def test_every_complete_group_has_a_flagged_ms(tiny_run):
-    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    groups = pd.read_csv(tiny_run / DEPLOYED.inventory())
     for obs in groups["obs"]:
-        assert (tiny_run / f"work/ms/{obs}.ms/table.dat").exists()
-        stats = json.loads((tiny_run / f"work/ms/{obs}.ms.flags.json").read_text())
+        assert (tiny_run / DEPLOYED.ms(obs) / "table.dat").exists()
+        stats = json.loads((tiny_run / DEPLOYED.ms(obs, ".flags.json")).read_text())
         assert 0 < stats["fraction_flagged_cross"] < 0.2
 
 
 def test_the_calibrator_group_is_solved_and_every_group_calibrated(tiny_run):
-    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    groups = pd.read_csv(tiny_run / DEPLOYED.inventory())
     cal_obs = groups["obs"][1]
-    record = json.loads((tiny_run / f"work/caltables/{cal_obs}/qa.json").read_text())
+    record = json.loads((tiny_run / DEPLOYED.caltables(cal_obs, "qa.json")).read_text())
     assert record["verdict"] == "good", record["reasons"]
     assert record["calibrator"] == "SIM CAL J0907+5440"
     for name in ("bandpass.b", "gains.g", "bandpass.png", "gains.png"):
-        assert (tiny_run / f"work/caltables/{cal_obs}/{name}").exists()
-    plan = pd.read_csv(tiny_run / "work/calibration/plan.csv")
+        assert (tiny_run / DEPLOYED.caltables(cal_obs, name)).exists()
+    plan = pd.read_csv(tiny_run / DEPLOYED.calibration_plan())
     assert list(plan["candidates"]) == [cal_obs] * 3
     for obs in groups["obs"]:
-        applied = json.loads((tiny_run / f"work/calibrated/{obs}.cal.json").read_text())
+        applied = json.loads((tiny_run / DEPLOYED.calibrated(obs, ".cal.json")).read_text())
         assert applied["calibration"] == cal_obs and applied["passed_over"] == []
-        assert (tiny_run / f"work/calibrated/{obs}.ms/table.dat").exists()
+        assert (tiny_run / DEPLOYED.calibrated(obs) / "table.dat").exists()
 
 
 def test_temporary_uncalibrated_ms_are_removed_once_calibrated(tmp_path):
@@ -50,39 +50,37 @@ def test_temporary_uncalibrated_ms_are_removed_once_calibrated(tmp_path):
     for step in (["inventory"], []):
         result = run(workdir, *step)
         assert result.returncode == 0, result.stderr[-3000:]
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    groups = pd.read_csv(workdir / DEPLOYED.inventory())
     for obs in groups["obs"]:
-        assert (workdir / f"work/calibrated/{obs}.ms/table.dat").exists()
-        assert not (workdir / f"work/ms/{obs}.ms").exists()
-        assert (workdir / f"work/ms/{obs}.ms.flags.json").exists()  # the statistics stay
+        assert (workdir / DEPLOYED.calibrated(obs) / "table.dat").exists()
+        assert not (workdir / DEPLOYED.ms(obs)).exists()
+        assert (workdir / DEPLOYED.ms(obs, ".flags.json")).exists()  # the statistics stay
     assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(run(workdir, "-n"))
 
 
 def test_every_calibrated_group_is_imaged_and_mosaicked(tiny_run):
-    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    groups = pd.read_csv(tiny_run / DEPLOYED.inventory())
     for obs in groups["obs"]:
         for suffix in ("-image.fits", "-image-pb.fits", "-pb.fits", "-qa.json", "-thumb.png"):
-            assert (tiny_run / f"work/images/{obs}{suffix}").exists()
+            assert (tiny_run / DEPLOYED.image(obs, suffix)).exists()
     record = json.loads(next((tiny_run / "work/mosaics").glob("*.json")).read_text())
     assert record["mosaic"] == "20260321T0500"
     assert sorted(record["included"] + [e["obs"] for e in record["excluded"]]) == sorted(groups["obs"])
 
 
 def test_every_image_is_measured_and_the_light_curves_built(tiny_run):
-    groups = pd.read_csv(tiny_run / "work/inventory/groups.csv")
+    groups = pd.read_csv(tiny_run / DEPLOYED.inventory())
     for obs in groups["obs"]:
-        record = json.loads((tiny_run / f"work/photometry/{obs}.json").read_text())
-        forced = pd.read_parquet(tiny_run / f"work/photometry/{obs}.parquet")
+        record = json.loads((tiny_run / DEPLOYED.photometry(obs, ".json")).read_text())
+        forced = pd.read_parquet(tiny_run / DEPLOYED.photometry(obs))
         assert record["obs"] == obs and len(forced) == record.get("n_forced", 0)
         assert (forced["obs"] == obs).all() and not forced.duplicated("name").any()
-        assert (tiny_run / f"work/photometry/{obs}-blind.parquet").exists()
-    measurements = pd.read_parquet(tiny_run / "work/lightcurves/measurements.parquet")
-    sources = pd.read_parquet(tiny_run / "work/lightcurves/sources.parquet")
-    assert len(measurements) == sum(
-        len(pd.read_parquet(tiny_run / f"work/photometry/{o}.parquet")) for o in groups["obs"]
-    )
+        assert (tiny_run / DEPLOYED.photometry(obs, "-blind.parquet")).exists()
+    measurements = pd.read_parquet(tiny_run / DEPLOYED.lightcurves("measurements.parquet"))
+    sources = pd.read_parquet(tiny_run / DEPLOYED.lightcurves("sources.parquet"))
+    assert len(measurements) == sum(len(pd.read_parquet(tiny_run / DEPLOYED.photometry(o))) for o in groups["obs"])
     assert set(sources["name"]) == set(measurements["name"])
-    assert (tiny_run / "work/lightcurves/plots").is_dir()
+    assert (tiny_run / DEPLOYED.lightcurves("plots")).is_dir()
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
@@ -96,13 +94,13 @@ def test_new_files_trigger_only_the_inventory(tmp_path):
     incoming = workdir / "work/incoming"
     incoming.mkdir(parents=True)
     assert run(workdir).returncode == 0  # empty directory: an empty inventory
-    assert pd.read_csv(workdir / "work/inventory/groups.csv").empty
+    assert pd.read_csv(workdir / DEPLOYED.inventory()).empty
     source = ROOT / "tests"  # any correlator-named file will do to change the listing
     (incoming / "2026-03-21T05:00:00_sb00.hdf5").write_bytes((source / "conftest.py").read_bytes())
     plan = run(workdir, "-n")
     assert "inventory" in plan.stdout and "Params have changed" in plan.stdout
     assert run(workdir).returncode == 0
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    groups = pd.read_csv(workdir / DEPLOYED.inventory())
     assert list(groups["status"]) == ["unreadable"]
 
 
@@ -148,7 +146,7 @@ def test_a_changed_instrument_setting_reruns_conversion_and_what_follows(tiny_ru
     """Every job after the conversion depends on it; nothing before it reads these settings."""
     workdir = changed_copy(tiny_run, tmp_path, edit)
     counts = job_counts(run(workdir, "-n"))
-    groups = pd.read_csv(workdir / "work/inventory/groups.csv")
+    groups = pd.read_csv(workdir / DEPLOYED.inventory())
     n = len(groups)
     assert counts["convert"] == n and counts["apply_calibration"] == n and counts["image"] == n
     assert counts["solve_calibration"] == 1 and counts["photometry"] == n and counts["mosaic"] == 1
