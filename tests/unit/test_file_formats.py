@@ -139,31 +139,23 @@ def test_unknown_and_repeated_antenna_names_name_the_file_and_antenna(correlator
     renamed = names.astype("S8")  # the correlator writes 4-byte names
     renamed[0] = b"DSA-999"  # station 1 carries data in the tiny night
     rewrite(files[0], **{"Header/antenna_names": renamed})
+    settings = {**cfg["conversion"], "aoflagger": False, "workers": 1}
+
+    def convert_to(name):
+        paths = [type(tmp_path)(f) for f in files]
+        convert.convert_group(
+            paths, tmp_path / f"{name}.ms", tmp_path / f"{name}.json", stations, settings, 5800.0, name
+        )
+
     with pytest.raises(
         convert.ConversionError, match=rf"{files[0].name}.*'DSA-999'.*not in the station layout .*dsa110_stations.csv"
     ):
-        convert.convert_group(
-            [type(tmp_path)(f) for f in files],
-            tmp_path / "a.ms",
-            tmp_path / "a.json",
-            stations,
-            {**cfg["conversion"], "aoflagger": False, "workers": 1},
-            5800.0,
-            "a",
-        )
+        convert_to("a")
     repeated = names.astype("S8")
     repeated[1] = b"pad1"  # the spelling of station 1 given to a second antenna
     rewrite(files[0], **{"Header/antenna_names": repeated})
     with pytest.raises(convert.ConversionError, match=rf"{files[0].name}.*DSA-001 is given to antennas 0 and 1"):
-        convert.convert_group(
-            [type(tmp_path)(f) for f in files],
-            tmp_path / "b.ms",
-            tmp_path / "b.json",
-            stations,
-            {**cfg["conversion"], "aoflagger": False, "workers": 1},
-            5800.0,
-            "b",
-        )
+        convert_to("b")
     row = inventory.read_header(type(tmp_path)(files[0]))
     assert not row["readable"] and "DSA-001 is given to antennas 0 and 1" in row["reason"]
 
