@@ -23,6 +23,7 @@ except cfgmod.ConfigError as err:
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
+include: "rules/catalogs.smk"
 include: "rules/inventory.smk"
 include: "rules/convert.smk"
 include: "rules/calibrate.smk"

@@ -28,7 +28,13 @@ import pandas as pd
 import yaml
 
 from common import ROOT, report
-from conftest import FILE_FORMATS, demo_night, project_config, shifted_sky  # noqa: E402  (tests/ is on sys.path)
+from conftest import (  # noqa: E402  (tests/ is on sys.path)
+    FILE_FORMATS,
+    demo_night,
+    nvss_catalog,
+    project_config,
+    shifted_sky,
+)
 from contimg import sky  # noqa: E402
 
 DEMO_DEC = 54.57
@@ -63,27 +69,44 @@ def write_night(out: Path, dec: float, writer: str) -> None:
 
 
 def deploy(out: Path, dec: float, args) -> Path:
-    """A working directory with config/ pointed at the night, as the README tells users to."""
+    """A working directory with config/ pointed at the night, as the README tells users to:
+    config/real_data.yaml's settings, the survey catalogue as an NVSS-layout CATALOG.FIT, and the
+    night's calibrator under a real calibrator's kind of name beside the real ones."""
     run = out / "run"  # an earlier run's work area is kept: snakemake redoes what changed
     shutil.rmtree(run / "config", ignore_errors=True)
     shutil.copytree(ROOT / "config", run / "config")
     truth = pd.read_csv(out / "truth/sky.csv")
     survey = survey_catalogue(truth, args.flux_error, args.position_error_arcsec, args.seed)
-    survey.to_csv(run / "config/catalogs/survey.csv", index=False)
-    calibrators = sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table
-    calibrators = shifted_sky(sky.Catalog(calibrators.iloc[:1]), dec - DEMO_DEC).table  # the night's own, exact
-    pd.concat([calibrators, sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table.iloc[1:]]).to_csv(
-        run / "config/catalogs/calibrators_here.csv", index=False
-    )
+    survey = survey[~survey["name"].str.startswith("SIM CAL")]
+    nvss_catalog(run / "catalogs/CATALOG.FIT", survey["ra_deg"], survey["dec_deg"], survey["flux_jy"])
+    own = shifted_sky(sky.read_catalog(str(ROOT / "config/catalogs/simulated_calibrators.csv")), dec - DEMO_DEC).table
+    own["name"] = own["name"].str.replace("SIM CAL ", "", regex=False)  # exact: calibrators' models are
+    real = sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table
+    pd.concat([own, real]).fillna(0.0).to_csv(run / "config/catalogs/calibrators_here.csv", index=False)
     cfg_path = run / "config/config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
+    for section, values in yaml.safe_load((ROOT / "config/real_data.yaml").read_text()).items():
+        cfg[section].update(values)
     cfg["paths"].update(incoming=str(out / "incoming"), work="work", truth=str(out / "truth"))
-    cfg["simulation"]["enabled"] = False
+    cfg["survey"]["files"] = ["catalogs/CATALOG.FIT"]
     cfg["inventory"]["calibrator_catalog"] = "config/catalogs/calibrators_here.csv"
-    for section in ("calibration", "imaging", "photometry"):
-        cfg[section]["field_catalog" if section == "calibration" else "catalog"] = "config/catalogs/survey.csv"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return run
+
+
+def truth_names(run: Path, truth_sky: pd.DataFrame) -> dict[str, str]:
+    """{workflow catalogue name: truth name}: each survey source matched to the nearest true
+    source within 10 arcsec (the survey's position errors are ~1")."""
+    names = {}
+    for path in sorted((run / "work/catalogs").glob("survey_dec*.csv")):
+        made = pd.read_csv(path, comment="#")
+        for row in made.itertuples():
+            sep = np.hypot(
+                (truth_sky["ra_deg"] - row.ra_deg) * np.cos(np.deg2rad(row.dec_deg)), truth_sky["dec_deg"] - row.dec_deg
+            )
+            if sep.min() * 3600 < 10:
+                names[row.name] = sep.idxmin()
+    return names
 
 
 def snakemake(run: Path, *args: str) -> float:
@@ -107,7 +130,9 @@ def score(out: Path, run: Path) -> dict:
     }
     truth_sky = pd.read_csv(out / "truth/sky.csv").set_index("name")
     curves = pd.read_csv(out / "truth/lightcurves.csv", dtype={"obs": str}).set_index(["obs", "name"])["flux_jy"]
+    to_truth = truth_names(run, truth_sky)
     rows = pd.read_parquet(work / "lightcurves/measurements.parquet")
+    rows["name"] = rows["name"].map(to_truth).fillna(rows["name"])
     kind = rows["name"].map(truth_sky["kind"])
     true = np.array([curves.get((o, n), np.nan) for o, n in zip(rows["obs"], rows["name"])])
     true = true * (rows["freq_hz"].to_numpy() / sky.REFERENCE_FREQ_HZ) ** rows["name"].map(truth_sky["spectral_index"])
@@ -115,6 +140,7 @@ def score(out: Path, run: Path) -> dict:
     ratio = (rows["flux_jy"] / true)[good]
     pull = ((rows["flux_jy"] - true) / rows["flux_err_jy"])[good]
     sources = pd.read_parquet(work / "lightcurves/sources.parquet")
+    sources["name"] = sources["name"].map(to_truth).fillna(sources["name"])
     new = pd.read_parquet(work / "lightcurves/new_sources.parquet")
     transient = truth_sky[truth_sky["kind"] == "transient"]
     variable = truth_sky.index[truth_sky["kind"] == "variable"].tolist()

@@ -43,6 +43,7 @@ def make_area(area: Path, n_groups: int) -> None:
         ("imaging", "catalog"),
         ("photometry", "catalog"),
         ("simulation", "sky_catalog"),
+        ("simulation", "calibrator_catalog"),
         ("conversion", "aoflagger_strategy"),
         ("instrument", "station_table"),
         ("simulation", "station_table"),

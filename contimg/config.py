@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jsonschema
@@ -73,10 +74,72 @@ def _check_relations(config: dict) -> None:
                     f"config key 'simulation.scales.{name}.channels_per_subband': "
                     f"{scale['channels_per_subband']} does not divide the native {native} channels."
                 )
+    _check_catalogs(config)
     for arm in ("ew_arm", "ns_arm"):
         spec = config["instrument"]["layout"][arm]
         if spec["last"] < spec["first"]:
             raise ConfigError(f"config key 'instrument.layout.{arm}.last' is smaller than its 'first'.")
+
+
+CATALOG_KEYS = (  # (section, key) of the catalogues the workflow reads
+    ("inventory", "calibrator_catalog"),
+    ("calibration", "field_catalog"),
+    ("imaging", "catalog"),
+    ("photometry", "catalog"),
+)
+SURVEY = "survey"  # a catalogue key's value meaning the survey section's product (catalogs/survey.csv)
+
+
+def calibrator_files(config: dict) -> list[str]:
+    """The calibrator lists a run reads: inventory.calibrator_catalog (real calibrators) and
+    simulation.calibrator_catalog (the simulated night's own) unless it is null, as
+    config/real_data.yaml makes it."""
+    simulated = config["simulation"].get("calibrator_catalog")
+    return [config["inventory"]["calibrator_catalog"], *([simulated] if simulated else [])]
+
+
+def incoming_is_real(incoming: str | Path) -> bool:
+    """Whether ``incoming`` holds correlator files the simulator did not write: the first one
+    readable as UVH5 decides (none: nothing says so)."""
+    from .naming import parse_raw_filename
+    from .uvh5 import written_by_simulator
+
+    if not Path(incoming).is_dir():
+        return False
+    with os.scandir(incoming) as entries:
+        for entry in entries:
+            if parse_raw_filename(entry.name):
+                simulated = written_by_simulator(entry.path)
+                if simulated is not None:
+                    return not simulated
+    return False
+
+
+def _check_catalogs(config: dict) -> None:
+    """A catalogue key saying `survey` needs a survey format; on real data (simulation.enabled
+    false and files in paths.incoming that the simulator did not write) no catalogue the run
+    reads may hold a source of the embedded simulated night (simulation.sky_catalog,
+    simulation.calibrator_catalog: same name and position), however it got there."""
+    from .sky import read_catalog, simulated_sources
+
+    sim = config["simulation"]
+    for section, key in CATALOG_KEYS:
+        if config[section][key] == SURVEY and not config["survey"]["format"]:
+            raise ConfigError(f"config key '{section}.{key}' is 'survey' but survey.format is not set.")
+    if sim.get("enabled", True) or not incoming_is_real(config["paths"]["incoming"]):
+        return
+    embedded = [sim[k] for k in ("sky_catalog", "calibrator_catalog") if sim.get(k) and Path(sim[k]).is_file()]
+    keys = [*CATALOG_KEYS, ("simulation", "calibrator_catalog")]
+    for section, key in keys:
+        value = config[section].get(key)
+        if embedded and value and value != SURVEY and Path(value).is_file():
+            leaked = simulated_sources(read_catalog(value), read_catalog(embedded))
+            if leaked:
+                raise ConfigError(
+                    f"config key '{section}.{key}': {value} holds source(s) of the simulated night "
+                    f"({', '.join(leaked[:3])}) but {config['paths']['incoming']} holds real data "
+                    "(simulation.enabled is false; config/real_data.yaml has the settings for real data)."
+                )
 
 
 def load(config_path: str | Path, schema_path: str | Path) -> dict:

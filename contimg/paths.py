@@ -14,6 +14,7 @@ from dataclasses import dataclass
 OBS = r"\d{8}T\d{6}"  # a group: its first file's timestamp (naming.obs_id)
 HOUR = r"\d{8}T\d{4}"  # a mosaic: the start of its bin (naming.mosaic_names)
 NIGHT = r"\d{8}"  # a night: its UTC date (naming.night_names)
+STRIP = r"[+-]\d\d"  # a declination strip of the survey catalogue: whole degrees
 
 WSCLEAN_IMAGES = ("image", "residual", "psf", "model")  # WSClean's outputs the workflow keeps
 IMAGE = (*(f"-{kind}.fits" for kind in WSCLEAN_IMAGES), "-pb.fits", "-image-pb.fits", "-qa.json", "-thumb.png")
@@ -37,6 +38,11 @@ class Area:
     def inventory(self, name: str = "groups.csv") -> str:
         """inventory/groups.csv, files.csv, header_cache.csv."""
         return self.at(f"inventory/{name}")
+
+    def survey_catalog(self, strip: str = "{strip}") -> str:
+        """catalogs/survey_dec{strip}.csv: the survey section's catalogue around declination
+        {strip} (whole degrees, signed: +54), in the workflow's format."""
+        return self.at(f"catalogs/survey_dec{strip}.csv")
 
     def calibration_plan(self) -> str:
         return self.at("calibration/plan.csv")

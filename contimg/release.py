@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from . import closeness, fingerprint, naming
+from .config import SURVEY
 
 MANIFEST_VERSION = 1
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,7 @@ CONFIG_FILES = (
     ("imaging", "catalog"),
     ("photometry", "catalog"),
     ("simulation", "sky_catalog"),
+    ("simulation", "calibrator_catalog"),
 )
 NOT_PRODUCTS = ("logs", "benchmarks", "index", "release", "quarantine")  # how runs went, not what they made
 APT_TOOLS = {"wsclean": ["wsclean", "--version"], "aoflagger": ["aoflagger", "--version"]}
@@ -68,13 +70,22 @@ def product_checksums(path: Path) -> dict:
     return {"sha256": sha, "digest": digest}
 
 
+def config_inputs(config: dict) -> dict[str, str]:
+    """{``config:section.key``: path} of the input files the config names (the survey's files
+    as ``config:survey.files.K``; a catalogue key saying `survey` names a product, not a file)."""
+    inputs = {}
+    for section, key in CONFIG_FILES:
+        if config[section].get(key) and config[section][key] != SURVEY:
+            inputs[f"config:{section}.{key}"] = config[section][key]
+    for k, path in enumerate(config.get("survey", {}).get("files", [])):
+        inputs[f"config:survey.files.{k}"] = path
+    return inputs
+
+
 def input_files(config: dict, workdir: Path) -> dict[str, Path]:
     """{name in the manifest: path} of every input: the files the config names
     (``config:section.key``) and the correlator files in paths.incoming (``incoming:NAME``)."""
-    inputs = {}
-    for section, key in CONFIG_FILES:
-        if config[section].get(key):
-            inputs[f"config:{section}.{key}"] = workdir / config[section][key]
+    inputs = {name: workdir / rel for name, rel in config_inputs(config).items()}
     incoming = workdir / config["paths"]["incoming"]
     if incoming.is_dir():
         for path in sorted(incoming.iterdir()):
@@ -232,9 +243,8 @@ def rerun(manifest: dict, fresh: Path, cores: int, log) -> dict:
     for key in ("work", "truth"):
         if Path(config["paths"][key]).is_absolute():
             config["paths"][key] = key
-    for section, key in CONFIG_FILES:
-        rel = config[section].get(key)
-        if rel and not Path(rel).is_absolute():
+    for rel in config_inputs(config).values():
+        if not Path(rel).is_absolute():
             (fresh / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(workdir / rel, fresh / rel)
     incoming = config["paths"]["incoming"]

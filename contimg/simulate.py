@@ -32,12 +32,11 @@ import pandas as pd
 from astropy import units as u
 from astropy.time import Time, TimeDelta
 
-from . import geometry, naming, predict
+from . import geometry, naming, predict, uvh5
 from .layout import Layout, layout_from_config, select_active
 from .sky import Catalog
 
 POLARIZATIONS = (-5, -6)  # XX, YY in pyuvdata's numbering
-SIGNATURE = "by contimg.simulate"
 TRUTH_CONVENTION = (
     "raw V_ab = G_a conj(G_b) (model_ab + noise_ab + rfi_ab), G = gain(t) * bandpass(f), "
     "model_ab = sum_s S_s A_s exp(+2 pi i (x_b - x_a).(s - s_pc) / lambda) (pyuvdata's convention)"
@@ -384,7 +383,7 @@ def write_subband(scene: Scene, group: Group, geom: predict.SourceGeometry, subb
             vis_units="uncalib",
         )
     # set here, not in new(), which appends its creation time: the same night is the same bytes
-    uvd.history = f"Simulated DSA-110 group {group.index}, subband {subband}, {SIGNATURE}"
+    uvd.history = f"Simulated DSA-110 group {group.index}, subband {subband}, {uvh5.SIMULATOR_SIGNATURE}"
     uvd.extra_keywords["phase_center_dec"] = np.deg2rad(scene.sim_cfg["pointing_dec_deg"])
     _refuse_foreign(path)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -430,12 +429,7 @@ def _refuse_foreign(path: Path) -> None:
     """Never overwrite a file this simulator did not write (real data in the same directory)."""
     if not path.exists():
         return
-    try:
-        with h5py.File(path, "r") as handle:
-            history = handle["Header/history"][()]
-        ours = SIGNATURE in (history.decode() if isinstance(history, bytes) else str(history))
-    except (OSError, KeyError):
-        ours = False
+    ours = uvh5.written_by_simulator(path)
     if not ours:
         raise FileExistsError(f"refusing to overwrite {path}: it was not written by the simulator")
 

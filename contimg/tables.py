@@ -12,12 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 
-def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a CSV under a temporary name and rename it, so readers never see half a file."""
+def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike, comment: str = "") -> None:
+    """Write a CSV (after the text ``comment``, if any) under a temporary name and rename it, so
+    readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    table.to_csv(tmp, index=False)
+    with open(tmp, "w") as handle:
+        handle.write(comment)
+        table.to_csv(handle, index=False)
     os.replace(tmp, path)
 
 

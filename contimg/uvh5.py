@@ -16,6 +16,20 @@ import numpy as np
 
 from .layout import station_key
 
+SIMULATOR_SIGNATURE = "by contimg.simulate"  # in the history of every file contimg.simulate writes
+
+
+def written_by_simulator(path) -> bool | None:
+    """Whether contimg.simulate wrote the UVH5 file at ``path`` (its history says so); None when
+    the file cannot be read as UVH5."""
+    try:
+        with h5py.File(path, "r") as handle:
+            history = handle["Header/history"][()]
+    except (OSError, KeyError):
+        return None
+    return SIMULATOR_SIGNATURE in (history.decode() if isinstance(history, bytes) else str(history))
+
+
 PARALLEL_HANDS = (-5, -6)  # XX, YY in pyuvdata's numbering: the MS keeps these, in this order
 
 

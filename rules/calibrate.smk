@@ -30,8 +30,8 @@ rule calibration_plan:
 rule solve_calibration:
     input:
         ms=AREA.ms("{cal}"),
-        calibrators=config["inventory"]["calibrator_catalog"],
-        field=config["calibration"]["field_catalog"],
+        calibrators=calibrator_catalogs(),
+        field=sky_catalog("calibration", "field_catalog"),
     output:
         report(
             directory(AREA.caltables()),

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from contimg import naming, planning, plansummary
 from contimg.calibration import plan as calplan
+from contimg.config import SURVEY, calibrator_files
 from contimg.settings import Calibration, from_section
-from contimg.paths import IMAGE, MOSAIC, MOSAIC_READS, PHOTOMETRY, PHOTOMETRY_READS, Area
+from contimg.paths import STRIP, IMAGE, MOSAIC, MOSAIC_READS, PHOTOMETRY, PHOTOMETRY_READS, Area
 
 WORK = config["paths"]["work"]
 INCOMING = config["paths"]["incoming"]
@@ -30,6 +31,27 @@ def station_table(key="instrument"):
     """The station table file that section ``key`` names, as an input (none: the built-in layout)."""
     path = config[key]["station_table"]
     return [path] if path else []
+
+
+def calibrator_catalogs():
+    """The calibrator lists a job reads (contimg.config.calibrator_files)."""
+    return calibrator_files(config)
+
+
+def survey_strip(dec_deg):
+    """The survey catalogue of the declination strip (whole degrees) of a pointing."""
+    return AREA.survey_catalog(f"{round(dec_deg):+03d}")
+
+
+def sky_catalog(section, key="catalog"):
+    """The catalogue that ``section.key`` names: its file, or (when it says `survey`) an input
+    function giving the survey catalogue of the group's declination strip."""
+    value = config[section][key]
+    if value != SURVEY:
+        return value
+    return lambda wildcards: survey_strip(
+        float(PLAN.row(getattr(wildcards, "obs", None) or wildcards.cal)["pointing_dec_deg"])
+    )
 
 
 def per_attempt(base):

@@ -6,8 +6,8 @@ rule image:
     input:
         ms=AREA.calibrated(),
         record=AREA.calibrated(suffix=".cal.json"),
-        calibrators=config["inventory"]["calibrator_catalog"],
-        catalog=config["imaging"]["catalog"],
+        calibrators=calibrator_catalogs(),
+        catalog=sky_catalog("imaging"),
     output:
         [AREA.image(suffix=suffix) for suffix in IMAGE if suffix != "-thumb.png"],
         report(

@@ -4,7 +4,7 @@
 
 rule inventory:
     input:
-        calibrators=config["inventory"]["calibrator_catalog"],
+        calibrators=calibrator_catalogs(),
         simulated=truth_path("simulation.json") if SIMULATE else [],
     output:
         files=AREA.inventory("files.csv"),

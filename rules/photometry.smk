@@ -5,7 +5,7 @@
 rule photometry:
     input:
         images=[AREA.image(suffix=suffix) for suffix in PHOTOMETRY_READS],
-        catalog=config["photometry"]["catalog"],
+        catalog=sky_catalog("photometry"),
     output:
         [AREA.photometry(suffix=suffix) for suffix in PHOTOMETRY],
     params:

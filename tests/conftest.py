@@ -33,10 +33,16 @@ def project_config(**sim_overrides) -> dict:
     config["simulation"]["station_table"] = str(ROOT / config["simulation"]["station_table"])
     config["instrument"]["station_table"] = str(ROOT / config["instrument"]["station_table"])
     config["inventory"]["calibrator_catalog"] = str(ROOT / config["inventory"]["calibrator_catalog"])
+    config["simulation"]["calibrator_catalog"] = str(ROOT / config["simulation"]["calibrator_catalog"])
     config["calibration"]["field_catalog"] = str(ROOT / config["calibration"]["field_catalog"])
     config["imaging"]["catalog"] = str(ROOT / config["imaging"]["catalog"])
     config["photometry"]["catalog"] = str(ROOT / config["photometry"]["catalog"])
     return cfgmod.validate(config, ROOT / "config/schema.yaml")
+
+
+def calibrators(cfg: dict) -> sky.Catalog:
+    """The calibrators a run with ``cfg`` uses (real ones, and the simulated night's)."""
+    return sky.read_catalog(cfgmod.calibrator_files(cfg))
 
 
 def simulate_night(out: Path, catalog: sky.Catalog | None = None, **sim_overrides):
@@ -154,7 +160,7 @@ def image_of(
     ones) is the whole sky; the pointing is the simulation's unless given. Returns the QA record."""
     from contimg.imaging import image, wsclean
 
-    calibrators = sky.read_catalog(cfg["inventory"]["calibrator_catalog"]) if catalog is None else catalog
+    cals = calibrators(cfg) if catalog is None else catalog
     group = image.Group(
         {"calibration": "none (simulated without gains)", "calibrator": ""},
         cfg["simulation"]["pointing_dec_deg"] if pointing_dec_deg is None else pointing_dec_deg,
@@ -165,7 +171,7 @@ def image_of(
         ms,
         out / "images" / ms.stem,
         group,
-        calibrators,
+        cals,
         catalog if catalog is not None else sky.read_catalog(cfg["imaging"]["catalog"]),
         typed_settings(cfg, "imaging", **img),
         wsclean.Job(2, 8.0),
@@ -239,6 +245,44 @@ def deploy(tmp_path: Path, calibration: dict | None = None, image_qa: dict | Non
     cfg["imaging"]["fov_deg"] = 1.0
     cfg_path.write_text(yaml.safe_dump(cfg))
     return tmp_path
+
+
+def nvss_catalog(path: Path, ra_deg, dec_deg, peak_jy, major_deg=None) -> Path:
+    """A survey file in the layout of the NVSS catalogue as NRAO distributes it (CATALOG.FIT's
+    VL columns: degrees, Jy/beam, fitted axes in degrees; 45" beam), round unless ``major_deg``."""
+    from astropy.table import Table
+
+    n = len(ra_deg)
+    beam = np.full(n, 45 / 3600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Table(
+        {
+            "RA(2000)": ra_deg,
+            "DEC(2000)": dec_deg,
+            "PEAK INT": peak_jy,
+            "MAJOR AX": beam if major_deg is None else major_deg,
+            "MINOR AX": beam,
+            "POSANGLE": np.zeros(n),
+            "I RMS": np.full(n, 4.5e-4),
+            "FIELD": ["C0900P56"] * n,
+        }
+    ).write(path, format="fits")
+    return path
+
+
+def from_the_correlator(files, into: Path) -> Path:
+    """Copies of simulated files in ``into`` whose history no longer says the simulator wrote
+    them: real data, as far as the workflow can tell."""
+    import h5py
+
+    into.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        copy = into / Path(path).name
+        shutil.copy2(path, copy)
+        with h5py.File(copy, "r+") as handle:
+            del handle["Header/history"]
+            handle["Header/history"] = np.bytes_("Written by the DSA-110 correlator")
+    return into
 
 
 def add_catalog_row(path: Path, row: str) -> None:

@@ -34,7 +34,7 @@ def test_a_calibrator_failing_the_gate_is_replaced_by_the_next(tmp_path):
     workdir = deploy(tmp_path, scale="tiny", scales=scales)
     second = "SIM CAL J0917+5424,139.48968,54.40,12.0,-0.7"  # transits in the middle of group 3
     add_catalog_row(workdir / "config/catalogs/sky.csv", second)
-    add_catalog_row(workdir / "config/catalogs/calibrators.csv", second)
+    add_catalog_row(workdir / "config/catalogs/simulated_calibrators.csv", second)
     assert run(workdir, "inventory").returncode == 0
     groups = pd.read_csv(workdir / DEPLOYED.inventory())
     assert list(groups["calibrator"].fillna("")) == ["", "SIM CAL J0907+5440", "", "SIM CAL J0917+5424"]
@@ -63,7 +63,7 @@ def test_a_calibrator_failing_the_gate_is_replaced_by_the_next(tmp_path):
 
 def test_a_night_without_calibrator_is_reported_per_group(tmp_path):
     workdir = deploy(tmp_path, scale="tiny")
-    calibrators = workdir / "config/catalogs/calibrators.csv"
+    calibrators = workdir / "config/catalogs/simulated_calibrators.csv"
     calibrators.write_text("\n".join(line for line in calibrators.read_text().splitlines() if "SIM CAL" not in line))
     for step in (["inventory"], []):
         result = run(workdir, *step)

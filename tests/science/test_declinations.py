@@ -22,6 +22,7 @@ from conftest import (
     FILE_FORMATS,
     NOISE_ONLY,
     assert_image_recovers_the_sky,
+    calibrators,
     convert_group,
     demo_night,
     image_of,
@@ -46,8 +47,7 @@ def imaged(request, tmp_path_factory):
     scene, files, cfg = demo_night(
         out, 2, catalog=moved, corruptions=NOISE_ONLY, pointing_dec_deg=dec, file_format=FILE_FORMATS[WRITERS[dec]]
     )
-    calibrators = shifted_sky(sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), dec - DEMO_DEC)
-    catalog = survey_fluxes(moved, calibrators, seed=7)
+    catalog = survey_fluxes(moved, shifted_sky(calibrators(cfg), dec - DEMO_DEC), seed=7)
     ms = convert_group(files, 1, out, cfg, aoflagger=False)
     return scene, image_of(ms, out, cfg, catalog=catalog, pointing_dec_deg=dec)
 

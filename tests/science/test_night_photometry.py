@@ -18,6 +18,7 @@ from astropy.coordinates import SkyCoord
 from conftest import (
     NOISE_ONLY,
     RELATIVE,
+    calibrators,
     convert_group,
     demo_night,
     image_of,
@@ -38,9 +39,7 @@ def night(tmp_path_factory):
     scene, files, cfg = demo_night(
         out, N_GROUPS, corruptions=NOISE_ONLY, variable=sim["variable"], transient=sim["transient"]
     )
-    catalog = survey_fluxes(
-        sky.read_catalog(cfg["photometry"]["catalog"]), sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), seed=5
-    )
+    catalog = survey_fluxes(sky.read_catalog(cfg["photometry"]["catalog"]), calibrators(cfg), seed=5)
     records = []
     for g in range(N_GROUPS):
         ms = convert_group(files, g, out, cfg, aoflagger=False)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from casacore.tables import table
 
-from conftest import convert_group, project_config, simulate_night, typed_settings
+from conftest import calibrators, convert_group, project_config, simulate_night, typed_settings
 from contimg import layout, msio, predict, sky
 from contimg.calibration import apply, model, plan, qa, solve
 
@@ -22,7 +22,7 @@ def solve_on(ms, out, cfg, field=None):
     cal = cfg["calibration"]
     field = sky.read_catalog(cal["field_catalog"]) if field is None else field
     sources = model.select_sources(
-        sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
+        calibrators(cfg),
         field,
         model.phase_centre(str(ms)),
         model.mean_frequency(str(ms)),
@@ -121,7 +121,7 @@ def test_model_equals_noiseless_data(clean_night, tmp_path):
 
 def test_model_holds_the_calibrator_and_field_sources_in_the_beam():
     cfg = project_config()
-    cals = sky.read_catalog(cfg["inventory"]["calibrator_catalog"])
+    cals = calibrators(cfg)
     field = sky.read_catalog(cfg["calibration"]["field_catalog"])  # also lists the calibrator
     centre = np.deg2rad([136.9, 54.67])
     sources = model.select_sources(cals, field, tuple(centre), 1.4e9, 4.65, 0.01, 5.0)

@@ -14,6 +14,7 @@ from casacore.tables import table
 from conftest import (
     NOISE_ONLY,
     assert_image_recovers_the_sky,
+    calibrators,
     convert_group,
     demo_night,
     image_of,
@@ -34,7 +35,7 @@ def late_groups(tmp_path_factory):
     and what the QA compares with): the images must show the true sky, not the catalogue."""
     out = tmp_path_factory.mktemp("late_groups")
     scene, files, cfg = demo_night(out, 6, corruptions=NOISE_ONLY)
-    catalog = survey_fluxes(scene.sky, sky.read_catalog(cfg["inventory"]["calibrator_catalog"]), seed=3)
+    catalog = survey_fluxes(scene.sky, calibrators(cfg), seed=3)
     records = {}
     for group in (3, 4, 5):
         ms = convert_group(files, group, out, cfg, aoflagger=False)
@@ -123,6 +124,27 @@ def test_bright_sources_are_subtracted_first(far_group):
     apparent = sources["expected_jy"] * sources["pb"]
     assert (apparent[apparent.index.isin(record["restored"])] < 0.045).any()
     assert (apparent[~apparent.index.isin(record["restored"])] < 0.025).all()
+
+
+def test_the_qa_measures_the_datas_flux_scale_and_position(far_group, tmp_path):
+    """The data 10 % brighter (DATA x 1.1 in a copy of the MS) and 5" south of where the
+    catalogue says (the catalogue moved 5" north): the QA, whose sources are also subtracted at
+    and restored with catalogue values, must report both, from the data."""
+    out, scene, cfg, ms, record = far_group
+    brighter = tmp_path / ms.name
+    shutil.copytree(ms, brighter)
+    with table(str(brighter), readonly=False, ack=False) as main:
+        main.putcol("DATA", main.getcol("DATA") * 1.1)
+    catalog = survey_fluxes(scene.sky, calibrators(cfg), seed=3).table.copy()  # late_groups' catalogue
+    catalog["dec_deg"] += 5.0 / 3600
+    moved = image_of(brighter, tmp_path, cfg, catalog=sky.Catalog(catalog))
+    assert record["flux_ratio_median"] == pytest.approx(1.0, abs=0.02)
+    assert moved["flux_ratio_median"] == pytest.approx(1.1 * record["flux_ratio_median"], abs=0.02)
+    assert record["astrometric_offset_arcsec_median"] < 1.0
+    assert moved["astrometric_offset_arcsec_median"] == pytest.approx(5.0, abs=1.0)
+    assert moved["restored"] == record["restored"] and len(moved["restored"]) >= 8  # painted in, as before
+    offsets = pd.DataFrame(moved["sources"]).set_index("name").loc[moved["restored"], "offset_arcsec"]
+    assert offsets.dropna().between(4.0, 6.0).mean() >= 0.8  # the restored ones too
 
 
 def test_an_uncalibrated_image_fails_its_gate(tmp_path):

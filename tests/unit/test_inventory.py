@@ -6,8 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import project_config, simulate_night
-from contimg import inventory, layout, naming, sky
+from conftest import calibrators, project_config, simulate_night
+from contimg import inventory, layout, naming
 
 SCALE = {"tiny": {"n_antennas": 8, "channels_per_subband": 1, "n_groups": 8}}
 
@@ -48,7 +48,7 @@ def run_inventory(incoming, cache=None, workers=1):
         cache,
         cfg["inventory"],
         16,
-        sky.read_catalog(cfg["inventory"]["calibrator_catalog"]),
+        calibrators(cfg),
         layout.site_location(cfg["instrument"]["site"]),
     )
 
