@@ -2,15 +2,21 @@
 
 The demo-scale night (48 antennas, outriggers included, every corruption on, the variable and
 the transient) is simulated at another declination, in another writer's form of the UVH5
-files (`--writer`, a name of tests/conftest.FILE_FORMATS), with a survey-like catalogue:
-fluxes off by `--flux-error` rms, positions by `--position-error-arcsec` rms, no transient.
-A copy of config/ is pointed at it the way the README tells users to (paths.incoming,
-simulation.enabled false, the catalogues), then `snakemake inventory` and `snakemake` run.
-Printed and kept in bench/results/foreign_night.json: every group's fate, the image QA, the
-forced fluxes of SNR >= 20 constant sources against the truth (median ratio, fraction within
-5 %, pulls), the variable and the transient. Exits non-zero if a group is lost.
+files (`--writer`, a name of tests/conftest.FILE_FORMATS), with a survey-like catalogue
+written in the NVSS catalogue's layout (CATALOG.FIT): fluxes off by `--flux-error` rms,
+positions by `--position-error-arcsec` rms per axis, no spectral indices, no transient,
+`--spurious-fraction` of entries not on the sky, and `--faint-sources` sky sources (1.5-20 mJy,
+down to 3 sigma) it does not list. A copy of config/ is pointed at it the way the README tells
+users to (config/real_data.yaml's settings, paths.incoming, survey.files, the night's
+calibrator beside the real ones), then `snakemake inventory` and `snakemake` run. Printed and
+kept in bench/results/foreign_night.json: every group's fate, the image QA, the forced fluxes
+of SNR >= 20 constant sources against the truth (median ratio, fraction within 5 %, pulls), the
+variable, the transient, new-source candidates (false ones, and those that are unlisted faint
+sources), spurious entries flagged variable. Exits non-zero if a group is lost.
 
     .venv/bin/python bench/foreign_night.py --out /tmp/foreign [--dec 16.3] [--writer "another writer"]
+    .venv/bin/python bench/foreign_night.py --out /tmp/survey --flux-error 0.1 --position-error-arcsec 2 \
+        --spurious-fraction 0.1 --faint-sources 40      # issue 21's survey-like catalogue (point sources)
 """
 
 from __future__ import annotations
@@ -38,31 +44,64 @@ from conftest import (  # noqa: E402  (tests/ is on sys.path)
 from contimg import sky  # noqa: E402
 
 DEMO_DEC = 54.57
+FAINT = "SIM FAINT "  # sky sources the survey catalogue does not list
 
 
-def survey_catalogue(truth: pd.DataFrame, flux_error: float, position_error_arcsec: float, seed: int) -> pd.DataFrame:
-    """The sky as a survey lists it: every constant and variable source, fluxes and positions with
-    Gaussian errors; the transient is not in it."""
-    rng = np.random.default_rng(seed)
-    table = truth[truth["kind"] != "transient"].drop(columns="kind").copy()
-    table["flux_jy"] *= 1 + flux_error * rng.standard_normal(len(table))
+def survey_catalogue(truth: pd.DataFrame, args) -> pd.DataFrame:
+    """The sky as a survey lists it: every constant and variable source but the unlisted faint
+    ones, fluxes and positions (per axis) with Gaussian errors, and ``args.spurious_fraction``
+    of entries that are not on the sky (named SPURIOUS k); the transient is not in it."""
+    rng = np.random.default_rng(args.seed)
+    listed = (truth["kind"] != "transient") & ~truth["name"].str.startswith(FAINT)
+    table = truth[listed].drop(columns="kind").copy()
+    table["flux_jy"] *= 1 + args.flux_error * rng.standard_normal(len(table))
     dec = np.deg2rad(table["dec_deg"].to_numpy())
-    table["ra_deg"] += position_error_arcsec / 3600 * rng.standard_normal(len(table)) / np.cos(dec)
-    table["dec_deg"] += position_error_arcsec / 3600 * rng.standard_normal(len(table))
-    return table.round({"ra_deg": 7, "dec_deg": 7, "flux_jy": 6})
+    table["ra_deg"] += args.position_error_arcsec / 3600 * rng.standard_normal(len(table)) / np.cos(dec)
+    table["dec_deg"] += args.position_error_arcsec / 3600 * rng.standard_normal(len(table))
+    field = table[~table["name"].str.startswith("SIM CAL")]
+    n_spurious = int(round(args.spurious_fraction * len(field)))
+    spurious = pd.DataFrame(
+        {
+            "name": [f"SPURIOUS {k}" for k in range(n_spurious)],
+            "ra_deg": rng.uniform(field["ra_deg"].min(), field["ra_deg"].max(), n_spurious),
+            "dec_deg": rng.uniform(field["dec_deg"].min(), field["dec_deg"].max(), n_spurious),
+            "flux_jy": rng.choice(field["flux_jy"].to_numpy(), n_spurious),
+            "spectral_index": -0.7,
+        }
+    )
+    return pd.concat([table, spurious], ignore_index=True).round({"ra_deg": 7, "dec_deg": 7, "flux_jy": 6})
 
 
-def write_night(out: Path, dec: float, writer: str) -> None:
-    """The demo night at ``dec`` in ``writer``'s form into out/incoming, its truth into out/truth."""
+def faint_sources(catalog: sky.Catalog, dec: float, n: int, seed: int) -> pd.DataFrame:
+    """``n`` sky sources no catalogue lists: log-uniform 1.5-20 mJy (3 sigma of a demo image up
+    to the catalogue's faint end), within the catalogue's RA span and 1.5 deg of the pointing."""
+    rng = np.random.default_rng(seed + 1)
+    ra = rng.uniform(catalog.table["ra_deg"].min(), catalog.table["ra_deg"].max(), n)
+    decs = dec + rng.uniform(-1.5, 1.5, n)
+    return pd.DataFrame(
+        {
+            "name": [f"{FAINT}{k}" for k in range(n)],
+            "ra_deg": ra,
+            "dec_deg": decs,
+            "flux_jy": np.exp(rng.uniform(np.log(1.5e-3), np.log(20e-3), n)),
+            "spectral_index": rng.normal(-0.7, 0.3, n),
+        }
+    )
+
+
+def write_night(out: Path, args) -> None:
+    """The demo night at ``args.dec`` in ``args.writer``'s form, with ``args.faint_sources``
+    unlisted faint sources, into out/incoming, its truth into out/truth."""
     sim = project_config()["simulation"]
-    moved = shifted_sky(sky.read_catalog(sim["sky_catalog"]), dec - DEMO_DEC)
-    transient = {**sim["transient"], "dec_deg": sim["transient"]["dec_deg"] + dec - DEMO_DEC}
+    moved = shifted_sky(sky.read_catalog(sim["sky_catalog"]), args.dec - DEMO_DEC)
+    faint = faint_sources(moved, args.dec, args.faint_sources, args.seed)
+    transient = {**sim["transient"], "dec_deg": sim["transient"]["dec_deg"] + args.dec - DEMO_DEC}
     demo_night(
         out,
         sim["scales"]["demo"]["n_groups"],
-        catalog=moved,
-        pointing_dec_deg=dec,
-        file_format=FILE_FORMATS[writer],
+        catalog=sky.Catalog(pd.concat([moved.table, faint], ignore_index=True)),
+        pointing_dec_deg=args.dec,
+        file_format=FILE_FORMATS[args.writer],
         variable=sim["variable"],
         transient=transient,
     )
@@ -76,7 +115,7 @@ def deploy(out: Path, dec: float, args) -> Path:
     shutil.rmtree(run / "config", ignore_errors=True)
     shutil.copytree(ROOT / "config", run / "config")
     truth = pd.read_csv(out / "truth/sky.csv")
-    survey = survey_catalogue(truth, args.flux_error, args.position_error_arcsec, args.seed)
+    survey = survey_catalogue(truth, args)
     survey = survey[~survey["name"].str.startswith("SIM CAL")]
     nvss_catalog(run / "catalogs/CATALOG.FIT", survey["ra_deg"], survey["dec_deg"], survey["flux_jy"])
     own = shifted_sky(sky.read_catalog(str(ROOT / "config/catalogs/simulated_calibrators.csv")), dec - DEMO_DEC).table
@@ -150,8 +189,16 @@ def score(out: Path, run: Path) -> dict:
             (new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"]
         )
         found_near = new.loc[sep * 3600 < 60, "obs"].unique().tolist()
-    n_false_new = int(len(new) - sum(new["obs"].isin(found_near)))
+    faint = truth_sky[truth_sky.index.str.startswith(FAINT)]
+    near_faint = np.zeros(len(new), bool)
+    for _, row in faint.iterrows():
+        sep = np.hypot(
+            (new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"]
+        )
+        near_faint |= (sep * 3600 < 10).to_numpy()
+    n_false_new = int(len(new) - sum(new["obs"].isin(found_near)) - near_faint.sum())
     constant = sources[sources["name"].map(truth_sky["kind"]) == "constant"]
+    spurious = sources[~sources["name"].isin(truth_sky.index)]  # no true source within 10"
     return {
         "groups": {row.obs: row.status for row in groups.itertuples()},
         "images": {
@@ -176,6 +223,10 @@ def score(out: Path, run: Path) -> dict:
         "false_variables": f"{int(constant['variable'].sum())} of {len(constant)}",
         "transient_found_in": found_near,
         "false_new_sources": n_false_new,
+        "unlisted_faint_sources": len(faint),
+        "new_source_rows_of_unlisted_faint_sources": int(near_faint.sum()),
+        "spurious_entries_flagged_variable": f"{int(spurious['variable'].sum())} of {len(spurious)}",
+        "astrometric_offset_arcsec": [r["astrometric_offset_arcsec_median"] for r in images.values()],
     }
 
 
@@ -186,14 +237,16 @@ def main() -> int:
     parser.add_argument("--writer", default="another writer", choices=sorted(FILE_FORMATS))
     parser.add_argument("--flux-error", type=float, default=0.05)
     parser.add_argument("--position-error-arcsec", type=float, default=1.0)
+    parser.add_argument("--spurious-fraction", type=float, default=0.0, help="catalogue entries not on the sky")
+    parser.add_argument("--faint-sources", type=int, default=0, help="sky sources (1.5-20 mJy) the catalogue misses")
     parser.add_argument("--seed", type=int, default=21)
     args = parser.parse_args()
     out = args.out.resolve()
     if not (out / "truth/simulation.json").exists():
-        write_night(out, args.dec, args.writer)
+        write_night(out, args)
     run = deploy(out, args.dec, args)
     timing = {"inventory_s": round(snakemake(run, "inventory"), 1), "workflow_s": round(snakemake(run), 1)}
-    result = {"dec": args.dec, "writer": args.writer, **timing, **score(out, run)}
+    result = {**vars(args), "out": str(out), **timing, **score(out, run)}
     report("foreign_night", result)
     lost = [obs for obs, status in result["groups"].items() if status != "complete"]
     failed = [obs for obs, r in result["images"].items() if r["verdict"] != "pass"]

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium (mak
 
 @pytest.fixture(scope="module")
 def wide_night(tmp_path_factory):
-    """The tiny night with 3-degree images, so that sources are seen in several groups, and its
+    """The tiny night with 2-degree images, so that sources are seen in several groups, and its
     variable a 0.39 Jy source that every group sees (the default one is in one image only): the
     light curves have a candidate to plot."""
     workdir = deploy(
@@ -37,7 +37,7 @@ def wide_night(tmp_path_factory):
     )
     path = workdir / "config/config.yaml"
     cfg = yaml.safe_load(path.read_text())
-    cfg["imaging"]["fov_deg"] = 3.0
+    cfg["imaging"]["fov_deg"] = 2.0
     path.write_text(yaml.safe_dump(cfg))
     for step in (["inventory"], []):
         result = run(workdir, *step)
