@@ -119,7 +119,7 @@ def deploy(out: Path, dec: float, args) -> Path:
     survey = survey[~survey["name"].str.startswith("SIM CAL")]
     nvss_catalog(run / "catalogs/CATALOG.FIT", survey["ra_deg"], survey["dec_deg"], survey["flux_jy"])
     own = shifted_sky(sky.read_catalog(str(ROOT / "config/catalogs/simulated_calibrators.csv")), dec - DEMO_DEC).table
-    own["name"] = own["name"].str.replace("SIM CAL ", "", regex=False)  # exact: calibrators' models are
+    own["name"] = own["name"].str.replace("SIM CAL ", "", regex=False)  # its model exact, as a real calibrator's is
     real = sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table
     pd.concat([own, real]).fillna(0.0).to_csv(run / "config/catalogs/calibrators_here.csv", index=False)
     cfg_path = run / "config/config.yaml"

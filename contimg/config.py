@@ -87,7 +87,7 @@ CATALOG_KEYS = (  # (section, key) of the catalogues the workflow reads
     ("imaging", "catalog"),
     ("photometry", "catalog"),
 )
-SURVEY = "survey"  # a catalogue key's value meaning the survey section's product (catalogs/survey.csv)
+SURVEY = "survey"  # a catalogue key's value meaning the survey section's product (catalogs/survey_dec{strip}.csv)
 
 
 def calibrator_files(config: dict) -> list[str]:

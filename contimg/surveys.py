@@ -174,8 +174,11 @@ def read_perley_butler(paths: Sequence[str]) -> sky.Catalog:
     """The Perley & Butler (2017) calibrators: position and log-polynomial (nu in GHz) ->
     1.4 GHz flux, spectral index and curvature terms (`contimg.sky.log_polynomial_at`)."""
     table = pd.concat([pd.read_csv(p, comment="#", skipinitialspace=True) for p in paths], ignore_index=True)
-    coords = SkyCoord(table["ra_hms"], table["dec_dms"], unit=(u.hourangle, u.deg))
     terms = [f"a{k}" for k in range(2 + len(sky.CURVATURE_COLUMNS))]
+    missing = [c for c in ("name", "ra_hms", "dec_dms", *terms) if c not in table.columns]
+    if missing:
+        raise SurveyError(f"{', '.join(map(str, paths))}: not the perley-butler-2017 layout: no column(s) {missing}")
+    coords = SkyCoord(table["ra_hms"], table["dec_dms"], unit=(u.hourangle, u.deg))
     rows = []
     for k, row in table.iterrows():
         b = sky.log_polynomial_at(row[terms].to_numpy(float), 1e9)
@@ -218,8 +221,7 @@ def make(
     """Read the survey files, keep the declination strips ``decs_deg`` (none given: the whole
     sky) and write the workflow's catalogue to ``out`` with its provenance as comment lines."""
     catalog = read_survey(fmt, paths, spectral_index, frequency_hz, flux_scale)
-    strips = list(decs_deg) or [0.0]
-    kept = in_strips(catalog, strips, radius_deg if decs_deg else 180.0, min_flux_jy)
+    kept = in_strips(catalog, decs_deg or [0.0], radius_deg if decs_deg else 180.0, min_flux_jy)  # 180: all
     header = [
         f"made by contimg-catalog from the {fmt} catalogue {', '.join(map(str, paths))}: {len(kept)} of {len(catalog)} sources",
         f"declination strips {', '.join(f'{d:+.2f}' for d in decs_deg)} +- {radius_deg} deg"

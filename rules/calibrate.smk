@@ -30,7 +30,7 @@ rule calibration_plan:
 rule solve_calibration:
     input:
         ms=AREA.ms("{cal}"),
-        calibrators=calibrator_catalogs(),
+        calibrators=calibrator_files(config),  # real ones, and the simulated night's
         field=sky_catalog("calibration", "field_catalog"),
     output:
         report(

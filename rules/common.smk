@@ -33,11 +33,6 @@ def station_table(key="instrument"):
     return [path] if path else []
 
 
-def calibrator_catalogs():
-    """The calibrator lists a job reads (contimg.config.calibrator_files)."""
-    return calibrator_files(config)
-
-
 def survey_strip(dec_deg):
     """The survey catalogue of the declination strip (whole degrees) of a pointing."""
     return AREA.survey_catalog(f"{round(dec_deg):+03d}")

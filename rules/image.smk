@@ -6,7 +6,7 @@ rule image:
     input:
         ms=AREA.calibrated(),
         record=AREA.calibrated(suffix=".cal.json"),
-        calibrators=calibrator_catalogs(),
+        calibrators=calibrator_files(config),  # real ones, and the simulated night's
         catalog=sky_catalog("imaging"),
     output:
         [AREA.image(suffix=suffix) for suffix in IMAGE if suffix != "-thumb.png"],

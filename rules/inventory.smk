@@ -4,7 +4,7 @@
 
 rule inventory:
     input:
-        calibrators=calibrator_catalogs(),
+        calibrators=calibrator_files(config),  # real ones, and the simulated night's
         simulated=truth_path("simulation.json") if SIMULATE else [],
     output:
         files=AREA.inventory("files.csv"),

@@ -102,6 +102,10 @@ def test_a_file_of_another_layout_is_refused_naming_file_and_column(tmp_path):
     )
     assert done.returncode == 2 and "CATALOG.FIT" in done.stderr and "no column 'RA'" in done.stderr
     assert not (tmp_path / "x.csv").exists()
+    calibrators = tmp_path / "calibrators.csv"
+    calibrators.write_text("name,ra_deg,dec_deg,flux_jy,spectral_index\n3C286,202.78,30.51,15.0,-0.5\n")
+    with pytest.raises(surveys.SurveyError, match="calibrators.csv: not the perley-butler-2017 layout.*ra_hms"):
+        surveys.read_survey("perley-butler-2017", [calibrators])
 
 
 def test_declination_strips_and_flux_limit(tmp_path):
