@@ -71,7 +71,12 @@ def test_verify_reproduces_the_release_then_names_exactly_the_damaged_files(rele
     assert report["problems"] == []
     statuses = report["rerun"]["products"]
     assert set(statuses) == set(json.loads(manifest_path.read_text())["products"])
-    assert set(statuses.values()) <= {"identical", "same content"}, {
+    # WSClean under load is not bit-reproducible (contimg.closeness): what it and what follows from its
+    # images make may differ within tolerance; everything before imaging must be the same content
+    downstream = ("images/", "mosaics/", "photometry/", "lightcurves/")
+    jittered = {k: v for k, v in statuses.items() if v.startswith("within tolerance")}
+    assert all(k.startswith(downstream) for k in jittered), jittered
+    assert set(statuses.values()) - set(jittered.values()) <= {"identical", "same content"}, {
         k: v for k, v in statuses.items() if v != "identical"
     }
     assert sum(v == "identical" for v in statuses.values()) > len(statuses) / 2  # Parquet, PNG, NPZ: the same bytes
