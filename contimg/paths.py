@@ -24,6 +24,9 @@ MOSAIC = (".fits", "-weight.fits", "-residual.fits", ".json", ".png")
 PHOTOMETRY = (".parquet", "-blind.parquet", ".json")
 LIGHTCURVES = ("measurements.parquet", "sources.parquet", "new_sources.parquet", "plots")
 SIMULATION = ("simulation.json", "sky.csv", "lightcurves.csv", "instrument.npz")  # in paths.truth
+SIMULATED_SURVEY = (
+    "survey/CATALOG.FIT"  # in paths.truth with simulation.survey: what the workflow is given (NVSS layout)
+)
 
 
 @dataclass(frozen=True)

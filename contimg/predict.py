@@ -1,10 +1,14 @@
 """Visibilities of point sources seen through the primary beam (the simulator's and the
-calibration model's common predictor).
+calibration model's common predictor), and of Gaussian sources (the simulator's resolved sky).
 
 Per antenna, a source at apparent position s adds a delay (in metres) of
 w(s) - w(phase centre); the visibility of baseline (a, b) is then, in pyuvdata's sign
 convention, sum_s S_s A_s conj(E_as) E_bs with E = exp(2 pi i delay f / c). Factorising
 per antenna turns a subband into one batched matrix product per integration and channel.
+A Gaussian of FWHM axes (maj, min) at position angle pa multiplies its term by its Fourier
+transform on the baseline's (u, v) towards the source, in wavelengths:
+exp(-pi^2 / (4 ln 2) ((maj (u sin pa + v cos pa))^2 + (min (u cos pa - v sin pa))^2)),
+which does not factorise per antenna: one (baseline x channel) product per source.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ class SourceGeometry:
 
     delay_m: np.ndarray  # (n_int, n_src, n_ant) w towards each source minus w towards the phase centre
     beam_offset_rad: np.ndarray  # (n_int, n_src) distance of each source from the pointing
+    uv_m: np.ndarray  # (n_int, n_src, n_ant, 2) each antenna's (u, v) towards each source
+
+    def select(self, sources: np.ndarray) -> SourceGeometry:
+        """The geometry of the sources ``sources`` (a boolean mask or indices) only."""
+        return SourceGeometry(self.delay_m[:, sources], self.beam_offset_rad[:, sources], self.uv_m[:, sources])
 
 
 def source_geometry(
@@ -42,10 +51,10 @@ def source_geometry(
     lst = geometry.lst(jd, site)
     jd_ts = np.repeat(np.asarray(jd)[:, None], len(src_ra), axis=1)
     ra, dec = geometry.apparent_radec(np.asarray(src_ra)[None, :], np.asarray(src_dec)[None, :], jd_ts, site)
-    w_src = geometry.antenna_uvw(relative_ecef, lst[:, None], ra, dec, site)[..., 2]
+    uvw_src = geometry.antenna_uvw(relative_ecef, lst[:, None], ra, dec, site)
     w_centre = geometry.antenna_uvw(relative_ecef, lst, centre_app[0], centre_app[1], site)[..., 2]
     offset = geometry.angular_distance(ra, dec, pointing_app[0][:, None], pointing_app[1][:, None])
-    return SourceGeometry(w_src - w_centre[:, None, :], offset)
+    return SourceGeometry(uvw_src[..., 2] - w_centre[:, None, :], offset, uvw_src[..., :2])
 
 
 def apparent_flux(flux_jy: np.ndarray, geom: SourceGeometry, freqs_hz: np.ndarray, dish_m: float) -> np.ndarray:
@@ -60,3 +69,25 @@ def visibilities(geom: SourceGeometry, flux: np.ndarray, freqs_hz: np.ndarray) -
     e = np.ascontiguousarray(np.transpose(phasor, (0, 3, 2, 1)))  # (t, f, a, s)
     weighted = np.conj(e) * np.moveaxis(flux, 2, 1)[:, :, None, :]
     return weighted @ np.ascontiguousarray(np.swapaxes(e, 2, 3))
+
+
+def gaussian_visibilities(
+    geom: SourceGeometry, flux: np.ndarray, freqs_hz: np.ndarray, shapes: np.ndarray
+) -> np.ndarray:
+    """(n_int, n_chan, n_ant, n_ant) visibilities of Gaussian sources: apparent fluxes (t, s, f)
+    (integrated), ``shapes`` (n_src, 3) FWHM major, minor (radians) and position angle (radians,
+    north through east)."""
+    n_int, n_src, n_ant = geom.delay_m.shape
+    out = np.zeros((n_int, len(freqs_hz), n_ant, n_ant), complex)
+    wavelengths = freqs_hz / geometry.C_LIGHT  # per metre
+    for s, (major, minor, pa) in enumerate(shapes):
+        uv = geom.uv_m[:, s]  # (t, a, 2)
+        d_u = uv[:, None, :, 0] - uv[:, :, None, 0]  # (t, a, b): b - a
+        d_v = uv[:, None, :, 1] - uv[:, :, None, 1]
+        along, across = d_u * np.sin(pa) + d_v * np.cos(pa), d_u * np.cos(pa) - d_v * np.sin(pa)
+        size2 = (major * along) ** 2 + (minor * across) ** 2  # (t, a, b) m^2 rad^2
+        taper = np.exp(-(np.pi**2 / (4 * np.log(2))) * size2[:, None] * wavelengths[None, :, None, None] ** 2)
+        e = np.exp((2j * np.pi / geometry.C_LIGHT) * geom.delay_m[:, s, :, None] * freqs_hz)  # (t, a, f)
+        e = np.moveaxis(e, 2, 1)  # (t, f, a)
+        out += flux[:, s, :, None, None] * np.conj(e)[..., :, None] * e[..., None, :] * taper
+    return out

@@ -86,6 +86,7 @@ class Variability:
     m_min: float
     eta_min: float
     v_min: float
+    min_snr: float
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Photometry:
     catalog: str
     edge_margin_beams: float
     flux_systematic_fraction: float
+    position_min_snr: float
     blind: Blind
     variability: Variability
 

@@ -4,7 +4,9 @@ The array drift-scans at a fixed declination. Each group is 16 subband files of 
 integrations, fringe-stopped (as the correlator does) on the meridian at the pointing
 declination at each integration. The sky is the catalogue (point sources with spectral
 indices), one source whose flux changes between groups and one transient present in a
-single group, seen through the Airy beam of the 4.65 m dish. Corruptions, each
+single group, seen through the Airy beam of the 4.65 m dish; or, with ``simulation.survey``,
+a sky drawn apart from the catalogue, with resolved sources, that a survey lists with errors
+(`simulated_survey`). Corruptions, each
 switchable: per-antenna complex gains drifting in time, per-antenna bandpasses, thermal
 noise from the SEFD, and narrow-band RFI.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +35,7 @@ import pandas as pd
 from astropy import units as u
 from astropy.time import Time, TimeDelta
 
-from . import geometry, naming, predict, uvh5
+from . import geometry, naming, paths, predict, simulated_survey, surveys, uvh5
 from .layout import Layout, layout_from_config, select_active
 from .sky import Catalog
 
@@ -180,6 +183,7 @@ class Scene:
     corruptions: Corruptions
     sim_cfg: dict
     instrument_cfg: dict
+    survey_list: pd.DataFrame | None = None  # what the simulated survey lists (simulation.survey)
 
     @property
     def antpairs(self) -> np.ndarray:
@@ -194,15 +198,25 @@ def array_layout(sim_cfg: dict, instrument_cfg: dict) -> Layout:
     return layout_from_config({**instrument_cfg, "station_table": sim_cfg.get("station_table")})
 
 
-def build_scene(sim_cfg: dict, instrument_cfg: dict, layout: Layout, catalog: Catalog) -> Scene:
-    """Fix the night's groups, sky and instrument truth from the config."""
+def build_scene(
+    sim_cfg: dict, instrument_cfg: dict, layout: Layout, catalog: Catalog, calibrators: Collection[str] = ()
+) -> Scene:
+    """Fix the night's groups, sky and instrument truth from the config; with
+    ``simulation.survey`` the sky is drawn apart from ``catalog`` (`simulated_survey`; the
+    ``calibrators`` and the variable stay as catalogued)."""
+    listed = None
+    if sim_cfg.get("survey"):
+        protected = {*calibrators, *([sim_cfg["variable"]["source"]] if sim_cfg.get("variable") else [])}
+        catalog, listed = simulated_survey.draw(
+            catalog, sim_cfg["survey"], sim_cfg["pointing_dec_deg"], protected, sim_cfg["seed"]
+        )
     scale_cfg = sim_cfg["scales"][sim_cfg["scale"]]
     band = make_band(instrument_cfg["band"], scale_cfg["channels_per_subband"])
     groups = plan_night(sim_cfg, instrument_cfg, scale_cfg["n_groups"], band.n_subbands)
     active = select_active(layout, scale_cfg["n_antennas"])
     sky, flux_scale = source_fluxes(catalog, sim_cfg, len(groups))
     corruptions = make_corruptions(sim_cfg, groups, band, len(active))
-    return Scene(layout, active, band, groups, sky, flux_scale, corruptions, sim_cfg, instrument_cfg)
+    return Scene(layout, active, band, groups, sky, flux_scale, corruptions, sim_cfg, instrument_cfg, listed)
 
 
 def group_geometry(scene: Scene, group: Group) -> predict.SourceGeometry:
@@ -219,7 +233,13 @@ def model_visibilities(scene: Scene, group: Group, geom: predict.SourceGeometry,
     freqs = scene.band.freqs_hz[subband]
     flux = scene.sky.flux_at(freqs) * scene.flux_scale[:, group.index, None]  # (n_src, n_chan)
     apparent = predict.apparent_flux(flux, geom, freqs, scene.instrument_cfg["dish_diameter_m"])
-    return predict.visibilities(geom, apparent, freqs)
+    shapes = scene.sky.table.reindex(columns=simulated_survey.SHAPE_COLUMNS, fill_value=0.0).to_numpy(float)
+    resolved = shapes[:, 0] > 0
+    vis = predict.visibilities(geom.select(~resolved), apparent[:, ~resolved], freqs)
+    if resolved.any():
+        radians = np.deg2rad(shapes[resolved] / [3600, 3600, 1])
+        vis += predict.gaussian_visibilities(geom.select(resolved), apparent[:, resolved], freqs, radians)
+    return vis
 
 
 def corrupted_visibilities(
@@ -482,6 +502,13 @@ def simulate_night(scene: Scene, incoming: Path, truth_dir: Path) -> list[Path]:
             rfi_mask[grp.index, sb] = write_subband(scene, grp, geom, sb, path)
             written.append(path)
     write_truth(scene, truth_dir, rfi_mask)
+    if scene.survey_list is not None:
+        listed = scene.survey_list
+        (truth_dir / paths.SIMULATED_SURVEY).parent.mkdir(exist_ok=True)
+        surveys.write_nvss(
+            truth_dir / paths.SIMULATED_SURVEY,
+            *(listed[c] for c in ("ra_deg", "dec_deg", "flux_jy", *simulated_survey.SHAPE_COLUMNS)),
+        )
     summary = {
         "scale": scene.sim_cfg["scale"],
         "n_groups": len(scene.groups),
@@ -492,6 +519,7 @@ def simulate_night(scene: Scene, incoming: Path, truth_dir: Path) -> list[Path]:
         "groups": [naming.obs_id(g.file_stamps) for g in scene.groups],
         "files": [p.name for p in written],
         "convention": TRUTH_CONVENTION,
+        "survey": None if scene.survey_list is None else {**scene.sim_cfg["survey"], "file": paths.SIMULATED_SURVEY},
     }
     (truth_dir / "simulation.json").write_text(json.dumps(summary, indent=1))
     return written

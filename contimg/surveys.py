@@ -85,6 +85,28 @@ def _nvss_flux(table: Table) -> np.ndarray:
     return column(table, "PEAK INT").astype(float) * axes / NVSS_BEAM_DEG**2
 
 
+def write_nvss(path, ra_deg, dec_deg, flux_jy, major_arcsec=0.0, minor_arcsec=0.0, pa_deg=0.0) -> None:
+    """Sources (integrated 1.4 GHz flux, deconvolved FWHM axes, position angle) as NRAO's
+    CATALOG.FIT lists them: fitted axes = the source's convolved with the 45" beam, peak =
+    flux x beam area / fitted area (what `_nvss_flux` reads back)."""
+    n = len(ra_deg)
+    beam = NVSS_BEAM_DEG * 3600
+    major = np.hypot(np.broadcast_to(major_arcsec, n), beam) / 3600
+    minor = np.hypot(np.broadcast_to(minor_arcsec, n), beam) / 3600
+    Table(
+        {
+            "RA(2000)": np.asarray(ra_deg, float),
+            "DEC(2000)": np.asarray(dec_deg, float),
+            "PEAK INT": np.asarray(flux_jy, float) * NVSS_BEAM_DEG**2 / (major * minor),
+            "MAJOR AX": major,
+            "MINOR AX": minor,
+            "POSANGLE": np.broadcast_to(np.asarray(pa_deg, float), n),
+            "I RMS": np.full(n, 4.5e-4),
+            "FIELD": ["C0900P56"] * n,
+        }
+    ).write(path, format="fits", overwrite=True)
+
+
 def _first_keep(table: Table) -> np.ndarray:
     if not has_column(table, "SIDEPROB"):
         return _all(table)

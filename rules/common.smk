@@ -11,7 +11,7 @@ from contimg import naming, planning, plansummary
 from contimg.calibration import plan as calplan
 from contimg.config import SURVEY, calibrator_files
 from contimg.settings import Calibration, from_section
-from contimg.paths import STRIP, IMAGE, MOSAIC, MOSAIC_READS, PHOTOMETRY, PHOTOMETRY_READS, Area
+from contimg.paths import STRIP, IMAGE, MOSAIC, MOSAIC_READS, PHOTOMETRY, PHOTOMETRY_READS, SIMULATED_SURVEY, Area
 
 WORK = config["paths"]["work"]
 INCOMING = config["paths"]["incoming"]

@@ -1,15 +1,18 @@
-# The embedded default data set: a simulated night written into the incoming directory.
+# The embedded default data set: a simulated night written into the incoming directory
+# (and, with simulation.survey, the survey catalogue the workflow is given of its sky).
 
 
 rule simulate_night:
     input:
         sky=config["simulation"]["sky_catalog"],
+        calibrators=config["simulation"]["calibrator_catalog"] or [],
         stations=station_table("simulation"),
     output:
         summary=truth_path("simulation.json"),
         sky=truth_path("sky.csv"),
         lightcurves=truth_path("lightcurves.csv"),
         instrument=truth_path("instrument.npz"),
+        survey=[truth_path(SIMULATED_SURVEY)] if config["simulation"]["survey"] else [],
     params:
         simulation=config["simulation"],
         # the built-in layout only matters without a station table of the simulated array

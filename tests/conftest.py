@@ -50,7 +50,9 @@ def simulate_night(out: Path, catalog: sky.Catalog | None = None, **sim_override
     config = project_config(**sim_overrides)
     layout = simulate.array_layout(config["simulation"], config["instrument"])
     catalog = catalog if catalog is not None else sky.read_catalog(config["simulation"]["sky_catalog"])
-    scene = simulate.build_scene(config["simulation"], config["instrument"], layout, catalog)
+    own = config["simulation"]["calibrator_catalog"]
+    calibrators = sky.read_catalog(own).names if own else []
+    scene = simulate.build_scene(config["simulation"], config["instrument"], layout, catalog, calibrators)
     files = simulate.simulate_night(scene, out / "incoming", out / "truth")
     return scene, files
 
@@ -266,7 +268,7 @@ def nvss_catalog(path: Path, ra_deg, dec_deg, peak_jy, major_deg=None) -> Path:
             "I RMS": np.full(n, 4.5e-4),
             "FIELD": ["C0900P56"] * n,
         }
-    ).write(path, format="fits")
+    ).write(path, format="fits", overwrite=True)
     return path
 
 

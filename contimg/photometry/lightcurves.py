@@ -51,18 +51,32 @@ def measurements(forced_paths: list[Path]) -> pd.DataFrame:
     return table.sort_values(["name", "mjd"], kind="stable").reset_index(drop=True)
 
 
+def position(curve: pd.DataFrame) -> tuple[float, float]:
+    """A source's (RA, Dec): the SNR^2-weighted mean of the positions its images detected it
+    at (`forced.at_detections`; at high declination RA is averaged as an offset from the first),
+    the catalogue's where none did."""
+    seen = curve[curve["position_from"] == "detection"]
+    if seen.empty:
+        return float(curve["ra_deg"].iloc[0]), float(curve["dec_deg"].iloc[0])
+    w = seen["snr"].to_numpy(float) ** 2
+    ra = seen["ra_deg"].to_numpy(float)
+    d_ra = (ra - ra[0] + 180) % 360 - 180
+    return float((ra[0] + np.average(d_ra, weights=w)) % 360), float(np.average(seen["dec_deg"], weights=w))
+
+
 def sources(table: pd.DataFrame, limits: Variability) -> pd.DataFrame:
-    """One row per source (columns ``SOURCE_COLUMNS``): position, measurements, metrics
+    """One row per source (columns ``SOURCE_COLUMNS``): position (`position`), measurements, metrics
     (`variability.METRICS`, from the measurements without `forced.UNRELIABLE` flags), the
     candidate's reason and the ``variable`` flag."""
     if table.empty:
         return pd.DataFrame(columns=SOURCE_COLUMNS)
     rows = []
     for name, curve in table.groupby("name", sort=True):
+        ra, dec = position(curve)
         row = {
             "name": name,
-            "ra_deg": curve["ra_deg"].iloc[0],
-            "dec_deg": curve["dec_deg"].iloc[0],
+            "ra_deg": ra,
+            "dec_deg": dec,
             "n_measurements": len(curve),
             "catalog_flux_jy": float(curve["catalog_flux_jy"].mean()),
             "max_snr": float(curve["snr"].max()) if curve["snr"].notna().any() else np.nan,

@@ -81,8 +81,8 @@ def metrics(flux, err, reference) -> dict:
 def is_candidate(row: dict, limits: Variability) -> str:
     """Why a source is a variability candidate ('' if it is not): the two-epoch test
     (|Vs| >= vs_min and |m| >= m_min) or the whole-curve test (eta >= eta_min and V >= v_min),
-    with at least ``min_epochs`` measurements."""
-    if row["n_epochs"] < limits.min_epochs:
+    with at least ``min_epochs`` measurements and detected (``max_snr`` >= ``min_snr``) in one."""
+    if row["n_epochs"] < limits.min_epochs or not row["max_snr"] >= limits.min_snr:
         return ""
     reasons = []
     if abs(row["vs"]) >= limits.vs_min and abs(row["m"]) >= limits.m_min:

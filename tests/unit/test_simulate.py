@@ -1,5 +1,6 @@
 """The simulated night: file format as the correlator writes it, and visibilities against the truth."""
 
+import json
 import warnings
 
 import h5py
@@ -11,7 +12,7 @@ from pyuvdata import UVData
 from scipy.special import j1
 
 from conftest import simulate_night
-from contimg import naming, simulate, sky
+from contimg import naming, paths, simulate, simulated_survey, sky, surveys
 
 C = 299792458.0
 
@@ -187,3 +188,74 @@ def test_simulator_refuses_to_overwrite_foreign_files(tmp_path):
     (incoming / naming.raw_filename(stamp, 0)).write_text("real data, not ours")
     with pytest.raises(FileExistsError, match="not written by the simulator"):
         simulate_night(tmp_path, scale="tiny", timestamp_jitter_s=0.0)
+
+
+SURVEY = {
+    "flux_error": 0.10,
+    "position_error_arcsec": 2.0,
+    "absent_fraction": 0.10,
+    "unlisted_sources": 40,
+    "unlisted_flux_jy": [0.0015, 0.02],
+    "resolved_fraction": 0.15,
+    "resolved_fwhm_arcsec": [20.0, 90.0],
+}
+
+
+def test_a_simulated_survey_lists_the_sky_with_a_surveys_errors(tmp_path):
+    """2000 catalogue sources: the list has every one with the stated flux and position
+    errors; the sky lacks the absent tenth, has the unlisted faint sources and the resolved
+    ones (flux kept); the protected calibrator and variable are on the sky exactly as listed
+    in the catalogue. Written as NVSS's CATALOG.FIT, the survey reader reads the list back."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    table = pd.DataFrame(
+        {
+            "name": [f"S{k}" for k in range(n)],
+            "ra_deg": rng.uniform(130, 150, n),
+            "dec_deg": rng.uniform(53, 56, n),
+            "flux_jy": np.exp(rng.uniform(np.log(0.02), np.log(1.0), n)),
+            "spectral_index": -0.7,
+        }
+    )
+    the_sky, listed = simulated_survey.draw(sky.Catalog(table), SURVEY, 54.57, {"S0", "S1"}, seed=7)
+    truth = the_sky.table.set_index("name")
+    assert list(listed["name"]) == list(table["name"])
+    ratio = listed["flux_jy"] / table["flux_jy"] - 1
+    assert 0.09 < ratio.std() < 0.11 and abs(ratio.mean()) < 0.01
+    d_dec = (listed["dec_deg"] - table["dec_deg"]) * 3600
+    d_ra = (listed["ra_deg"] - table["ra_deg"]) * 3600 * np.cos(np.deg2rad(table["dec_deg"]))
+    assert 1.9 < d_dec.std() < 2.1 and 1.9 < d_ra.std() < 2.1
+    absent = ~table["name"].isin(truth.index)
+    assert absent.sum() == round(0.1 * (n - 2)) and not absent[:2].any()
+    unlisted = truth.index.str.startswith(simulated_survey.UNLISTED)
+    assert unlisted.sum() == 40 and truth.loc[unlisted, "flux_jy"].between(0.0015, 0.02).all()
+    resolved = truth[truth["major_arcsec"] > 0]
+    assert len(resolved) == round(0.15 * (n - 2)) and resolved["major_arcsec"].between(20, 90).all()
+    assert (resolved["minor_arcsec"] <= resolved["major_arcsec"]).all() and (resolved["minor_arcsec"] > 0).all()
+    kept = table.set_index("name").loc[resolved.index]
+    assert np.array_equal(resolved["flux_jy"], kept["flux_jy"]) and np.array_equal(resolved["ra_deg"], kept["ra_deg"])
+    assert (truth.loc[["S0", "S1"], "major_arcsec"] == 0).all()
+    assert truth.loc[["S0", "S1"], ["ra_deg", "flux_jy"]].equals(
+        table.set_index("name").loc[["S0", "S1"], ["ra_deg", "flux_jy"]]
+    )
+
+    surveys.write_nvss(
+        tmp_path / "CATALOG.FIT",
+        *(listed[c] for c in ("ra_deg", "dec_deg", "flux_jy", *simulated_survey.SHAPE_COLUMNS)),
+    )
+    back = surveys.read_survey("nvss", [str(tmp_path / "CATALOG.FIT")], spectral_index=-0.7).table
+    assert np.allclose(back["flux_jy"], listed["flux_jy"], rtol=1e-6)  # resolved ones too (peak x fitted area)
+    assert np.allclose(back["dec_deg"], listed["dec_deg"], atol=1e-9)
+
+
+def test_a_night_with_a_simulated_survey_writes_its_list_and_its_resolved_sky(tmp_path):
+    scene, _ = simulate_night(tmp_path, scale="tiny", survey=SURVEY)
+    truth = pd.read_csv(tmp_path / "truth/sky.csv")
+    catalogue = sky.read_catalog(scene.sim_cfg["sky_catalog"])
+    assert (truth["major_arcsec"] > 0).sum() == round(0.15 * (len(catalogue) - 2))  # but the calibrator and variable
+    assert truth["name"].str.startswith(simulated_survey.UNLISTED).sum() == 40
+    assert scene.sim_cfg["variable"]["source"] in set(truth["name"])
+    listed = surveys.read_survey("nvss", [str(tmp_path / "truth" / paths.SIMULATED_SURVEY)]).table
+    assert len(listed) == len(catalogue)  # the whole catalogue, calibrator included
+    record = json.loads((tmp_path / "truth/simulation.json").read_text())
+    assert record["survey"]["file"] == paths.SIMULATED_SURVEY and record["survey"]["flux_error"] == 0.10

@@ -6,7 +6,7 @@ import pytest
 from contimg.photometry import variability
 from contimg.settings import Variability
 
-CFG = Variability(min_epochs=2, vs_min=4.3, m_min=0.26, eta_min=5.0, v_min=0.1)
+CFG = Variability(min_epochs=2, vs_min=4.3, m_min=0.26, eta_min=5.0, v_min=0.1, min_snr=5.0)
 
 
 def test_equal_errors():
@@ -35,7 +35,7 @@ def test_one_epoch_has_no_variability_metrics():
     assert got["n_epochs"] == 1 and got["weighted_mean_jy"] == pytest.approx(5.0)
     assert all(np.isnan(got[k]) for k in ("eta", "v", "vs", "m"))
     assert got["chi2_nu"] == pytest.approx(0.0)
-    assert variability.is_candidate(got, CFG) == ""
+    assert variability.is_candidate({**got, "max_snr": 30.0}, CFG) == ""
 
 
 def test_nan_flux_and_zero_error_are_left_out():
@@ -48,11 +48,11 @@ def test_nan_flux_and_zero_error_are_left_out():
 def test_no_usable_measurement():
     got = variability.metrics([np.nan], [1.0], [1.0])
     assert got["n_epochs"] == 0 and all(np.isnan(got[k]) for k in variability.METRICS if k != "n_epochs")
-    assert variability.is_candidate(got, CFG) == ""
+    assert variability.is_candidate({**got, "max_snr": 30.0}, CFG) == ""
 
 
 def test_candidates_need_both_halves_of_a_test():
-    base = {"n_epochs": 6, "eta": 1.0, "v": 0.01, "vs": 0.0, "m": 0.0}
+    base = {"n_epochs": 6, "max_snr": 30.0, "eta": 1.0, "v": 0.01, "vs": 0.0, "m": 0.0}
     assert variability.is_candidate(base, CFG) == ""
     # significant but small (a bright constant source with a 1 % systematic): not variable
     assert variability.is_candidate({**base, "vs": 8.0, "m": 0.02, "eta": 30.0}, CFG) == ""
@@ -61,3 +61,6 @@ def test_candidates_need_both_halves_of_a_test():
     assert "Vs" in variability.is_candidate({**base, "vs": -5.0, "m": -0.4}, CFG)
     assert "eta" in variability.is_candidate({**base, "eta": 6.0, "v": 0.2}, CFG)
     assert variability.is_candidate({**base, "n_epochs": 1, "vs": 9.0, "m": 1.0}, CFG) == ""
+    # never detected (a catalogue entry with nothing on the sky: noise about zero), or no SNR at all
+    assert variability.is_candidate({**base, "max_snr": 4.0, "vs": -5.0, "m": -3.0}, CFG) == ""
+    assert variability.is_candidate({**base, "max_snr": np.nan, "eta": 6.0, "v": 0.2}, CFG) == ""
