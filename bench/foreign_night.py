@@ -2,21 +2,24 @@
 
 The demo-scale night (48 antennas, outriggers included, every corruption on, the variable and
 the transient) is simulated at another declination, in another writer's form of the UVH5
-files (`--writer`, a name of tests/conftest.FILE_FORMATS), with a survey-like catalogue
-written in the NVSS catalogue's layout (CATALOG.FIT): fluxes off by `--flux-error` rms,
-positions by `--position-error-arcsec` rms per axis, no spectral indices, no transient,
-`--spurious-fraction` of entries not on the sky, and `--faint-sources` sky sources (1.5-20 mJy,
-down to 3 sigma) it does not list. A copy of config/ is pointed at it the way the README tells
-users to (config/real_data.yaml's settings, paths.incoming, survey.files, the night's
-calibrator beside the real ones), then `snakemake inventory` and `snakemake` run. Printed and
-kept in bench/results/foreign_night.json: every group's fate, the image QA, the forced fluxes
-of SNR >= 20 constant sources against the truth (median ratio, fraction within 5 %, pulls), the
-variable, the transient, new-source candidates (false ones, and those that are unlisted faint
-sources), spurious entries flagged variable. Exits non-zero if a group is lost.
+files (`--writer`, a name of tests/conftest.FILE_FORMATS), with its sky drawn apart from the
+catalogue the workflow is given (`simulation.survey`, contimg.simulated_survey): the survey's
+list, written in the NVSS catalogue's layout (CATALOG.FIT), has fluxes off by `--flux-error`
+rms, positions by `--position-error-arcsec` rms per axis, no spectral indices, no transient,
+`--absent-fraction` of its entries with nothing on the sky, misses `--unlisted-sources` faint
+sky sources (1.5-20 mJy), and `--resolved-fraction` of its sources are 20-90" Gaussians on the
+sky. A copy of config/ is pointed at it the way the README tells users to (config/real_data.yaml's
+settings, paths.incoming, survey.files, the night's calibrator beside the real ones), then
+`snakemake inventory` and `snakemake` run. Printed and kept in bench/results/foreign_night.json:
+every group's fate, the image QA, the forced fluxes of SNR >= 20 constant point sources against
+the truth (median ratio, fraction within 5 %, pulls, light-curve positions), the resolved
+sources' peak over integrated flux, the variable, the transient, new-source candidates (false
+ones, and those that are unlisted sources), absent entries flagged variable. Exits non-zero if
+a group is lost.
 
     .venv/bin/python bench/foreign_night.py --out /tmp/foreign [--dec 16.3] [--writer "another writer"]
     .venv/bin/python bench/foreign_night.py --out /tmp/survey --flux-error 0.1 --position-error-arcsec 2 \
-        --spurious-fraction 0.1 --faint-sources 40      # issue 21's survey-like catalogue (point sources)
+        --absent-fraction 0.1 --unlisted-sources 40 --resolved-fraction 0.15   # config/simulated_survey.yaml's
 """
 
 from __future__ import annotations
@@ -37,87 +40,49 @@ from common import ROOT, report
 from conftest import (  # noqa: E402  (tests/ is on sys.path)
     FILE_FORMATS,
     demo_night,
-    nvss_catalog,
     project_config,
     shifted_sky,
 )
-from contimg import sky  # noqa: E402
+from contimg import paths, simulated_survey, sky  # noqa: E402
 
 DEMO_DEC = 54.57
-FAINT = "SIM FAINT "  # sky sources the survey catalogue does not list
-
-
-def survey_catalogue(truth: pd.DataFrame, args) -> pd.DataFrame:
-    """The sky as a survey lists it: every constant and variable source but the unlisted faint
-    ones, fluxes and positions (per axis) with Gaussian errors, and ``args.spurious_fraction``
-    of entries that are not on the sky (named SPURIOUS k); the transient is not in it."""
-    rng = np.random.default_rng(args.seed)
-    listed = (truth["kind"] != "transient") & ~truth["name"].str.startswith(FAINT)
-    table = truth[listed].drop(columns="kind").copy()
-    table["flux_jy"] *= 1 + args.flux_error * rng.standard_normal(len(table))
-    dec = np.deg2rad(table["dec_deg"].to_numpy())
-    table["ra_deg"] += args.position_error_arcsec / 3600 * rng.standard_normal(len(table)) / np.cos(dec)
-    table["dec_deg"] += args.position_error_arcsec / 3600 * rng.standard_normal(len(table))
-    field = table[~table["name"].str.startswith("SIM CAL")]
-    n_spurious = int(round(args.spurious_fraction * len(field)))
-    spurious = pd.DataFrame(
-        {
-            "name": [f"SPURIOUS {k}" for k in range(n_spurious)],
-            "ra_deg": rng.uniform(field["ra_deg"].min(), field["ra_deg"].max(), n_spurious),
-            "dec_deg": rng.uniform(field["dec_deg"].min(), field["dec_deg"].max(), n_spurious),
-            "flux_jy": rng.choice(field["flux_jy"].to_numpy(), n_spurious),
-            "spectral_index": -0.7,
-        }
-    )
-    return pd.concat([table, spurious], ignore_index=True).round({"ra_deg": 7, "dec_deg": 7, "flux_jy": 6})
-
-
-def faint_sources(catalog: sky.Catalog, dec: float, n: int, seed: int) -> pd.DataFrame:
-    """``n`` sky sources no catalogue lists: log-uniform 1.5-20 mJy (3 sigma of a demo image up
-    to the catalogue's faint end), within the catalogue's RA span and 1.5 deg of the pointing."""
-    rng = np.random.default_rng(seed + 1)
-    ra = rng.uniform(catalog.table["ra_deg"].min(), catalog.table["ra_deg"].max(), n)
-    decs = dec + rng.uniform(-1.5, 1.5, n)
-    return pd.DataFrame(
-        {
-            "name": [f"{FAINT}{k}" for k in range(n)],
-            "ra_deg": ra,
-            "dec_deg": decs,
-            "flux_jy": np.exp(rng.uniform(np.log(1.5e-3), np.log(20e-3), n)),
-            "spectral_index": rng.normal(-0.7, 0.3, n),
-        }
-    )
 
 
 def write_night(out: Path, args) -> None:
-    """The demo night at ``args.dec`` in ``args.writer``'s form, with ``args.faint_sources``
-    unlisted faint sources, into out/incoming, its truth into out/truth."""
+    """The demo night at ``args.dec`` in ``args.writer``'s form, its sky drawn apart from the
+    survey's list (``args``), into out/incoming, its truth and the list into out/truth."""
     sim = project_config()["simulation"]
     moved = shifted_sky(sky.read_catalog(sim["sky_catalog"]), args.dec - DEMO_DEC)
-    faint = faint_sources(moved, args.dec, args.faint_sources, args.seed)
     transient = {**sim["transient"], "dec_deg": sim["transient"]["dec_deg"] + args.dec - DEMO_DEC}
+    survey = {
+        **yaml.safe_load((ROOT / "config/simulated_survey.yaml").read_text())["simulation"]["survey"],
+        "flux_error": args.flux_error,
+        "position_error_arcsec": args.position_error_arcsec,
+        "absent_fraction": args.absent_fraction,
+        "unlisted_sources": args.unlisted_sources,
+        "resolved_fraction": args.resolved_fraction,
+    }
     demo_night(
         out,
         sim["scales"]["demo"]["n_groups"],
-        catalog=sky.Catalog(pd.concat([moved.table, faint], ignore_index=True)),
+        catalog=moved,
         pointing_dec_deg=args.dec,
         file_format=FILE_FORMATS[args.writer],
         variable=sim["variable"],
         transient=transient,
+        survey=survey,
+        **({} if args.seed is None else {"seed": args.seed}),
     )
 
 
 def deploy(out: Path, dec: float, args) -> Path:
     """A working directory with config/ pointed at the night, as the README tells users to:
-    config/real_data.yaml's settings, the survey catalogue as an NVSS-layout CATALOG.FIT, and the
-    night's calibrator under a real calibrator's kind of name beside the real ones."""
+    config/real_data.yaml's settings, the simulated survey's list (an NVSS-layout CATALOG.FIT) as
+    the survey, and the night's calibrator under a real calibrator's kind of name beside the
+    real ones."""
     run = out / "run"  # an earlier run's work area is kept: snakemake redoes what changed
     shutil.rmtree(run / "config", ignore_errors=True)
     shutil.copytree(ROOT / "config", run / "config")
-    truth = pd.read_csv(out / "truth/sky.csv")
-    survey = survey_catalogue(truth, args)
-    survey = survey[~survey["name"].str.startswith("SIM CAL")]
-    nvss_catalog(run / "catalogs/CATALOG.FIT", survey["ra_deg"], survey["dec_deg"], survey["flux_jy"])
     own = shifted_sky(sky.read_catalog(str(ROOT / "config/catalogs/simulated_calibrators.csv")), dec - DEMO_DEC).table
     own["name"] = own["name"].str.replace("SIM CAL ", "", regex=False)  # its model exact, as a real calibrator's is
     real = sky.read_catalog(str(ROOT / "config/catalogs/calibrators.csv")).table
@@ -127,7 +92,7 @@ def deploy(out: Path, dec: float, args) -> Path:
     for section, values in yaml.safe_load((ROOT / "config/real_data.yaml").read_text()).items():
         cfg[section].update(values)
     cfg["paths"].update(incoming=str(out / "incoming"), work="work", truth=str(out / "truth"))
-    cfg["survey"]["files"] = ["catalogs/CATALOG.FIT"]
+    cfg["survey"]["files"] = [str(out / "truth" / paths.SIMULATED_SURVEY)]
     cfg["inventory"]["calibrator_catalog"] = "config/catalogs/calibrators_here.csv"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return run
@@ -135,7 +100,7 @@ def deploy(out: Path, dec: float, args) -> Path:
 
 def truth_names(run: Path, truth_sky: pd.DataFrame) -> dict[str, str]:
     """{workflow catalogue name: truth name}: each survey source matched to the nearest true
-    source within 10 arcsec (the survey's position errors are ~1")."""
+    source within 10 arcsec (the survey's position errors are arcseconds)."""
     names = {}
     for path in sorted((run / "work/catalogs").glob("survey_dec*.csv")):
         made = pd.read_csv(path, comment="#")
@@ -175,11 +140,25 @@ def score(out: Path, run: Path) -> dict:
     kind = rows["name"].map(truth_sky["kind"])
     true = np.array([curves.get((o, n), np.nan) for o, n in zip(rows["obs"], rows["name"])])
     true = true * (rows["freq_hz"].to_numpy() / sky.REFERENCE_FREQ_HZ) ** rows["name"].map(truth_sky["spectral_index"])
-    good = (kind == "constant") & (rows["snr"] >= 20) & (rows["flags"] == 0)
+    major = rows["name"].map(truth_sky.get("major_arcsec", pd.Series(dtype=float))).fillna(0.0)
+    measured = (kind == "constant") & (rows["snr"] >= 20) & (rows["flags"] == 0)
+    good = measured & (major == 0)
     ratio = (rows["flux_jy"] / true)[good]
     pull = ((rows["flux_jy"] - true) / rows["flux_err_jy"])[good]
+    resolved = (rows["flux_jy"] / true)[measured & (major > 0)]
     sources = pd.read_parquet(work / "lightcurves/sources.parquet")
     sources["name"] = sources["name"].map(to_truth).fillna(sources["name"])
+    points = sources[
+        (sources["name"].map(truth_sky["kind"]) == "constant")
+        & (sources["name"].map(truth_sky.get("major_arcsec", pd.Series(dtype=float))).fillna(0.0) == 0)
+        & (sources["max_snr"] >= 20)
+    ]
+    true_at = truth_sky.loc[points["name"]]
+    offset = 3600 * np.hypot(
+        (points["ra_deg"].to_numpy() - true_at["ra_deg"].to_numpy())
+        * np.cos(np.deg2rad(true_at["dec_deg"].to_numpy())),
+        points["dec_deg"].to_numpy() - true_at["dec_deg"].to_numpy(),
+    )
     new = pd.read_parquet(work / "lightcurves/new_sources.parquet")
     transient = truth_sky[truth_sky["kind"] == "transient"]
     variable = truth_sky.index[truth_sky["kind"] == "variable"].tolist()
@@ -189,7 +168,7 @@ def score(out: Path, run: Path) -> dict:
             (new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"]
         )
         found_near = new.loc[sep * 3600 < 60, "obs"].unique().tolist()
-    faint = truth_sky[truth_sky.index.str.startswith(FAINT)]
+    faint = truth_sky[truth_sky.index.str.startswith(simulated_survey.UNLISTED)]
     near_faint = np.zeros(len(new), bool)
     for _, row in faint.iterrows():
         sep = np.hypot(
@@ -198,7 +177,8 @@ def score(out: Path, run: Path) -> dict:
         near_faint |= (sep * 3600 < 10).to_numpy()
     n_false_new = int(len(new) - sum(new["obs"].isin(found_near)) - near_faint.sum())
     constant = sources[sources["name"].map(truth_sky["kind"]) == "constant"]
-    spurious = sources[~sources["name"].isin(truth_sky.index)]  # no true source within 10"
+    beam = np.median([np.sqrt(np.prod(r["beam_arcsec"])) for r in images.values()])
+    absent = sources[~sources["name"].isin(truth_sky.index)]  # no true source within 10"
     return {
         "groups": {row.obs: row.status for row in groups.itertuples()},
         "images": {
@@ -219,13 +199,19 @@ def score(out: Path, run: Path) -> dict:
             "pull_median": round(float(pull.median()), 2),
             "pull_robust_width": round(float(1.4826 * (pull - pull.median()).abs().median()), 2),
         },
+        "light_curve_positions_snr20": {
+            "n": len(points),
+            "median_offset_arcsec": round(float(np.median(offset)), 2) if len(points) else None,
+            "within_beam_10pct": round(float(np.mean(offset <= beam / 10)), 3) if len(points) else None,
+        },
+        "resolved_snr20": {"n": len(resolved), "median_measured_over_integrated": round(float(resolved.median()), 3)},
         "variable_found": bool(sources.set_index("name").reindex(variable)["variable"].fillna(False).all()),
         "false_variables": f"{int(constant['variable'].sum())} of {len(constant)}",
         "transient_found_in": found_near,
         "false_new_sources": n_false_new,
-        "unlisted_faint_sources": len(faint),
-        "new_source_rows_of_unlisted_faint_sources": int(near_faint.sum()),
-        "spurious_entries_flagged_variable": f"{int(spurious['variable'].sum())} of {len(spurious)}",
+        "unlisted_sources": len(faint),
+        "new_source_rows_of_unlisted_sources": int(near_faint.sum()),
+        "absent_entries_flagged_variable": f"{int(absent['variable'].sum())} of {len(absent)}",
         "astrometric_offset_arcsec": [r["astrometric_offset_arcsec_median"] for r in images.values()],
     }
 
@@ -237,9 +223,10 @@ def main() -> int:
     parser.add_argument("--writer", default="another writer", choices=sorted(FILE_FORMATS))
     parser.add_argument("--flux-error", type=float, default=0.05)
     parser.add_argument("--position-error-arcsec", type=float, default=1.0)
-    parser.add_argument("--spurious-fraction", type=float, default=0.0, help="catalogue entries not on the sky")
-    parser.add_argument("--faint-sources", type=int, default=0, help="sky sources (1.5-20 mJy) the catalogue misses")
-    parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--absent-fraction", type=float, default=0.0, help="catalogue entries not on the sky")
+    parser.add_argument("--unlisted-sources", type=int, default=0, help="sky sources (1.5-20 mJy) it misses")
+    parser.add_argument("--resolved-fraction", type=float, default=0.0, help="sources resolved on the sky")
+    parser.add_argument("--seed", type=int, default=None, help="the simulation's (default: config/config.yaml's)")
     args = parser.parse_args()
     out = args.out.resolve()
     if not (out / "truth/simulation.json").exists():

@@ -71,6 +71,17 @@ def visibilities(geom: SourceGeometry, flux: np.ndarray, freqs_hz: np.ndarray) -
     return weighted @ np.ascontiguousarray(np.swapaxes(e, 2, 3))
 
 
+def baseline_visibilities(
+    geom: SourceGeometry, flux: np.ndarray, freqs_hz: np.ndarray, t: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """(n_src, n_rows, n_chan) each source's own visibility (pyuvdata's convention) on the rows
+    of integrations ``t`` and antennas (``a``, ``b``), of apparent fluxes (t, s, f): the terms
+    `visibilities` sums, kept apart (for fitting each source's flux to data)."""
+    phasor = np.exp((2j * np.pi / geometry.C_LIGHT) * geom.delay_m[..., None] * freqs_hz)  # (t, s, a, f)
+    terms = flux[t] * np.conj(phasor[t, :, a]) * phasor[t, :, b]  # (rows, s, f)
+    return np.moveaxis(terms, 1, 0)
+
+
 def gaussian_visibilities(
     geom: SourceGeometry, flux: np.ndarray, freqs_hz: np.ndarray, shapes: np.ndarray
 ) -> np.ndarray:

@@ -10,6 +10,7 @@ baselines, channels and phase centre.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -83,12 +84,44 @@ def _add_model_column(ms: table) -> None:
     ms.addcols(maketabdesc(desc), dminfo={"TYPE": "TiledShapeStMan", "NAME": "TiledModel", "SPEC": {}})
 
 
-def model_blocks(
-    ms: table, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, channel_block: int = 64
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, model visibilities) of each spectral window's rows of the open ``ms`` (rows
-    grouped by spectral window, as contimg writes them): ``sources`` seen by dishes pointing
-    at the meridian at ``pointing_dec_rad``, in the MS's data layout (rows, channels, correlations)."""
+@dataclass(frozen=True)
+class MSPrediction:
+    """A source list's geometry on a Measurement Set's times and antennas, and where each of
+    the MS's rows sits in it: what predicting the sources on the MS takes."""
+
+    sources: Catalog
+    geom: predict.SourceGeometry
+    dish_m: float
+    t_index: np.ndarray  # each row's integration (index into the geometry's times)
+    i1: np.ndarray  # each row's antennas (indices into the geometry's antennas)
+    i2: np.ndarray
+    windows: tuple[tuple[int, int, np.ndarray], ...]  # (first row, rows, channel frequencies) per spectral window
+    parallel: np.ndarray  # which correlations are parallel hands
+
+    def _rows(self, first_row: int, n_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = slice(first_row, first_row + n_rows)
+        return self.t_index[rows], self.i1[rows], self.i2[rows]
+
+    def _apparent(self, freqs: np.ndarray) -> np.ndarray:
+        return predict.apparent_flux(self.sources.flux_at(freqs), self.geom, freqs, self.dish_m)
+
+    def stokes_i(self, first_row: int, n_rows: int, freqs: np.ndarray) -> np.ndarray:
+        """(n_rows, n_chan) the sources' summed visibility (MS convention) on rows
+        ``first_row`` on, at ``freqs``."""
+        vis = predict.visibilities(self.geom, self._apparent(freqs), freqs)  # (t, f, a, b), pyuvdata's convention
+        t, a, b = self._rows(first_row, n_rows)
+        return np.conj(vis[t, :, a, b])  # the MS convention
+
+    def per_source(self, first_row: int, n_rows: int, freqs: np.ndarray) -> np.ndarray:
+        """(n_src, n_rows, n_chan) each source's own visibility (MS convention)."""
+        return np.conj(
+            predict.baseline_visibilities(self.geom, self._apparent(freqs), freqs, *self._rows(first_row, n_rows))
+        )
+
+
+def ms_prediction(ms: table, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> MSPrediction:
+    """``sources`` seen on the open ``ms`` (rows grouped by spectral window, as contimg writes
+    them) by dishes pointing at the meridian at ``pointing_dec_rad``."""
     site = layout.site
     name = ms.name()
     centre = phase_centre(name)
@@ -112,20 +145,28 @@ def model_blocks(
         geometry.meridian_apparent(jd, pointing_dec_rad, site),
         site,
     )
-    i1, i2 = np.searchsorted(rows_ant, a1), np.searchsorted(rows_ant, a2)
+    windows = []
     for d in np.unique(ddid):
         rows = np.flatnonzero(ddid == d)
         if np.any(np.diff(rows) != 1):
             raise ValueError(f"{name}: rows of spectral window {d} are not contiguous")
-        freqs = freqs_of_spw[spw_of_ddid[d]]
-        model = np.zeros((len(rows), len(freqs), len(parallel)), np.complex64)
+        windows.append((int(rows[0]), len(rows), freqs_of_spw[spw_of_ddid[d]]))
+    i1, i2 = np.searchsorted(rows_ant, a1), np.searchsorted(rows_ant, a2)
+    return MSPrediction(sources, geom, dish_m, t_index, i1, i2, tuple(windows), parallel)
+
+
+def model_blocks(
+    ms: table, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, channel_block: int = 64
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, model visibilities) of each spectral window's rows of the open ``ms``:
+    `ms_prediction`'s sources in the MS's data layout (rows, channels, correlations)."""
+    prediction = ms_prediction(ms, sources, pointing_dec_rad, layout, dish_m)
+    for first_row, n_rows, freqs in prediction.windows:
+        model = np.zeros((n_rows, len(freqs), len(prediction.parallel)), np.complex64)
         for start in range(0, len(freqs), channel_block):
             f = freqs[start : start + channel_block]
-            flux = predict.apparent_flux(sources.flux_at(f), geom, f, dish_m)
-            vis = predict.visibilities(geom, flux, f)  # (t, f, a, b), pyuvdata's convention
-            stokes_i = np.conj(vis[t_index[rows], :, i1[rows], i2[rows]])  # the MS convention
-            model[:, start : start + len(f), parallel] = stokes_i[..., None]
-        yield int(rows[0]), model
+            model[:, start : start + len(f), prediction.parallel] = prediction.stokes_i(first_row, n_rows, f)[..., None]
+        yield first_row, model
 
 
 def write_model(ms_path: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> None:

@@ -86,8 +86,9 @@ def subtract_bright(
     layout: Layout,
     settings: Imaging,
 ) -> tuple[Path, Catalog]:
-    """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks (or
-    ``ms`` itself when there are none); and those sources (column ``inside``)."""
+    """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks, at
+    their fluxes fitted to the data (`subtract.fitted_scales`), or ``ms`` itself when there
+    are none; and those sources at their fitted fluxes (columns ``inside``, ``fitted_scale``)."""
     centre = model.phase_centre(str(ms))
     outside_min, inside_min = settings.subtract_min_apparent_jy, settings.subtract_inside_min_apparent_jy
     bright = model.select_sources(
@@ -104,10 +105,13 @@ def subtract_bright(
     )
     if chosen.empty:
         return ms, Catalog(chosen)
+    pointing_dec = np.deg2rad(group.pointing_dec_deg)
+    scales = subtract.fitted_scales(str(ms), Catalog(chosen), pointing_dec, layout, group.dish_m)
+    fitted = subtract.scaled(Catalog(chosen.assign(fitted_scale=scales)), scales)
     copy = scratch / "subtracted.ms"
     shutil.copytree(ms, copy)
-    subtract.subtract(str(copy), Catalog(chosen), np.deg2rad(group.pointing_dec_deg), layout, group.dish_m)
-    return copy, Catalog(chosen)
+    subtract.subtract(str(copy), fitted, pointing_dec, layout, group.dish_m)
+    return copy, fitted
 
 
 def sample(ms: Path, geom: wsclean.Geometry, group: Group, layout: Layout, settings: Imaging) -> Sampled:
@@ -186,6 +190,7 @@ def image_group(
             "image_size": geom.size,
             "subtracted": subtracted.names,
             "restored": restored.names,
+            "fitted_scales": dict(zip(subtracted.names, subtracted.table.get("fitted_scale", []))),
             "wsclean": cmd,
             "resources": {"threads": job.threads, "mem_gb": round(job.mem_gb, 1)},  # the job's, not the image's
             "software": {

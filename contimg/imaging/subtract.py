@@ -28,6 +28,11 @@ from ..layout import Layout
 from ..sky import Catalog
 from .restoring_beam import RestoringBeam
 
+FIT_CHANNELS = 32  # channels the flux fit reads, spread over the band (`fitted_scales`)
+FIT_ROWS = 20000  # rows at a time: (sources x rows x channels) complex predictions in memory
+FIT_PRIOR = 1e-3  # the pull towards the catalogue flux, relative to each source's own information
+FIT_DECIMALS = 4
+
 
 def image_wcs(centre_rad: tuple[float, float], size: int, scale_arcsec: float) -> WCS:
     """The SIN-projected celestial grid WSClean makes for ``size`` x ``size`` pixels."""
@@ -51,6 +56,46 @@ def to_subtract(
     apparent = sources["apparent_jy"].to_numpy()
     chosen = np.where(inside, apparent >= inside_min_apparent_jy, apparent >= outside_min_apparent_jy)
     return sources[chosen].assign(inside=inside[chosen])
+
+
+def fitted_scales(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> np.ndarray:
+    """Each source's flux as a multiple of its catalogue flux, fitted jointly to the MS's
+    DATA: linear least squares of the unflagged parallel hands against every source's own
+    predicted visibility (`model.MSPrediction.per_source`), on `FIT_CHANNELS` channels spread
+    over the band. A weak pull (`FIT_PRIOR`) towards the catalogue keeps two entries that
+    the array cannot tell apart (a double within the beam) from trading flux. Rounded to
+    `FIT_DECIMALS`: far below the fit's precision, and the same in every run."""
+    with table(ms, ack=False) as main:
+        prediction = model.ms_prediction(main, sources, pointing_dec_rad, layout, dish_m)
+        n_chan = sum(len(freqs) for _, _, freqs in prediction.windows)
+        stride = max(1, n_chan // FIT_CHANNELS)
+        normal, rhs = np.zeros((len(sources), len(sources))), np.zeros(len(sources))
+        for first_row, n_rows, freqs in prediction.windows:
+            for start in range(0, n_rows, FIT_ROWS):
+                rows = min(FIT_ROWS, n_rows - start)
+                cells = {
+                    c: main.getcolslice(c, [0, 0], [-1, -1], [stride, 1], startrow=first_row + start, nrow=rows)
+                    for c in ("DATA", "FLAG")
+                }
+                parallel = prediction.parallel
+                used = ~cells["FLAG"][..., parallel] & np.isfinite(cells["DATA"][..., parallel])
+                weight = used.sum(axis=-1).ravel()  # (rows x channels) unflagged parallel hands
+                summed = np.where(used, cells["DATA"][..., parallel], 0).sum(axis=-1).ravel()
+                each = prediction.per_source(first_row + start, rows, freqs[::stride]).reshape(len(sources), -1)
+                normal += np.real(np.conj(each) @ (each * weight).T)
+                rhs += np.real(np.conj(each) @ summed)
+    diagonal = np.diag(normal)
+    seen = diagonal > 0
+    scales = np.ones(len(sources))  # a source with no unflagged data keeps its catalogue flux
+    prior = FIT_PRIOR * np.diag(diagonal[seen])
+    fitted = np.linalg.solve(normal[np.ix_(seen, seen)] + prior, rhs[seen] + FIT_PRIOR * diagonal[seen])
+    scales[seen] = fitted
+    return np.round(scales, FIT_DECIMALS)
+
+
+def scaled(sources: Catalog, scales: np.ndarray) -> Catalog:
+    """``sources`` with their fluxes times ``scales`` (negative ones as 0: nothing is added)."""
+    return Catalog(sources.table.assign(flux_jy=sources.table["flux_jy"] * np.clip(scales, 0.0, None)))
 
 
 def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> None:

@@ -1,35 +1,28 @@
-"""Photometry of a simulated night against its truth: constant fluxes, the variable source's
-light curve, the transient, and no false alarms.
+"""Photometry of a simulated night against its truth: constant fluxes, positions, the variable
+source's light curve, the transient, and no false alarms.
 
 Four demo-scale groups (48 antennas, 128 channels) with noise and the default variable
 (+-50 % over 4 groups) and transient (0.25 Jy in group 3), no instrumental corruption
-(calibration is tested against its own truth elsewhere). The catalogue the images and the
-photometry use has its field sources' fluxes off by up to 15 % (a survey's are), so what is
-measured must come from the sky; the calibrator's flux is right, as calibrators' are to a
-few per cent (15 % off, the 15 Jy calibrator's subtraction left 8-10 sigma artefacts along
-its east-west sidelobe, up to 2 deg away, which no new-source rule here removes).
+(calibration is tested against its own truth elsewhere). The sky is drawn apart from the
+catalogue the images and the photometry use (config/simulated_survey.yaml's
+``simulation.survey``: 10 % flux and 2" position errors, no spectral indices, a tenth of the
+entries with nothing on the sky, 40 faint sources the survey misses, 15 % of the sources
+resolved), which the workflow reads as the NVSS catalogue it is written as: what is measured
+must come from the sky. The goals are issue 21's, for point sources.
 """
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from astropy.coordinates import SkyCoord
 
-from conftest import (
-    NOISE_ONLY,
-    RELATIVE,
-    calibrators,
-    convert_group,
-    demo_night,
-    image_of,
-    project_config,
-    survey_fluxes,
-    typed_settings,
-)
-from contimg import sky
+from conftest import NOISE_ONLY, RELATIVE, ROOT, convert_group, demo_night, image_of, project_config, typed_settings
+from contimg import paths, simulated_survey, sky, surveys
 from contimg.photometry import forced, group, lightcurves
 
 N_GROUPS = 4
+SURVEY = yaml.safe_load((ROOT / "config/simulated_survey.yaml").read_text())["simulation"]["survey"]
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +30,9 @@ def night(tmp_path_factory):
     out = tmp_path_factory.mktemp("night")
     sim = project_config()["simulation"]
     scene, files, cfg = demo_night(
-        out, N_GROUPS, corruptions=NOISE_ONLY, variable=sim["variable"], transient=sim["transient"]
+        out, N_GROUPS, corruptions=NOISE_ONLY, variable=sim["variable"], transient=sim["transient"], survey=SURVEY
     )
-    catalog = survey_fluxes(sky.read_catalog(cfg["photometry"]["catalog"]), calibrators(cfg), seed=5)
+    catalog = surveys.read_survey("nvss", [str(out / "truth" / paths.SIMULATED_SURVEY)])
     records = []
     for g in range(N_GROUPS):
         ms = convert_group(files, g, out, cfg, aoflagger=False)
@@ -60,35 +53,65 @@ def night(tmp_path_factory):
         out / "lightcurves",
         typed_settings(cfg, "photometry").variability,
     )
-    return out, scene, records, summary
+    return out, scene, records, summary, listed_as(catalog, scene.survey_list)
 
 
-def truth_table(scene, rows: pd.DataFrame) -> np.ndarray:
+def listed_as(catalog: sky.Catalog, survey_list: pd.DataFrame) -> dict[str, str]:
+    """{catalogue name: the simulated source it lists}: the survey file's rows are the
+    simulator's list, to the file's precision (names are the survey reader's own)."""
+    ours = SkyCoord(catalog.table["ra_deg"], catalog.table["dec_deg"], unit="deg")
+    theirs = SkyCoord(survey_list["ra_deg"], survey_list["dec_deg"], unit="deg")
+    index, sep, _ = ours.match_to_catalog_sky(theirs)
+    assert sep.arcsec.max() < 0.01
+    return dict(zip(catalog.names, survey_list["name"].to_numpy()[index]))
+
+
+def on_sky(scene, rows: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """The truth of each row's source (NaN for an entry with nothing on the sky)."""
+    return scene.sky.table.set_index("name").reindex(rows["name"].map(names))
+
+
+def truth_table(scene, rows: pd.DataFrame, names: dict[str, str]) -> np.ndarray:
     """True flux density of each row's source in that row's group, at the row's frequency."""
     index = {name: k for k, name in enumerate(scene.sky.names)}
-    k = rows["name"].map(index).to_numpy()
+    k = rows["name"].map(names).map(index).to_numpy(int)
     g = rows["obs"].str[1:].astype(int).to_numpy()
     table = scene.sky.table
     ratio = rows["freq_hz"].to_numpy() / sky.REFERENCE_FREQ_HZ
     return table["flux_jy"].to_numpy()[k] * ratio ** table["spectral_index"].to_numpy()[k] * scene.flux_scale[k, g]
 
 
-def test_constant_sources_have_their_true_flux(night):
-    out, scene, records, summary = night
+def constant_points(scene, rows: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    truth = on_sky(scene, rows, names)
+    return pd.Series((truth["kind"] == "constant") & (truth["major_arcsec"] == 0), index=rows.index).to_numpy()
+
+
+def test_constant_point_sources_have_their_true_flux(night):
+    out, scene, records, summary, names = night
     rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
-    kind = scene.sky.table.set_index("name")["kind"]
-    rows = rows[(rows["name"].map(kind) == "constant") & (rows["snr"] > 20) & (rows["flags"] & forced.UNRELIABLE == 0)]
+    rows = rows[constant_points(scene, rows, names) & (rows["snr"] > 20) & (rows["flags"] & forced.UNRELIABLE == 0)]
     assert len(rows) >= 40  # ~15 sources in each of 4 groups
-    ratio = rows["flux_jy"] / truth_table(scene, rows)
+    ratio = rows["flux_jy"] / truth_table(scene, rows, names)
     assert abs(np.median(ratio) - 1) < 0.02, np.median(ratio)
-    # within 5 %, or within 3 of the stated errors where those are larger (at 20 sigma the
-    # noise alone is 5 %; the errors include photometry.flux_systematic_fraction)
     worst = rows.assign(ratio=ratio).loc[(ratio - 1).abs().nlargest(3).index, ["obs", "name", "pb", "snr", "ratio"]]
-    assert ((ratio - 1).abs() <= np.maximum(0.05, 3 * rows["flux_err_jy"] / rows["flux_jy"])).all(), worst
+    assert ((ratio - 1).abs() <= 0.05).mean() >= 0.9, worst
+
+
+def test_light_curve_positions_are_the_true_ones(night):
+    """Within a tenth of the beam, though the catalogue's positions are 2" (rms) off."""
+    out, scene, records, summary, names = night
+    table = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet"))
+    table = table[constant_points(scene, table, names) & (table["max_snr"] > 20)]
+    truth = on_sky(scene, table, names)
+    offset = SkyCoord(table["ra_deg"], table["dec_deg"], unit="deg").separation(
+        SkyCoord(truth["ra_deg"].to_numpy(), truth["dec_deg"].to_numpy(), unit="deg")
+    )
+    beam = np.sqrt(np.prod(records[0]["beam_arcsec"]))
+    assert len(table) >= 10 and (offset.arcsec <= beam / 10).mean() >= 0.9, np.sort(offset.arcsec).round(2)
 
 
 def test_times_are_the_observations_mid_times(night):
-    out, scene, records, summary = night
+    out, scene, records, summary, names = night
     rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
     for g, record in enumerate(records):
         mid = scene.groups[g].times.mjd.mean()
@@ -97,28 +120,31 @@ def test_times_are_the_observations_mid_times(night):
 
 
 def test_the_variable_source_is_found_and_follows_the_truth(night):
-    out, scene, records, summary = night
-    assert "SIM J0918+5431" in summary["variable"]
+    out, scene, records, summary, names = night
+    (variable,) = [n for n, truth in names.items() if truth == scene.sim_cfg["variable"]["source"]]
+    assert variable in summary["variable"]
     rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
-    curve = rows[rows["name"] == "SIM J0918+5431"]
+    curve = rows[rows["name"] == variable]
     assert len(curve) >= N_GROUPS - 1 and (curve["flags"] == 0).all()  # outside the image in group 0
-    pull = (curve["flux_jy"] - truth_table(scene, curve)) / curve["flux_err_jy"]
+    pull = (curve["flux_jy"] - truth_table(scene, curve, names)) / curve["flux_err_jy"]
     assert (pull.abs() < 3).all(), pull.round(2).tolist()
-    metrics = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet")).set_index("name").loc["SIM J0918+5431"]
+    metrics = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet")).set_index("name").loc[variable]
     assert abs(metrics["m"]) > 0.5 and abs(metrics["vs"]) > 10  # 1.5x -> 0.5x of the mean
 
 
-def test_no_constant_source_is_called_variable(night):
-    out, scene, records, summary = night
+def test_no_constant_source_or_empty_entry_is_called_variable(night):
+    """At most 1 % of the constant sources and of the entries with nothing on the sky (whose
+    forced photometry is noise, or a hole where the entry was subtracted)."""
+    out, scene, records, summary, names = night
     table = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet"))
-    kind = table["name"].map(scene.sky.table.set_index("name")["kind"])
-    constant = table[kind == "constant"]
-    assert len(constant) >= 20
-    assert constant["variable"].sum() <= 0.01 * len(constant), constant.loc[constant["variable"], ["name", "reason"]]
+    kind = on_sky(scene, table, names)["kind"].fillna("absent").to_numpy()
+    checked = table[(kind == "constant") | (kind == "absent")]
+    assert len(checked) >= 20 and (kind == "absent").sum() >= 2
+    assert checked["variable"].sum() <= 0.01 * len(checked), checked.loc[checked["variable"], ["name", "reason"]]
 
 
 def test_the_transient_is_a_new_source_in_its_group_only(night):
-    out, scene, records, summary = night
+    out, scene, records, summary, names = night
     found = pd.read_parquet(out / RELATIVE.lightcurves("new_sources.parquet"))
     trn = project_config()["simulation"]["transient"]
     where = SkyCoord(found["ra_deg"], found["dec_deg"], unit="deg")
@@ -130,7 +156,8 @@ def test_the_transient_is_a_new_source_in_its_group_only(night):
     assert hit["significance"] > 50
     expected = trn["flux_jy"] * (hit["freq_hz"] / 1.4e9) ** trn["spectral_index"]
     assert abs(hit["forced_flux_jy"] / expected - 1) < 0.05, hit
-    # false candidates elsewhere: none on the demo night (exact catalogue); with the survey
-    # fluxes here, at most one (seen: 8.7 sigma, 22 mJy at pb 0.2 just inside the edge margin,
-    # beside a 0.19 Jy source subtracted from outside the image)
-    assert (~near).sum() <= 1, found.loc[~near, ["obs", "ra_deg", "dec_deg", "flux_jy", "significance"]]
+    # the sources the survey misses are new to it; any other candidate is false: at most one
+    unlisted = scene.sky.table[scene.sky.table["name"].str.startswith(simulated_survey.UNLISTED)]
+    _, sep, _ = where.match_to_catalog_sky(SkyCoord(unlisted["ra_deg"], unlisted["dec_deg"], unit="deg"))
+    false = ~near & (sep.arcsec > 10)
+    assert false.sum() <= 1, found.loc[false, ["obs", "ra_deg", "dec_deg", "flux_jy", "significance"]]

@@ -60,11 +60,15 @@ def test_prediction_agrees_with_matvis(pointing):
 
     geom = predict.source_geometry(rel, jd, ra, dec, centre, centre, site)
     if pointing == "zenith":
-        ours = predict.visibilities(geom, predict.apparent_flux(flux, geom, FREQS_HZ, DISH_M), FREQS_HZ)
+        apparent = predict.apparent_flux(flux, geom, FREQS_HZ, DISH_M)
         reference = 2 * unphased(flux, ra, dec, times, AiryBeam(diameter=DISH_M), site)
     else:
-        ours = predict.visibilities(geom, np.broadcast_to(flux, (len(jd),) + flux.shape), FREQS_HZ)
+        apparent = np.broadcast_to(flux, (len(jd),) + flux.shape)
         reference = unphased(flux, ra, dec, times, UniformBeam(), site) * 2
+    ours = predict.visibilities(geom, apparent, FREQS_HZ)
+    t, a, b = (i.ravel() for i in np.meshgrid(range(len(jd)), range(len(ENU_M)), range(len(ENU_M)), indexing="ij"))
+    each = predict.baseline_visibilities(geom, apparent, FREQS_HZ, t, a, b)  # the fit's per-source terms
+    assert each.shape == (n_src, len(t), len(FREQS_HZ)) and np.allclose(each.sum(axis=0), ours[t, :, a, b])
     centre_phase = unphased(
         np.ones((1, len(FREQS_HZ))), centre_icrs[0][None, :], centre_icrs[1][None, :], times, UniformBeam(), site
     )
