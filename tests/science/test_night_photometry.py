@@ -8,8 +8,11 @@ catalogue the images and the photometry use (config/simulated_survey.yaml's
 ``simulation.survey``: 10 % flux and 2" position errors, no spectral indices, a tenth of the
 entries with nothing on the sky, 40 faint sources the survey misses, 15 % of the sources
 resolved), which the workflow reads as the NVSS catalogue it is written as: what is measured
-must come from the sky. The goals are issue 21's, for point sources.
+must come from the sky. The goals are issue 21's, for point sources; resolved sources still
+raise false alarms (test_resolved_sources_raise_no_false_alarms, expected to fail).
 """
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -81,9 +84,22 @@ def truth_table(scene, rows: pd.DataFrame, names: dict[str, str]) -> np.ndarray:
     return table["flux_jy"].to_numpy()[k] * ratio ** table["spectral_index"].to_numpy()[k] * scene.flux_scale[k, g]
 
 
-def constant_points(scene, rows: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+def constant_points(scene, rows: pd.DataFrame, names: dict[str, str]) -> np.ndarray:
     truth = on_sky(scene, rows, names)
-    return pd.Series((truth["kind"] == "constant") & (truth["major_arcsec"] == 0), index=rows.index).to_numpy()
+    return ((truth["kind"] == "constant") & (truth["major_arcsec"] == 0)).to_numpy()
+
+
+def image_beam_arcsec(out) -> float:
+    """The geometric mean of the first image's restoring beam axes."""
+    record = json.loads((out / "images/g0-qa.json").read_text())
+    return float(np.sqrt(np.prod(record["beam_arcsec"])))
+
+
+def near_resolved(scene, where: SkyCoord, beam_arcsec: float) -> np.ndarray:
+    """Which of ``where`` lie within a resolved sky source's major axis plus a beam of its centre."""
+    resolved = scene.sky.table[scene.sky.table["major_arcsec"] > 0]
+    sep = where[:, None].separation(SkyCoord(resolved["ra_deg"], resolved["dec_deg"], unit="deg")[None, :]).arcsec
+    return (sep <= resolved["major_arcsec"].to_numpy()[None, :] + beam_arcsec).any(axis=1)
 
 
 def test_constant_point_sources_have_their_true_flux(night):
@@ -106,7 +122,7 @@ def test_light_curve_positions_are_the_true_ones(night):
     offset = SkyCoord(table["ra_deg"], table["dec_deg"], unit="deg").separation(
         SkyCoord(truth["ra_deg"].to_numpy(), truth["dec_deg"].to_numpy(), unit="deg")
     )
-    beam = np.sqrt(np.prod(records[0]["beam_arcsec"]))
+    beam = image_beam_arcsec(out)
     assert len(table) >= 10 and (offset.arcsec <= beam / 10).mean() >= 0.9, np.sort(offset.arcsec).round(2)
 
 
@@ -132,13 +148,13 @@ def test_the_variable_source_is_found_and_follows_the_truth(night):
     assert abs(metrics["m"]) > 0.5 and abs(metrics["vs"]) > 10  # 1.5x -> 0.5x of the mean
 
 
-def test_no_constant_source_or_empty_entry_is_called_variable(night):
-    """At most 1 % of the constant sources and of the entries with nothing on the sky (whose
-    forced photometry is noise, or a hole where the entry was subtracted)."""
+def test_no_constant_point_source_or_empty_entry_is_called_variable(night):
+    """At most 1 % of the constant point sources and of the entries with nothing on the sky
+    (whose forced photometry is noise, or a hole had the entry been subtracted at its flux)."""
     out, scene, records, summary, names = night
     table = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet"))
     kind = on_sky(scene, table, names)["kind"].fillna("absent").to_numpy()
-    checked = table[(kind == "constant") | (kind == "absent")]
+    checked = table[constant_points(scene, table, names) | (kind == "absent")]
     assert len(checked) >= 20 and (kind == "absent").sum() >= 2
     assert checked["variable"].sum() <= 0.01 * len(checked), checked.loc[checked["variable"], ["name", "reason"]]
 
@@ -156,8 +172,24 @@ def test_the_transient_is_a_new_source_in_its_group_only(night):
     assert hit["significance"] > 50
     expected = trn["flux_jy"] * (hit["freq_hz"] / 1.4e9) ** trn["spectral_index"]
     assert abs(hit["forced_flux_jy"] / expected - 1) < 0.05, hit
-    # the sources the survey misses are new to it; any other candidate is false: at most one
+    # the sources the survey misses are new to it; any other candidate away from the resolved
+    # sources (test_resolved_sources_raise_no_false_alarms) is false: at most one
     unlisted = scene.sky.table[scene.sky.table["name"].str.startswith(simulated_survey.UNLISTED)]
     _, sep, _ = where.match_to_catalog_sky(SkyCoord(unlisted["ra_deg"], unlisted["dec_deg"], unit="deg"))
-    false = ~near & (sep.arcsec > 10)
+    false = ~near & (sep.arcsec > 10) & ~near_resolved(scene, where, image_beam_arcsec(out))
     assert false.sum() <= 1, found.loc[false, ["obs", "ra_deg", "dec_deg", "flux_jy", "significance"]]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 21, open: resolved sources are measured as points")
+def test_resolved_sources_raise_no_false_alarms(night):
+    """Seen: clean leaves a 61" x 45" 0.39 Jy Gaussian's extended emission in the residual as
+    15-20 sigma lumps; aegean fits them as point-like islands 40-50" from the catalogue
+    position (4 false new sources in 3 groups), and the source's forced position moves
+    between the catalogue's and such a lump's (peak 0.154 -> 0.120 Jy: called variable)."""
+    out, scene, records, summary, names = night
+    table = pd.read_parquet(out / RELATIVE.lightcurves("sources.parquet"))
+    resolved = (on_sky(scene, table, names)["major_arcsec"] > 0).to_numpy()
+    found = pd.read_parquet(out / RELATIVE.lightcurves("new_sources.parquet"))
+    where = SkyCoord(found["ra_deg"], found["dec_deg"], unit="deg")
+    assert resolved.sum() >= 3
+    assert not table.loc[resolved, "variable"].any() and not near_resolved(scene, where, image_beam_arcsec(out)).any()
