@@ -54,14 +54,27 @@ def fit_at(
     return float(fit.x[0]), float(fit.x[1]), float(fit.x[2])
 
 
+def systematic_offset(detected: pd.DataFrame) -> float | None:
+    """Length (arcsec) of the median offset of the image's positions from the catalogue's
+    (median east part, median north part): a shift common to the image, such as a phase
+    calibration error makes. A survey's own position errors (NVSS: 1-5") scatter each
+    source's offset but average out of the median vector; the median of the offsets' lengths
+    would keep them (2" rms per axis: 2.35" median length, which failed 4 of 6 good images
+    at 0.2 of a 15" beam)."""
+    if detected.empty:
+        return None
+    return float(np.hypot(np.median(detected["offset_east_arcsec"]), np.median(detected["offset_north_arcsec"])))
+
+
 def measure_catalog(
     image: np.ndarray, pb: np.ndarray, header, catalog: Catalog, rms: float, pb_cut: float
 ) -> pd.DataFrame:
     """Fit every catalogue source inside the primary-beam cut; one row per source.
 
     Columns: name, ra_deg, dec_deg, expected_jy (catalogue flux at the image frequency),
-    pb, peak_jy_beam, flux_jy (peak / pb at the fitted position), snr, offset_arcsec,
-    expected_snr (expected apparent flux / rms).
+    pb, peak_jy_beam, flux_jy (peak / pb at the fitted position), snr, offset_arcsec and its
+    east and north parts (fitted minus catalogue position), expected_snr (expected apparent
+    flux / rms).
     """
     wcs = WCS(header).celestial
     freq = float(header["CRVAL3"])
@@ -86,13 +99,17 @@ def measure_catalog(
         if fit is not None:
             peak, fx, fy = fit
             gain = float(pb[int(round(fy)), int(round(fx))])
-            where = wcs.pixel_to_world(fx, fy)
+            fitted = wcs.pixel_to_world(fx, fy).icrs
+            where = SkyCoord(fitted.ra, fitted.dec)  # plain ICRS (no time): comparable with the catalogue's
             true = SkyCoord(row["ra_deg"], row["dec_deg"], unit="deg")
+            east, north = true.spherical_offsets_to(where)
             row.update(
                 peak_jy_beam=peak,
                 flux_jy=peak / gain,
                 snr=peak / rms,
                 offset_arcsec=float(where.separation(true).arcsec),
+                offset_east_arcsec=float(east.arcsec),
+                offset_north_arcsec=float(north.arcsec),
             )
         rows.append(row)
     return pd.DataFrame(
@@ -108,6 +125,8 @@ def measure_catalog(
             "flux_jy",
             "snr",
             "offset_arcsec",
+            "offset_east_arcsec",
+            "offset_north_arcsec",
         ],
     )
 
@@ -181,7 +200,7 @@ def image_metrics(
         "n_sources": len(detected),
         "n_flux_sources": len(flux_set),
         "flux_ratio_median": float(np.median(flux_set["flux_jy"] / flux_set["expected_jy"])) if len(flux_set) else None,
-        "astrometric_offset_arcsec_median": float(np.median(detected["offset_arcsec"])) if len(detected) else None,
+        "astrometric_offset_arcsec_median": systematic_offset(detected),
         "completeness": float(found.mean()) if len(expected_visible) else None,
     }
     metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
