@@ -77,10 +77,10 @@ def fitted_scales(ms: str, sources: Catalog, pointing_dec_rad: float, layout: La
                     c: main.getcolslice(c, [0, 0], [-1, -1], [stride, 1], startrow=first_row + start, nrow=rows)
                     for c in ("DATA", "FLAG")
                 }
-                parallel = prediction.parallel
-                used = ~cells["FLAG"][..., parallel] & np.isfinite(cells["DATA"][..., parallel])
+                data = cells["DATA"][..., prediction.parallel]
+                used = ~cells["FLAG"][..., prediction.parallel] & np.isfinite(data)
                 weight = used.sum(axis=-1).ravel()  # (rows x channels) unflagged parallel hands
-                summed = np.where(used, cells["DATA"][..., parallel], 0).sum(axis=-1).ravel()
+                summed = np.where(used, data, 0).sum(axis=-1).ravel()
                 each = prediction.per_source(first_row + start, rows, freqs[::stride]).reshape(len(sources), -1)
                 normal += np.real(np.conj(each) @ (each * weight).T)
                 rhs += np.real(np.conj(each) @ summed)
