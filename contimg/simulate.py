@@ -37,7 +37,7 @@ from astropy.time import Time, TimeDelta
 
 from . import geometry, naming, paths, predict, simulated_survey, surveys, uvh5
 from .layout import Layout, layout_from_config, select_active
-from .sky import Catalog
+from .sky import SHAPE_COLUMNS, Catalog
 
 POLARIZATIONS = (-5, -6)  # XX, YY in pyuvdata's numbering
 TRUTH_CONVENTION = (
@@ -233,7 +233,7 @@ def model_visibilities(scene: Scene, group: Group, geom: predict.SourceGeometry,
     freqs = scene.band.freqs_hz[subband]
     flux = scene.sky.flux_at(freqs) * scene.flux_scale[:, group.index, None]  # (n_src, n_chan)
     apparent = predict.apparent_flux(flux, geom, freqs, scene.instrument_cfg["dish_diameter_m"])
-    shapes = scene.sky.table.reindex(columns=simulated_survey.SHAPE_COLUMNS, fill_value=0.0).to_numpy(float)
+    shapes = scene.sky.table.reindex(columns=SHAPE_COLUMNS, fill_value=0.0).to_numpy(float)
     resolved = shapes[:, 0] > 0
     vis = predict.visibilities(geom.select(~resolved), apparent[:, ~resolved], freqs)
     if resolved.any():
@@ -507,7 +507,7 @@ def simulate_night(scene: Scene, incoming: Path, truth_dir: Path) -> list[Path]:
         (truth_dir / paths.SIMULATED_SURVEY).parent.mkdir(exist_ok=True)
         surveys.write_nvss(
             truth_dir / paths.SIMULATED_SURVEY,
-            *(listed[c] for c in ("ra_deg", "dec_deg", "flux_jy", *simulated_survey.SHAPE_COLUMNS)),
+            *(listed[c] for c in ("ra_deg", "dec_deg", "flux_jy", *SHAPE_COLUMNS)),
         )
     summary = {
         "scale": scene.sim_cfg["scale"],

@@ -24,10 +24,9 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 
-from .sky import Catalog
+from .sky import SHAPE_COLUMNS, Catalog
 
 UNLISTED = "SIM UNLISTED "  # names of the sky sources the survey does not list
-SHAPE_COLUMNS = ("major_arcsec", "minor_arcsec", "pa_deg")  # FWHM axes and position angle; 0: a point
 
 
 def draw(catalog: Catalog, survey: dict, pointing_dec_deg: float, protected: Collection[str], seed: int):

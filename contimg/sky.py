@@ -1,6 +1,7 @@
-"""Sky catalogues: point sources with a flux density at 1.4 GHz, a spectral index and, where the
+"""Sky catalogues: sources with a flux density at 1.4 GHz, a spectral index and, where the
 source has a published curved spectrum (Perley & Butler 2017), curvature terms:
-log10 S(nu) = log10 flux_jy + spectral_index * x + sum_k curvature_k * x**k, x = log10(nu / 1.4 GHz).
+log10 S(nu) = log10 flux_jy + spectral_index * x + sum_k curvature_k * x**k, x = log10(nu / 1.4 GHz);
+and, where a survey measured it, the source's deconvolved size (``SHAPE_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ import pandas as pd
 REFERENCE_FREQ_HZ = 1.4e9
 CATALOG_COLUMNS = ("name", "ra_deg", "dec_deg", "flux_jy", "spectral_index")
 CURVATURE_COLUMNS = ("curvature_2", "curvature_3", "curvature_4", "curvature_5")  # optional; absent = 0
+# optional: deconvolved FWHM axes (arcsec) and position angle (deg, north through east); absent = 0, a point
+SHAPE_COLUMNS = ("major_arcsec", "minor_arcsec", "pa_deg")
+# a source is resolved by a beam when its deconvolved major axis is at least this fraction of the
+# beam's minor axis: its peak is then >= 10 % below its integrated flux (axes aligned)
+RESOLVED_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """A table of point sources (columns as in ``CATALOG_COLUMNS``)."""
+    """A table of sources (columns as in ``CATALOG_COLUMNS``, optionally ``CURVATURE_COLUMNS`` and
+    ``SHAPE_COLUMNS``)."""
 
     table: pd.DataFrame
 
@@ -49,6 +56,18 @@ class Catalog:
             log_factor = sum(self.table[c].fillna(0.0).to_numpy(float)[:, None] * x ** power[c] for c in curved)
             flux = flux * 10.0**log_factor
         return flux
+
+    @property
+    def major_arcsec(self) -> np.ndarray:
+        """Each source's deconvolved major axis FWHM (0: a point, or not measured)."""
+        if "major_arcsec" not in self.table.columns:
+            return np.zeros(len(self.table))
+        return self.table["major_arcsec"].fillna(0.0).to_numpy(float)
+
+    def resolved(self, beam_minor_arcsec: float) -> np.ndarray:
+        """Which sources a beam of minor axis FWHM ``beam_minor_arcsec`` resolves (``RESOLVED_FRACTION``):
+        their peak is not their flux, and their emission reaches beyond one beam."""
+        return self.major_arcsec >= RESOLVED_FRACTION * beam_minor_arcsec
 
     def __len__(self) -> int:
         return len(self.table)

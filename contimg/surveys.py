@@ -1,18 +1,22 @@
 """Survey catalogues as their surveys distribute them, turned into the workflow's catalogue
-(`contimg.sky`: name, position, 1.4 GHz flux density, spectral index).
+(`contimg.sky`: name, position, 1.4 GHz flux density, spectral index, deconvolved size).
 
 Each reader knows one published layout (column names and units; FITS, VOTable or CSV, read
 with astropy; CASDA's ``col_`` prefix and letter case do not matter):
 
 - ``nvss``: the NVSS catalogue as NRAO distributes it (CATALOG.FIT, an AIPS VL table):
   RA(2000), DEC(2000) in degrees, PEAK INT in Jy/beam, MAJOR AX and MINOR AX the fitted
-  axes in degrees (45" beam): integrated flux = peak x major x minor / (45")^2.
-- ``first``: the FIRST catalogue (first_14dec17.fits): RA, DEC, FINT in mJy; rows with a
-  sidelobe probability SIDEPROB above 0.5 are dropped.
+  axes in degrees (45" beam): integrated flux = peak x major x minor / (45")^2; deconvolved
+  axes sqrt(fitted^2 - (45")^2) (0 where the fit is not wider than the beam), POSANGLE.
+- ``first``: the FIRST catalogue (first_14dec17.fits): RA, DEC, FINT in mJy, deconvolved
+  MAJOR, MINOR (arcsec), PA; rows with a sidelobe probability SIDEPROB above 0.5 are dropped.
 - ``vlass``: CIRADA's VLASS Quick Look component catalogue: RA, DEC, Total_flux in mJy at
-  3.0 GHz; kept where Duplicate_flag < 2 and Quality_flag is 0 or 4 (CIRADA's advice).
+  3.0 GHz, deconvolved DC_Maj, DC_Min (arcsec), DC_PA; kept where Duplicate_flag < 2 and
+  Quality_flag is 0 or 4 (CIRADA's advice).
 - ``racs``: RACS-low component lists from CASDA (Selavy): ra_deg_cont, dec_deg_cont,
-  flux_int in mJy at 887.5 MHz.
+  flux_int in mJy at 887.5 MHz, maj_axis_deconv, min_axis_deconv (arcsec), pos_ang_deconv.
+
+A file without its survey's size columns gives sizes of 0 (points).
 - ``perley-butler-2017``: the flux calibrators (config/catalogs/perley_butler_2017.csv):
   sexagesimal positions and the published log-polynomial, re-referenced to 1.4 GHz with its
   curvature terms.
@@ -70,14 +74,34 @@ class Survey:
     position: Callable[[Table], tuple[np.ndarray, np.ndarray]]  # (ra_deg, dec_deg)
     flux_jy: Callable[[Table], np.ndarray]
     keep: Callable[[Table], np.ndarray]
+    shape: Callable[[Table], tuple[np.ndarray, np.ndarray, np.ndarray]]  # deconvolved major, minor (arcsec), pa (deg)
 
 
 def _degrees(ra: str, dec: str) -> Callable[[Table], tuple[np.ndarray, np.ndarray]]:
     return lambda t: (column(t, ra).astype(float), column(t, dec).astype(float))
 
 
+def _milli_jansky(name: str) -> Callable[[Table], np.ndarray]:
+    return lambda t: column(t, name).astype(float) * 1e-3
+
+
 def _all(table: Table) -> np.ndarray:
     return np.ones(len(table), bool)
+
+
+def _deconvolved(major: str, minor: str, pa: str, beam_arcsec: float = 0.0, unit_arcsec: float = 1.0):
+    """The survey's size columns as deconvolved (major, minor) in arcsec and pa in degrees: the
+    fitted axes (in ``unit_arcsec``) less a circular ``beam_arcsec`` in quadrature, or the
+    published deconvolved axes (``beam_arcsec`` 0); zeros where the file has no such columns."""
+
+    def shape(table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not all(has_column(table, c) for c in (major, minor, pa)):
+            return np.zeros(len(table)), np.zeros(len(table)), np.zeros(len(table))
+        axes = [column(table, c).astype(float) * unit_arcsec for c in (major, minor)]
+        axes = [np.sqrt(np.clip(np.nan_to_num(a) ** 2 - beam_arcsec**2, 0.0, None)) for a in axes]
+        return axes[0], axes[1], np.nan_to_num(column(table, pa).astype(float))
+
+    return shape
 
 
 def _nvss_flux(table: Table) -> np.ndarray:
@@ -120,19 +144,37 @@ def _vlass_keep(table: Table) -> np.ndarray:
 
 
 SURVEYS: dict[str, Survey] = {
-    "nvss": Survey("NVSS", 1.4e9, _degrees("RA(2000)", "DEC(2000)"), _nvss_flux, _all),
+    "nvss": Survey(
+        "NVSS",
+        1.4e9,
+        _degrees("RA(2000)", "DEC(2000)"),
+        _nvss_flux,
+        _all,
+        _deconvolved("MAJOR AX", "MINOR AX", "POSANGLE", NVSS_BEAM_DEG * 3600, 3600.0),
+    ),
     "first": Survey(
-        "FIRST", 1.4e9, _degrees("RA", "DEC"), lambda t: column(t, "FINT").astype(float) * 1e-3, _first_keep
+        "FIRST",
+        1.4e9,
+        _degrees("RA", "DEC"),
+        _milli_jansky("FINT"),
+        _first_keep,
+        _deconvolved("MAJOR", "MINOR", "PA"),
     ),
     "vlass": Survey(
-        "VLASS", 3.0e9, _degrees("RA", "DEC"), lambda t: column(t, "Total_flux").astype(float) * 1e-3, _vlass_keep
+        "VLASS",
+        3.0e9,
+        _degrees("RA", "DEC"),
+        _milli_jansky("Total_flux"),
+        _vlass_keep,
+        _deconvolved("DC_Maj", "DC_Min", "DC_PA"),
     ),
     "racs": Survey(
         "RACS",
         887.5e6,
         _degrees("ra_deg_cont", "dec_deg_cont"),
-        lambda t: column(t, "flux_int").astype(float) * 1e-3,
+        _milli_jansky("flux_int"),
         _all,
+        _deconvolved("maj_axis_deconv", "min_axis_deconv", "pos_ang_deconv"),
     ),
 }
 FORMATS = (*SURVEYS, "perley-butler-2017")
@@ -176,6 +218,7 @@ def read_survey(
         ra, dec = survey.position(table)
         flux = survey.flux_jy(table) * flux_scale
         keep = survey.keep(table) & np.isfinite(ra) & np.isfinite(dec) & np.isfinite(flux) & (flux > 0)
+        shape = survey.shape(table)
     except SurveyError as err:
         raise SurveyError(f"{', '.join(map(str, paths))}: not the {fmt} layout: {err}") from None
     at = frequency_hz or survey.frequency_hz
@@ -187,6 +230,7 @@ def read_survey(
             "dec_deg": dec[keep],
             "flux_jy": flux_14[keep],
             "spectral_index": spectral_index,
+            **{c: values[keep] for c, values in zip(sky.SHAPE_COLUMNS, shape)},
         }
     )
     return sky.Catalog(out)

@@ -74,7 +74,8 @@ def measure_catalog(
     Columns: name, ra_deg, dec_deg, expected_jy (catalogue flux at the image frequency),
     pb, peak_jy_beam, flux_jy (peak / pb at the fitted position), snr, offset_arcsec and its
     east and north parts (fitted minus catalogue position), expected_snr (expected apparent
-    flux / rms).
+    flux / rms), resolved (the catalogue's size is resolved by the beam, `sky.Catalog.resolved`:
+    its peak is not its flux, nor its fitted position its centre).
     """
     wcs = WCS(header).celestial
     freq = float(header["CRVAL3"])
@@ -82,6 +83,7 @@ def measure_catalog(
     half_box = int(np.ceil(2.0 * beam.sigma_major)) + 2
     x, y = wcs.world_to_pixel(SkyCoord(catalog.table["ra_deg"], catalog.table["dec_deg"], unit="deg"))
     expected = catalog.flux_at([freq])[:, 0]
+    resolved = catalog.resolved(3600 * header["BMIN"])
     rows = []
     for k, name in enumerate(catalog.names):
         ix, iy = int(round(float(x[k]))), int(round(float(y[k])))
@@ -95,6 +97,7 @@ def measure_catalog(
             "expected_jy": expected[k],
             "pb": float(pb[iy, ix]),
             "expected_snr": expected[k] * pb[iy, ix] / rms,
+            "resolved": bool(resolved[k]),
         }
         if fit is not None:
             peak, fx, fy = fit
@@ -127,6 +130,7 @@ def measure_catalog(
             "offset_arcsec",
             "offset_east_arcsec",
             "offset_north_arcsec",
+            "resolved",
         ],
     )
 
@@ -182,7 +186,8 @@ def image_metrics(
     detected = sources[
         (sources["snr"] >= limits.completeness_snr) & (sources["offset_arcsec"] <= 3600 * header["BMIN"])
     ]
-    flux_set = detected[detected["expected_jy"] >= limits.flux_ratio_min_jy]
+    compact = detected[~detected["resolved"].astype(bool)]
+    flux_set = compact[compact["expected_jy"] >= limits.flux_ratio_min_jy]
     expected_visible = sources[sources["expected_snr"] >= limits.completeness_snr]
     found = expected_visible["name"].isin(detected["name"])
     peak = float(np.nanmax(image[inside]))
@@ -200,7 +205,7 @@ def image_metrics(
         "n_sources": len(detected),
         "n_flux_sources": len(flux_set),
         "flux_ratio_median": float(np.median(flux_set["flux_jy"] / flux_set["expected_jy"])) if len(flux_set) else None,
-        "astrometric_offset_arcsec_median": systematic_offset(detected),
+        "astrometric_offset_arcsec_median": systematic_offset(compact),
         "completeness": float(found.mean()) if len(expected_visible) else None,
     }
     metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}

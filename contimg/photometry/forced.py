@@ -40,7 +40,8 @@ from ..sky import Catalog
 FLAG_EDGE = 1  # the filter's box leaves the image or holds blank pixels: no flux
 FLAG_BLENDED = 2  # another catalogue source's beam reaches this position (response >= BLEND_RESPONSE)
 FLAG_NEAR_EDGE = 4  # within the edge margin of the image's border, where fluxes are less reliable
-UNRELIABLE = FLAG_EDGE | FLAG_NEAR_EDGE  # left out of the light curves' metrics
+FLAG_RESOLVED = 8  # the catalogue's size is resolved by this image's beam (`sky.Catalog.resolved`): flux_jy is its peak
+UNRELIABLE = FLAG_EDGE | FLAG_NEAR_EDGE | FLAG_RESOLVED  # left out of the light curves' metrics
 BLEND_RESPONSE = 0.1
 
 COLUMNS = [
@@ -152,14 +153,16 @@ def fluxes_at(maps: ImageMaps, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     )
 
 
-def at_detections(catalog: Catalog, detections: pd.DataFrame, min_snr: float) -> Catalog:
+def at_detections(catalog: Catalog, detections: pd.DataFrame, min_snr: float, beam_minor_arcsec: float) -> Catalog:
     """``catalog`` with each source moved to its most significant point-like detection in
     ``detections`` (`blind.cross_match`'s table) of significance >= ``min_snr``; column
-    ``position_from`` says where each position comes from."""
+    ``position_from`` says where each position comes from. A source the beam resolves keeps
+    the catalogue's position: a point-like lump of its emission is not where it is."""
     table = catalog.table.copy()
     table["position_from"] = "catalog"
+    compact = table.loc[~catalog.resolved(beam_minor_arcsec), "name"]
     good = detections[
-        (detections["catalog_name"] != "") & detections["point_like"] & (detections["significance"] >= min_snr)
+        detections["catalog_name"].isin(compact) & detections["point_like"] & (detections["significance"] >= min_snr)
     ]
     best = good.sort_values("significance").drop_duplicates("catalog_name", keep="last").set_index("catalog_name")
     hit = table["name"].isin(best.index).to_numpy()
@@ -172,7 +175,8 @@ def at_detections(catalog: Catalog, detections: pd.DataFrame, min_snr: float) ->
 
 def measure(maps: ImageMaps, header, catalog: Catalog, pb_cut: float, edge_margin_pixels: float) -> pd.DataFrame:
     """One row per catalogue source inside the image where pb >= ``pb_cut`` (columns
-    ``COLUMNS``; ``position_from`` "catalog" unless ``catalog`` says otherwise, `at_detections`)."""
+    ``COLUMNS``; ``position_from`` "catalog" unless ``catalog`` says otherwise, `at_detections`).
+    A source the beam resolves is measured the same way (its peak) and flagged ``FLAG_RESOLVED``."""
     table = catalog.table
     x, y = WCS(header).celestial.world_to_pixel(
         SkyCoord(table["ra_deg"].to_numpy(), table["dec_deg"].to_numpy(), unit="deg")
@@ -189,6 +193,7 @@ def measure(maps: ImageMaps, header, catalog: Catalog, pb_cut: float, edge_margi
         np.where(np.isfinite(measured["peak_jy_beam"]), 0, FLAG_EDGE)
         | np.where(blended(x, y, maps.beam), FLAG_BLENDED, 0)
         | np.where(near_edge, FLAG_NEAR_EDGE, 0)
+        | np.where(catalog.resolved(3600 * float(header["BMIN"]))[keep], FLAG_RESOLVED, 0)
     )
     rows = measured.assign(
         name=table["name"].to_numpy()[keep],

@@ -83,7 +83,7 @@ def measure_group(
                 blind_rows[blind_rows["pb"] >= pb_cut].reset_index(drop=True), maps, header
             )
             t_blind = time.perf_counter()
-            where = forced.at_detections(catalog, blind_rows, settings.position_min_snr)
+            where = forced.at_detections(catalog, blind_rows, settings.position_min_snr, 3600 * header["BMIN"])
             forced_rows = forced.measure(maps, header, where, pb_cut, margin)
             record.update(
                 measured=True,

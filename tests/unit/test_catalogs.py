@@ -34,6 +34,10 @@ def test_nvss_fluxes_are_integrated_from_the_peak_and_the_fitted_axes(tmp_path):
     assert list(table.index) == ["NVSS J090800.00+543600.0", "NVSS J091000.00+550000.0"]  # dec 10 left out
     assert table["flux_jy"].to_numpy() == pytest.approx([0.1, 0.1], rel=1e-9)  # 0.05 Jy/beam over two beams
     assert (table["spectral_index"] == ALPHA).all()
+    # deconvolved: a fit as wide as the beam is a point; 90" fitted -> sqrt(90^2 - 45^2)
+    assert table["major_arcsec"].to_numpy() == pytest.approx([0.0, np.sqrt(90**2 - 45**2)])
+    assert (table["minor_arcsec"] == 0).all()
+    assert list(catalog.resolved(30.0)) == [False, True]
     assert "nvss" in out.read_text().splitlines()[0]  # provenance first
 
 
@@ -54,11 +58,13 @@ def test_first_drops_likely_sidelobes_and_reads_milli_jansky(tmp_path):
     ).write(path, format="fits")
     catalog = surveys.read_survey("first", [path])
     assert len(catalog) == 1 and catalog.table["flux_jy"].iloc[0] == pytest.approx(0.025)
+    shape = catalog.table[list(sky.SHAPE_COLUMNS)].iloc[0].tolist()
+    assert shape == [3.0, 1.0, 10.0]  # FIRST's deconvolved MAJOR, MINOR (arcsec), PA
 
 
 def test_vlass_keeps_components_cirada_trusts_and_moves_them_from_3_ghz(tmp_path):
     path = tmp_path / "CIRADA_VLASS1QL_table1_components.csv"
-    Table(
+    components = Table(
         {
             "Component_name": ["VLASS1QLCIR J1.1", "VLASS1QLCIR J1.2", "VLASS1QLCIR J1.3", "VLASS1QLCIR J1.4"],
             "RA": [10.0, 10.1, 10.2, 10.3],
@@ -68,12 +74,19 @@ def test_vlass_keeps_components_cirada_trusts_and_moves_them_from_3_ghz(tmp_path
             "Duplicate_flag": [0, 1, 2, 0],
             "Quality_flag": [0, 4, 0, 1],
         }
-    ).write(path, format="ascii.csv")
+    )
+    components.write(path, format="ascii.csv")
     catalog = surveys.read_survey("vlass", [path])
     assert len(catalog) == 2  # the second copy of a duplicate and a flagged fit are dropped
     assert catalog.table["flux_jy"].to_numpy() == pytest.approx(0.010 * (1.4 / 3.0) ** ALPHA)
     scaled = surveys.read_survey("vlass", [path], spectral_index=-1.0, flux_scale=1.1)
     assert scaled.table["flux_jy"].to_numpy() == pytest.approx(0.011 * (1.4 / 3.0) ** -1.0)
+    assert (catalog.table[list(sky.SHAPE_COLUMNS)] == 0).all(axis=None)  # no DC_Maj, DC_Min, DC_PA: points
+    components["DC_Maj"], components["DC_Min"], components["DC_PA"] = [3.0, 2.0, 0.0, 0.0], 1.5, 170.0
+    components.write(path, format="ascii.csv", overwrite=True)
+    sized = surveys.read_survey("vlass", [path]).table
+    assert sized["major_arcsec"].tolist() == [3.0, 2.0] and (sized["minor_arcsec"] == 1.5).all()
+    assert (sized["pa_deg"] == 170.0).all()
 
 
 def test_racs_component_lists_as_casda_writes_them(tmp_path):
@@ -85,12 +98,16 @@ def test_racs_component_lists_as_casda_writes_them(tmp_path):
             "col_dec_deg_cont": [12.0, 12.17],
             "col_flux_peak": [90.0, 9.0],
             "col_flux_int": [100.0, 10.0],
+            "col_maj_axis_deconv": [12.5, 0.0],
+            "col_min_axis_deconv": [8.0, 0.0],
+            "col_pos_ang_deconv": [45.0, 0.0],
         }
     )
     table.write(path, format="votable")
     catalog = surveys.read_survey("racs", [path])
     assert catalog.table["flux_jy"].to_numpy() == pytest.approx([0.1, 0.01] * np.array((1.4 / 0.8875) ** ALPHA))
     assert catalog.table["dec_deg"].tolist() == [12.0, 12.17]
+    assert catalog.table["major_arcsec"].tolist() == [12.5, 0.0] and catalog.table["pa_deg"].tolist() == [45.0, 0.0]
 
 
 def test_a_file_of_another_layout_is_refused_naming_file_and_column(tmp_path):

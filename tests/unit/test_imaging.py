@@ -178,6 +178,30 @@ def test_the_qa_measures_the_datas_flux_scale_and_position(far_group, tmp_path):
     assert offsets.dropna().between(4.0, 6.0).mean() >= 0.8  # the restored ones too
 
 
+def test_the_qa_leaves_resolved_sources_out_of_its_flux_and_position(far_group):
+    """A resolved source's peak is below its integrated flux and its fitted position is not its
+    centre: every other flux-ratio source listed as resolved (40" x 30") at 1.6 x its flux is
+    left out of the flux ratio and the astrometric offset; listed as points, the same fluxes
+    drag the ratio down."""
+    out, scene, cfg, ms, record = far_group
+    planes = [np.squeeze(fits.getdata(out / "images" / f"g5-{kind}.fits")) for kind in ("image", "residual", "pb")]
+    header = fits.getheader(out / "images" / "g5-image.fits")
+    settings = typed_settings(cfg, "imaging")
+    listed = survey_fluxes(scene.sky, calibrators(cfg), seed=3).table  # late_groups' catalogue
+    base, sources = qa.image_metrics(*planes, header, sky.Catalog(listed), record["thermal_jy"], settings)
+    detected = (sources["snr"] >= settings.qa.completeness_snr) & (sources["offset_arcsec"] <= 3600 * header["BMIN"])
+    flux_set = sources[detected & (sources["expected_jy"] >= settings.qa.flux_ratio_min_jy)]
+    picked = listed["name"].isin(flux_set["name"].iloc[::2])
+    inflated = listed.assign(flux_jy=np.where(picked, 1.6 * listed["flux_jy"], listed["flux_jy"]))
+    resolved = inflated.assign(major_arcsec=np.where(picked, 40.0, 0.0), minor_arcsec=np.where(picked, 30.0, 0.0))
+    metrics, rows = qa.image_metrics(*planes, header, sky.Catalog(resolved), record["thermal_jy"], settings)
+    assert rows.set_index("name").loc[listed["name"][picked], "resolved"].all() and picked.sum() >= 4
+    assert metrics["n_flux_sources"] == base["n_flux_sources"] - picked.sum()
+    assert metrics["flux_ratio_median"] == pytest.approx(base["flux_ratio_median"], abs=0.03)
+    as_points, _ = qa.image_metrics(*planes, header, sky.Catalog(inflated), record["thermal_jy"], settings)
+    assert as_points["flux_ratio_median"] < 0.9 * base["flux_ratio_median"]
+
+
 def test_an_uncalibrated_image_fails_its_gate(tmp_path):
     """Gains and bandpass left in (a calibration that was never applied): the gate says so."""
     scene, files, cfg = demo_night(

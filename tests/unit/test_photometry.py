@@ -119,7 +119,7 @@ def test_sources_detected_in_the_image_are_measured_where_they_are(field):
     weaker = detections.iloc[[2]].assign(dec_deg=detections["dec_deg"].iloc[2] + 20 / 3600, significance=12.0)
     detections = pd.concat([detections, weaker, detections.iloc[[3]].assign(catalog_name="")], ignore_index=True)
 
-    moved = forced.at_detections(Catalog(off), detections, 10.0)
+    moved = forced.at_detections(Catalog(off), detections, 10.0, 15.0)
     assert list(moved.table["position_from"] == "catalog") == [True, True] + [False] * (len(sources) - 2)
     assert moved.table["dec_deg"].iloc[2] == detections["dec_deg"].iloc[2]  # the more significant one
     truth = sources.set_index("name")["flux_jy"]
@@ -177,6 +177,27 @@ def test_flags_edge_blend_and_systematic_error(field):
     assert alone["flux_err_jy"] == pytest.approx(np.hypot(1.2 * noise, 0.02 * alone["flux_jy"]))
 
 
+def aegean_like(found: pd.DataFrame) -> pd.DataFrame:
+    """Detections (position, peak, local rms, fitted axes) with aegean's other columns."""
+    for column in blind.COLUMNS[:11]:
+        found[column] = found.get(column, 0.0)
+    return found.assign(aegean_flags=0, significance=found["peak_jy_beam"] / found["local_rms_jy"])
+
+
+def blind_limits(**changes) -> Blind:
+    limits = {
+        "seed_clip": 5.0,
+        "flood_clip": 4.0,
+        "match_radius_beams": 1.0,
+        "new_source_min_snr": 8.0,
+        "shape_tolerance": 0.3,
+        "artefact_radius_arcmin": 10.0,
+        "artefact_flux_fraction": 0.05,
+        "sidelobe_band_arcmin": 3.0,
+    }
+    return Blind(**{**limits, **changes})
+
+
 def test_cross_match_new_sources_edges_and_artefacts():
     hdr = header()
     pb = np.ones((SIZE, SIZE))
@@ -203,21 +224,7 @@ def test_cross_match_new_sources_edges_and_artefacts():
             "b_arcsec": 15.0,
         }
     )
-    for column in blind.COLUMNS[:11]:
-        found[column] = found.get(column, 0.0)
-    found["aegean_flags"] = 0
-    found["significance"] = found["peak_jy_beam"] / found["local_rms_jy"]
-    cfg = Blind(
-        seed_clip=5.0,
-        flood_clip=4.0,
-        match_radius_beams=1.0,
-        new_source_min_snr=8.0,
-        shape_tolerance=0.3,
-        artefact_radius_arcmin=10.0,
-        artefact_flux_fraction=0.05,
-        sidelobe_band_arcmin=3.0,
-    )
-    out = blind.cross_match(found, catalog, pb, hdr, 40.0, cfg)
+    out = blind.cross_match(aegean_like(found), catalog, pb, hdr, 40.0, blind_limits())
     # 31" from "bright" (inside one 64.6" major axis); 6 arcmin from it at 2 %: an artefact;
     # 20 arcmin away at 50 sigma: new; at 6 sigma: below the new-source threshold; 20 px from
     # the edge; 1.47x longer than the beam; 14 arcmin east of "bright", 1.2 arcmin off its
@@ -227,6 +234,54 @@ def test_cross_match_new_sources_edges_and_artefacts():
     assert list(out["near_edge"]) == [False, False, False, False, True, False, False]
     assert list(out["point_like"]) == [True] * 5 + [False, True]
     assert list(out["new_source"]) == [False, False, True, False, False, False, False]
+
+
+def test_a_resolved_source_keeps_its_position_owns_its_lumps_and_is_flagged(field):
+    """A catalogue source the beam resolves (60" x 40" in a 64.6" x 15" beam): clean leaves its
+    emission as point-like lumps, and a lump 50" from its centre (beyond the 32" match radius)
+    is that source's, not a new source; no detection moves its forced position; its forced row
+    is flagged resolved, which keeps it out of the variability metrics. The same lump 50" from
+    a point source is a new source, and a point source's own detection moves it."""
+    hdr, pb, sources, noise, image, residual = field
+    wcs = WCS(hdr).celestial
+    (ra_big, dec_big), (ra_pt, dec_pt) = (wcs.pixel_to_world_values(x, 700.0) for x in (300.0, 700.0))
+    catalog = Catalog(
+        pd.DataFrame(
+            {
+                "name": ["big", "point"],
+                "ra_deg": [ra_big, ra_pt],
+                "dec_deg": [dec_big, dec_pt],
+                "flux_jy": 0.5,
+                "spectral_index": 0.0,
+                "major_arcsec": [60.0, 0.0],
+                "minor_arcsec": [40.0, 0.0],
+                "pa_deg": 0.0,
+            }
+        )
+    )
+    assert list(catalog.resolved(15.0)) == [True, False] and not catalog.resolved(130.0).any()
+    lumps = pd.DataFrame(
+        {
+            "ra_deg": [ra_big, ra_pt, ra_big, ra_pt],
+            "dec_deg": [dec_big + 50 / 3600, dec_pt + 50 / 3600, dec_big + 2 / 3600, dec_pt + 2 / 3600],
+            "peak_jy_beam": 0.02,
+            "local_rms_jy": 0.001,
+            "a_arcsec": 64.6,
+            "b_arcsec": 15.0,
+        }
+    )
+    limits = blind_limits(match_radius_beams=0.5, artefact_flux_fraction=0.01)
+    out = blind.cross_match(aegean_like(lumps), catalog, np.ones((SIZE, SIZE)), hdr, 40.0, limits)
+    assert list(out["catalog_name"]) == ["big", "", "big", "point"]
+    assert list(out["new_source"]) == [False, True, False, False]
+    assert out["separation_arcsec"].iloc[0] == pytest.approx(50.0, abs=0.1)
+    moved = forced.at_detections(catalog, out, 10.0, 3600 * hdr["BMIN"]).table.set_index("name")
+    assert moved.loc["big", "position_from"] == "catalog" and moved.loc["big", "dec_deg"] == dec_big
+    assert moved.loc["point", "position_from"] == "detection"
+    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, RestoringBeam.from_header(hdr), 1.2, 0.02)
+    rows = forced.measure(maps, hdr, Catalog(moved.reset_index()), 0.1, 10.0).set_index("name")
+    assert rows.loc["big", "flags"] == forced.FLAG_RESOLVED and rows.loc["point", "flags"] == 0
+    assert forced.FLAG_RESOLVED & forced.UNRELIABLE
 
 
 def write_group(path, obs, mjd, fluxes: dict, err=0.002):

@@ -241,7 +241,7 @@ def test_a_simulated_survey_lists_the_sky_with_a_surveys_errors(tmp_path):
 
     surveys.write_nvss(
         tmp_path / "CATALOG.FIT",
-        *(listed[c] for c in ("ra_deg", "dec_deg", "flux_jy", *simulated_survey.SHAPE_COLUMNS)),
+        *(listed[c] for c in ("ra_deg", "dec_deg", "flux_jy", *sky.SHAPE_COLUMNS)),
     )
     back = surveys.read_survey("nvss", [str(tmp_path / "CATALOG.FIT")], spectral_index=-0.7).table
     assert np.allclose(back["flux_jy"], listed["flux_jy"], rtol=1e-6)  # resolved ones too (peak x fitted area)
