@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="contimg-release", description="Verify a data release of the workflow.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('contimg')}")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("verify", help="check inputs and products against a MANIFEST, and re-run it")
     check.add_argument("manifest", type=Path, help="work/release/NAME/MANIFEST")

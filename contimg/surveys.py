@@ -31,6 +31,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -311,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="contimg-catalog", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--version", action="version", version=f"%(prog)s {version('contimg')}")
     ap.add_argument("format", choices=FORMATS)
     ap.add_argument("files", nargs="+", help="the survey's catalogue file(s): FITS, VOTable or CSV")
     ap.add_argument("-o", "--out", required=True, help="the catalogue CSV to write")

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from . import query
@@ -28,6 +29,7 @@ def _finite(text: str) -> float:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="contimg-query", description=__doc__)
+    top.add_argument("--version", action="version", version=f"%(prog)s {version('contimg')}")
     top.add_argument(
         "--db",
         type=Path,

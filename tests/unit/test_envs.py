@@ -152,3 +152,54 @@ def test_code_is_lint_clean_and_formatted(command):
     tool = Path(sys.executable).parent / command[0]
     done = subprocess.run([str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+
+
+def test_the_package_installs_as_a_package(tmp_path):
+    """The wheel installed (not editable) into a fresh virtual environment: every contimg module
+    imports from it and its console scripts run; its declared dependencies are what the package
+    imports, each admitting the lock's version. (The dependencies themselves come from this
+    environment through a .pth line, so no registry is needed.)"""
+    import shutil
+    import sysconfig
+    import zipfile
+
+    from packaging.requirements import Requirement
+
+    def run(*command):
+        done = subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, f"{' '.join(map(str, command))}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        return done.stdout.strip()
+
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(ROOT / "contimg", source / "contimg", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path, source)  # as `pip install .` builds
+    (wheel,) = tmp_path.glob("contimg-*.whl")
+    run(sys.executable, "-m", "venv", tmp_path / "venv")
+    python = tmp_path / "venv" / "bin" / "python"
+    run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel)
+    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"))
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    every = "import contimg, importlib, pkgutil\nfor m in pkgutil.walk_packages(contimg.__path__, 'contimg.'):\n"
+    imported = run(python, "-c", every + "    importlib.import_module(m.name)\nprint(contimg.__file__)")
+    assert Path(imported.splitlines()[-1]).is_relative_to(site)
+    for script in ("contimg-query", "contimg-release", "contimg-catalog"):
+        run(tmp_path / "venv" / "bin" / script, "--help")
+        assert run(tmp_path / "venv" / "bin" / script, "--version") == f"{script} 0.1.0"
+
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    declared = [
+        Requirement(line.split(":", 1)[1]) for line in metadata.splitlines() if line.startswith("Requires-Dist:")
+    ]
+    pins = lock_pins()
+    for requirement in declared:
+        locked = pins[requirement.name.lower().replace("_", "-")]
+        assert requirement.specifier.contains(locked), f"{requirement} excludes the lock's {locked}"
+    needed = set()
+    for module in (ROOT / "contimg").rglob("*.py"):
+        needed |= {DISTRIBUTION.get(m, m).lower() for m in imported_modules(module)}
+    assert {r.name.lower() for r in declared} == needed
+    assert "License-File: LICENSE" in metadata or "LICENSE" in metadata
