@@ -19,6 +19,8 @@ rule calibration_plan:
         AREA.benchmark("calibration", "plan")
     conda:
         "../envs/calibration.yaml"
+    envmodules:
+        "contimg/calibration",
     threads: 1
     resources:
         mem_mb=per_attempt(1000),
@@ -50,6 +52,8 @@ rule solve_calibration:
         AREA.benchmark("solve_calibration", "{cal}")
     conda:
         "../envs/calibration.yaml"
+    envmodules:
+        "contimg/calibration",
     threads: 1
     # bench/calibrate_full.py: a full-size calibrator group takes ~280 s, peak 6.0 GiB
     resources:
@@ -72,6 +76,8 @@ rule apply_calibration:
         AREA.benchmark("apply_calibration")
     conda:
         "../envs/calibration.yaml"
+    envmodules:
+        "contimg/calibration",
     threads: 1
     # bench/calibrate_full.py: a full-size group takes ~14 s, peak 0.7 GiB
     resources:

@@ -18,6 +18,8 @@ rule survey_catalog:
         strip=STRIP,
     conda:
         "../envs/inventory.yaml"
+    envmodules:
+        "contimg/inventory",
     threads: 1
     # NVSS whole (1.8 M rows, 0.4 GB FITS): ~1 min, peak ~2 GiB
     resources:

@@ -23,6 +23,8 @@ rule convert:
         AREA.benchmark("convert")
     conda:
         "../envs/conversion.yaml"
+    envmodules:
+        "contimg/conversion",
     threads: config["conversion"]["workers"]
     # bench/convert_full.py: a full-size group peaks at 3.3 GiB and takes ~35 s on 2 cores
     resources:

@@ -24,6 +24,8 @@ rule image:
         AREA.benchmark("image")
     conda:
         "../envs/imaging.yaml"
+    envmodules:
+        "contimg/imaging",
     threads: 2
     # bench/image_full.py, bench/realtime: a full-size group (4096^2) takes ~120 s on 2 cores, peak 4.5 GiB
     resources:
@@ -55,6 +57,8 @@ rule mosaic:
         hour=r"\d{8}T\d{4}",
     conda:
         "../envs/imaging.yaml"
+    envmodules:
+        "contimg/imaging",
     threads: 1
     # not yet measured at full size (an hour is ~12 images of 4096^2): generous until it is
     resources:

@@ -29,6 +29,8 @@ rule index:
     localrule: True
     conda:
         "../envs/indexing.yaml"
+    envmodules:
+        "contimg/indexing",
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

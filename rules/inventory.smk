@@ -25,6 +25,8 @@ rule inventory:
         AREA.benchmark("inventory", "inventory")
     conda:
         "../envs/inventory.yaml"
+    envmodules:
+        "contimg/inventory",
     threads: config["inventory"]["workers"]
     resources:
         mem_mb=per_attempt(2000),

@@ -24,6 +24,8 @@ rule night:
         night=r"\d{8}",
     conda:
         "../envs/night.yaml"
+    envmodules:
+        "contimg/night",
     threads: config["planning"]["night_job"]["threads"]
     resources:
         mem_mb=per_attempt(config["planning"]["night_job"]["mem_mb"]),

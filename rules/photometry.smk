@@ -18,6 +18,8 @@ rule photometry:
         AREA.benchmark("photometry")
     conda:
         "../envs/photometry.yaml"
+    envmodules:
+        "contimg/photometry",
     threads: 2
     # bench/realtime: a full-size group's photometry takes ~35 s on 2 cores, peak 1.4 GiB
     resources:
@@ -51,6 +53,8 @@ rule lightcurves:
         AREA.benchmark("lightcurves", "lightcurves")
     conda:
         "../envs/photometry.yaml"
+    envmodules:
+        "contimg/photometry",
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

@@ -16,6 +16,8 @@ rule plan:
     localrule: True
     conda:
         "../envs/inventory.yaml"
+    envmodules:
+        "contimg/inventory",
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

@@ -20,6 +20,8 @@ rule release:
     localrule: True
     conda:
         "../envs/release.yaml"
+    envmodules:
+        "contimg/release",
     threads: 1
     resources:
         mem_mb=per_attempt(2000),

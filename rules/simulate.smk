@@ -31,6 +31,8 @@ rule simulate_night:
         AREA.benchmark("simulate", "night")
     conda:
         "../envs/simulation.yaml"
+    envmodules:
+        "contimg/simulation",
     threads: 1
     resources:
         mem_mb=per_attempt(4000),

@@ -2,7 +2,7 @@
 # A one-node Slurm cluster on this machine, from Debian 12's packages, to run the workflow
 # through profiles/cluster in tests and CI (as root; no systemd needed).
 #
-#   scripts/slurm_one_node.sh up      install munge + slurmctld + slurmd if missing, write
+#   scripts/slurm_one_node.sh up      install munge + slurmctld + slurmd (+ lmod) if missing, write
 #                                     /etc/slurm/slurm.conf for this host, start the daemons
 #   scripts/slurm_one_node.sh down    stop the daemons this script started (by pid) and remove
 #                                     the slurm.conf it wrote
@@ -19,7 +19,7 @@
 # Logs: /var/log/slurm/{slurmctld,slurmd}.log and /var/log/munge/munged.log.
 set -euo pipefail
 
-PACKAGES="munge slurmctld slurmd slurm-client"
+PACKAGES="munge slurmctld slurmd slurm-client lmod"  # lmod: the rules' environment modules (envs/modules)
 CONF=/etc/slurm/slurm.conf
 RUN=/run/contimg-slurm
 

@@ -1,8 +1,9 @@
 """The workflow through a real one-node Slurm cluster (scripts/slurm_one_node.sh) with
-profiles/cluster: every job but the local index goes through Slurm; one image job killed by
-Slurm mid-run (scancel) is resubmitted with twice its time and memory and the run finishes
-(a group's image and photometry run as one Slurm job: the profile's `groups`);
-the products equal those of the local run of the same night (content digests)."""
+profiles/cluster: every job but the local index goes through Slurm and loads its rules'
+software as environment modules (Lmod, envs/modules); one image job killed by Slurm mid-run
+(scancel) is resubmitted with twice its time and memory and the run finishes (a group's
+image and photometry run as one Slurm job: the profile's `groups`); the products equal
+those of the local run of the same night (content digests)."""
 
 import os
 import re
@@ -18,6 +19,9 @@ from conftest import ROOT, SNAKEMAKE, TINY_IMAGE_QA, assert_same_products, deplo
 
 SCRIPT = ROOT / "scripts/slurm_one_node.sh"
 SLURMCTLD_LOG = Path("/var/log/slurm/slurmctld.log")
+# where the jobs find the rules' modules, and `module` in Slurm's non-interactive bash (a
+# cluster's login environment does this; docs/user_guide.md, "Software on a cluster")
+MODULES = {"MODULEPATH": str(ROOT / "envs/modules"), "BASH_ENV": "/usr/share/lmod/lmod/init/bash"}
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("apt-get"), reason="the one-node cluster needs root and Debian's packages"
@@ -33,13 +37,14 @@ def slurm():
 
 
 def cluster_profile(workdir: Path) -> Path:
-    """profiles/cluster as it is, but without conda (the test machines have none: the set-up's
-    .venv holds every environment), with the status checks of a cluster without slurmdbd, and
-    keeping every job's Slurm log (the evidence that it ran there)."""
+    """profiles/cluster as it is, but with the rules' software as environment modules instead
+    of conda (the test machines have no conda; Debian has Lmod), with the status checks of a
+    cluster without slurmdbd, and keeping every job's Slurm log (the evidence that it ran there)."""
     profile = yaml.safe_load((ROOT / "profiles/cluster/config.yaml").read_text())
-    assert profile.pop("software-deployment-method") == "conda"
+    assert profile["software-deployment-method"] == "conda"
     profile.update(
         {
+            "software-deployment-method": "env-modules",
             "slurm-status-command": "squeue",
             "slurm-init-seconds-before-status-checks": 1,
             "latency-wait": 10,
@@ -71,6 +76,7 @@ def run_and_cancel_one_image_job(workdir: Path, profile: Path) -> tuple[subproce
     process = subprocess.Popen(
         [*SNAKEMAKE, "--profile", str(profile)],
         cwd=workdir,
+        env={**os.environ, **MODULES},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -95,7 +101,10 @@ def cluster_run(slurm, tmp_path_factory):
     workdir = deploy(tmp_path_factory.mktemp("slurm"), scale="tiny", image_qa=TINY_IMAGE_QA)
     profile = cluster_profile(workdir)
     before = allocations()
-    inventory = run(workdir, "--profile", str(profile), "inventory")
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in MODULES.items():
+            env.setenv(name, value)
+        inventory = run(workdir, "--profile", str(profile), "inventory")
     assert inventory.returncode == 0, inventory.stdout[-3000:] + inventory.stderr[-3000:]
     night, cancelled = run_and_cancel_one_image_job(workdir, profile)
     assert night.returncode == 0, night.stdout[-5000:]
@@ -121,6 +130,32 @@ def test_every_job_but_the_index_ran_as_a_slurm_job(cluster_run):
     assert per_rule == expected  # a group's image + photometry: one Slurm job (and the cancelled one's retry)
     assert len(jobs) == sum(expected.values())  # slurmctld allocated exactly these
     assert "index" not in per_rule and (workdir / "work/products.sqlite").exists()  # a localrule
+
+
+def test_every_job_loaded_its_rules_software_as_modules(cluster_run):
+    """Each Slurm job's log shows Lmod loading the module its rule names (envmodules:), and
+    only those: the group job of image + photometry loads both families."""
+    workdir, *_ = cluster_run
+    families = {
+        "simulate_night": {"simulation"},
+        "inventory": {"inventory"},
+        "convert": {"conversion"},
+        "calibration_plan": {"calibration"},
+        "solve_calibration": {"calibration"},
+        "apply_calibration": {"calibration"},
+        "mosaic": {"imaging"},
+        "lightcurves": {"photometry"},
+        "group_image_and_photometry_image_photometry": {"imaging", "photometry"},
+    }
+    for rule_dir in (workdir / ".snakemake/slurm_logs").iterdir():
+        for log in rule_dir.rglob("*.log"):
+            text = log.read_text()
+            loaded = set(re.findall(r"contimg/(\w+) loaded: (\S+)", text))
+            if "CANCELLED" in text:  # the image job killed mid-run (its log may end before the module's line)
+                assert {family for family, _ in loaded} <= {"imaging"}, log
+                continue
+            assert {family for family, _ in loaded} == families[rule_dir.name.removeprefix("rule_")], log
+            assert {python for _, python in loaded} == {str(ROOT / ".venv/bin/python")}
 
 
 def test_a_job_killed_by_slurm_is_resubmitted_with_twice_the_resources(cluster_run):

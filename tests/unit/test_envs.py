@@ -10,7 +10,7 @@ import yaml
 
 from conftest import ROOT
 
-REQUIRED = ("log:", "benchmark:", "conda:", "threads:", "resources:")
+REQUIRED = ("log:", "benchmark:", "conda:", "envmodules:", "threads:", "resources:")
 
 
 def rule_blocks():
@@ -53,10 +53,14 @@ def test_env_pins_match_the_lock_file(env):
 
 
 def test_every_rule_names_an_existing_env():
+    """Its conda environment, and the environment module of the same family (envs/modules)."""
     for source, name, body in RULES:
         match = re.search(r'conda:\s*\n\s*"([^"]+)"', body)
         if match:
             assert (ROOT / "rules" / match.group(1)).resolve().exists(), f"{name}: {match.group(1)}"
+            module = re.search(r'envmodules:\s*\n\s*"([^"]+)"', body).group(1)
+            assert module == f"contimg/{Path(match.group(1)).stem}", f"{name}: {module}"
+            assert (ROOT / "envs/modules" / f"{module}.lua").resolve() == ROOT / "envs/modulefile.lua"
 
 
 # import name -> distribution name, where they differ

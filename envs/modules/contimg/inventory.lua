@@ -1,0 +1,1 @@
+../../modulefile.lua
