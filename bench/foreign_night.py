@@ -44,6 +44,9 @@ from conftest import (  # noqa: E402  (tests/ is on sys.path)
     shifted_sky,
 )
 from contimg import paths, simulated_survey, sky  # noqa: E402
+from contimg.photometry import forced  # noqa: E402
+
+SYSTEMATIC_FRACTIONS = (0.0, 0.0025, 0.005, 0.01, 0.02)  # pull widths reported for each
 
 DEMO_DEC = 54.57
 
@@ -141,11 +144,17 @@ def score(out: Path, run: Path) -> dict:
     true = np.array([curves.get((o, n), np.nan) for o, n in zip(rows["obs"], rows["name"])])
     true = true * (rows["freq_hz"].to_numpy() / sky.REFERENCE_FREQ_HZ) ** rows["name"].map(truth_sky["spectral_index"])
     major = rows["name"].map(truth_sky.get("major_arcsec", pd.Series(dtype=float))).fillna(0.0)
-    measured = (kind == "constant") & (rows["snr"] >= 20) & (rows["flags"] == 0)
+    measured = (kind == "constant") & (rows["snr"] >= 20) & (rows["flags"] & ~forced.FLAG_RESOLVED == 0)
     good = measured & (major == 0)
     ratio = (rows["flux_jy"] / true)[good]
     pull = ((rows["flux_jy"] - true) / rows["flux_err_jy"])[good]
     resolved = (rows["flux_jy"] / true)[measured & (major > 0)]
+    systematic = yaml.safe_load((run / "config/config.yaml").read_text())["photometry"]["flux_systematic_fraction"]
+    noise = np.sqrt(np.clip(rows["flux_err_jy"] ** 2 - (systematic * rows["flux_jy"]) ** 2, 0, None))[good]
+    widths = {}
+    for fraction in SYSTEMATIC_FRACTIONS:
+        pulls = (rows["flux_jy"] - true)[good] / np.hypot(noise, fraction * rows["flux_jy"][good])
+        widths[str(fraction)] = round(float(1.4826 * (pulls - pulls.median()).abs().median()), 2)
     sources = pd.read_parquet(work / "lightcurves/sources.parquet")
     sources["name"] = sources["name"].map(to_truth).fillna(sources["name"])
     points = sources[
@@ -162,12 +171,13 @@ def score(out: Path, run: Path) -> dict:
     new = pd.read_parquet(work / "lightcurves/new_sources.parquet")
     transient = truth_sky[truth_sky["kind"] == "transient"]
     variable = truth_sky.index[truth_sky["kind"] == "variable"].tolist()
-    found_near = []
+    near_transient = np.zeros(len(new), bool)
     for _, row in transient.iterrows():
         sep = np.hypot(
             (new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"]
         )
-        found_near = new.loc[sep * 3600 < 60, "obs"].unique().tolist()
+        near_transient |= (sep * 3600 < 60).to_numpy()
+    found_near = new.loc[near_transient, "obs"].unique().tolist()
     faint = truth_sky[truth_sky.index.str.startswith(simulated_survey.UNLISTED)]
     near_faint = np.zeros(len(new), bool)
     for _, row in faint.iterrows():
@@ -175,7 +185,7 @@ def score(out: Path, run: Path) -> dict:
             (new["ra_deg"] - row["ra_deg"]) * np.cos(np.deg2rad(row["dec_deg"])), new["dec_deg"] - row["dec_deg"]
         )
         near_faint |= (sep * 3600 < 10).to_numpy()
-    n_false_new = int(len(new) - sum(new["obs"].isin(found_near)) - near_faint.sum())
+    n_false_new = int((~near_transient & ~near_faint).sum())
     constant = sources[sources["name"].map(truth_sky["kind"]) == "constant"]
     beam = np.median([np.sqrt(np.prod(r["beam_arcsec"])) for r in images.values()])
     absent = sources[~sources["name"].isin(truth_sky.index)]  # no true source within 10"
@@ -198,6 +208,7 @@ def score(out: Path, run: Path) -> dict:
             "within_5pct": round(float((np.abs(ratio - 1) <= 0.05).mean()), 3),
             "pull_median": round(float(pull.median()), 2),
             "pull_robust_width": round(float(1.4826 * (pull - pull.median()).abs().median()), 2),
+            "pull_robust_width_by_systematic_fraction": widths,
         },
         "light_curve_positions_snr20": {
             "n": len(points),
