@@ -80,6 +80,44 @@ def check_position(ra_deg: float, dec_deg: float, radius_arcsec: float) -> None:
         raise QueryError(f"radius {radius_arcsec} arcsec is outside (0, {MAX_RADIUS_ARCSEC:g}]")
 
 
+def parse_position(ra: str, dec: str) -> tuple[float, float]:
+    """(RA, Dec) in degrees from degrees ('139.55', '54.52'), sexagesimal ('09:18:12', '+54:31:12';
+    RA in hours) or with units ('9h18m12s', '54d31m12s', '139.55deg')."""
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+
+    def plain(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+
+    try:
+        if plain(ra) and plain(dec):
+            where = SkyCoord(float(ra), float(dec), unit="deg")
+        else:
+            where = SkyCoord(ra, dec, unit=(u.hourangle, u.deg))
+    except (ValueError, u.UnitsError) as err:
+        raise QueryError(f"'{ra} {dec}' is not a position (degrees, or e.g. 09:18:12 +54:31:12): {err}") from None
+    ra_deg, dec_deg = float(where.ra.deg), float(where.dec.deg)
+    check_position(ra_deg, dec_deg, 1.0)
+    return ra_deg, dec_deg
+
+
+def parse_radius(text: str) -> float:
+    """A radius in arcsec from a number (arcsec) or any angle astropy reads ('30arcsec', '0.5deg', '2 arcmin')."""
+    from astropy import units as u
+
+    try:
+        angle = u.Quantity(text)
+        value = float(angle.value) if angle.unit == u.dimensionless_unscaled else float(angle.to_value(u.arcsec))
+    except (ValueError, TypeError, u.UnitsError):
+        raise QueryError(f"'{text}' is not an angle (e.g. 30, 30arcsec, 0.5deg)") from None
+    check_position(0.0, 0.0, value)
+    return value
+
+
 def separation_arcsec(ra1, dec1, ra2, dec2) -> float:
     """Angular distance between two positions (degrees in, arcsec out; haversine)."""
     ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
@@ -137,6 +175,58 @@ def lightcurve(
     for source_id, separation in cone(conn, ra_deg, dec_deg, radius_arcsec):
         rows += [(*row, round(separation, 3)) for row in conn.execute(LIGHTCURVE, (source_id,))]
     return columns + ["separation_arcsec"], rows
+
+
+SOURCE_METRICS = """SELECT s.name, s.ra_deg, s.dec_deg, v.n_measurements, v.n_epochs, v.max_snr,
+    v.weighted_mean_jy, v.eta, v.v, v.vs, v.m, v.chi2_nu, v.variable, v.reason
+    FROM sources s JOIN variability v USING (source_id)"""
+
+
+def sources(
+    conn,
+    eta_min: float | None = None,
+    v_min: float | None = None,
+    vs_min: float | None = None,
+    m_min: float | None = None,
+    variable_only: bool = False,
+):
+    """Every source with its variability metrics (docs/products.md: eta, V, and the two-epoch
+    Vs and m), most variable (eta) first; at least each minimum given (|Vs| and |m| for those)."""
+    clauses, params = [], []
+    for clause, value in (
+        ("v.eta >= ?", eta_min),
+        ("v.v >= ?", v_min),
+        ("abs(v.vs) >= ?", vs_min),
+        ("abs(v.m) >= ?", m_min),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    if variable_only:
+        clauses.append("v.variable")
+    where = " AND ".join(clauses) or "1"
+    return _rows(conn, f"{SOURCE_METRICS} WHERE {where} ORDER BY v.eta IS NULL, v.eta DESC, s.name", params)
+
+
+def near(conn, ra_deg: float, dec_deg: float, radius_arcsec: float):
+    """The sources within the radius of a position, nearest first, with their distance and
+    variability metrics."""
+    columns, rows = [], []
+    for source_id, separation in cone(conn, ra_deg, dec_deg, radius_arcsec):
+        columns, found = _rows(conn, f"{SOURCE_METRICS} WHERE s.source_id = ?", (source_id,))
+        rows += [(*row, round(separation, 3)) for row in found]
+    return (columns or _rows(conn, f"{SOURCE_METRICS} LIMIT 0")[0]) + ["separation_arcsec"], rows
+
+
+def new_sources(conn):
+    """The new-source candidates of every image (blind detections with no catalogue source),
+    in time order."""
+    return _rows(
+        conn,
+        """SELECT g.obs, d.mjd, d.ra_deg, d.dec_deg, d.significance, d.peak_jy_beam, d.pb, d.flux_jy,
+        d.forced_flux_jy, d.forced_flux_err_jy FROM detections d JOIN groups g USING (group_id)
+        WHERE d.new_source ORDER BY d.mjd, d.ra_deg""",
+    )
 
 
 def _time_filter(column: str, start: str | None, end: str | None) -> tuple[str, list[float]]:

@@ -292,3 +292,85 @@ def test_nan_coordinates_are_rejected_by_the_command_line(tiny_run, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["--db", str(tiny_run / "work/products.sqlite"), "lightcurve", "--ra", "nan", "--dec", "0"])
     assert stop.value.code == 2 and "not a finite number" in capsys.readouterr().err
+
+
+def variability_index(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """A synthetic work area of 6 images of 40 sources, constant (1 mJy noise) but for
+    SYN J0000007, twice as bright in the 4th image; its light curves built by the workflow's
+    code and indexed. Returns the index and the light curves' sources table."""
+    import numpy as np
+
+    from conftest import project_config, typed_settings
+    from contimg.photometry import lightcurves
+
+    work = tmp_path / "work"
+    synthetic.write_work_area(work, 6, rows_per_image=40, n_sources=40)
+    rng = np.random.default_rng(5)
+    tables = sorted((work / "photometry").glob("*.parquet"))
+    for k, path in enumerate(tables):
+        rows = pd.read_parquet(path)
+        flux = 0.05 + 0.002 * rows["name"].str[-3:].astype(int) + rng.normal(0, 0.001, len(rows))
+        flux = flux.where(~((rows["name"] == "SYN J0000007") & (k == 3)), 2 * flux)
+        rows = rows.assign(flux_jy=flux, peak_jy_beam=flux, snr=flux / rows["flux_err_jy"], position_from="catalog")
+        rows.to_parquet(path, index=False)
+    settings = typed_settings(project_config(), "photometry").variability
+    out = work / RELATIVE.lightcurves("sources.parquet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lightcurves.build(tables, [], out.parent, settings)
+    db = tmp_path / "products.sqlite"
+    index_now(work, db)
+    return db, pd.read_parquet(out)
+
+
+def test_vast_style_queries_answer_from_the_index(tmp_path, capsys):
+    """sources (highest eta first, filtered by each metric), variables and new-sources agree
+    with the light-curve products they were indexed from."""
+    db, table = variability_index(tmp_path)
+    code, listed, _ = ask(db, "sources", capsys=capsys)
+    assert code == 0 and len(listed) == len(table) == 40
+    assert [r["eta"] for r in listed] == sorted(table["eta"], reverse=True)
+    cut = float(table["eta"].median())
+    code, strong, _ = ask(db, "sources", "--eta-min", str(cut), "--v-min", "0", capsys=capsys)
+    assert {r["name"] for r in strong} == set(table.loc[table["eta"] >= cut, "name"])
+    code, big_m, _ = ask(db, "sources", "--m-min", "0.5", capsys=capsys)
+    assert {r["name"] for r in big_m} == set(table.loc[table["m"].abs() >= 0.5, "name"]) == {"SYN J0000007"}
+    code, variables, _ = ask(db, "variables", capsys=capsys)
+    assert [r["name"] for r in variables] == ["SYN J0000007"] == list(table.loc[table["variable"], "name"])
+    assert listed[0]["name"] == "SYN J0000007"  # the variable has the highest eta
+    code, _, err = ask(db, "new-sources", capsys=capsys)
+    assert code == 1 and "no new-source candidate" in err  # no blind tables in this area
+    code, _, err = ask(db, "sources", "--eta-min", "1e9", capsys=capsys)
+    assert code == 1 and err.count("\n") == 1 and "no source matches" in err
+
+
+def test_cone_search_by_sexagesimal_position_in_votable_and_fits(tiny_run, capsys, tmp_path):
+    """A cone search around the brightest source, given in sexagesimal, finds it first; the
+    VOTable and the FITS table read back with astropy; bad requests get one sentence, exit 1
+    and no file."""
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    db = tiny_run / "work/products.sqlite"
+    table = pd.read_parquet(tiny_run / DEPLOYED.lightcurves("sources.parquet"))
+    source = table.sort_values("max_snr").iloc[-1]
+    where = SkyCoord(source["ra_deg"], source["dec_deg"], unit="deg")
+    ra, dec = where.to_string("hmsdms", sep=":", precision=3).split()
+    code, found, _ = ask(db, "cone", ra, dec, "1arcmin", capsys=capsys)
+    assert code == 0 and found[0]["name"] == source["name"] and found[0]["separation_arcsec"] < 0.1
+    for fmt in ("votable", "fits"):
+        out = tmp_path / f"cone.{fmt}"
+        assert cli.main(["--db", str(db), "--format", fmt, "-o", str(out), "cone", ra, dec, "60"]) == 0
+        back = Table.read(out, format=fmt)
+        assert list(back["name"]) == [r["name"] for r in found]
+        assert back["separation_arcsec"][0] == pytest.approx(found[0]["separation_arcsec"])
+    for argv, message in (
+        (["cone", "09:75:00", "+54:31:12", "60"], "is not a position"),
+        (["cone", "09:18:12", "+54:31:12", "5 kg"], "is not an angle"),
+        (["cone", "00:00:00", "-80:00:00", "60"], "no source within"),
+    ):
+        out = tmp_path / "refused.xml"
+        code = cli.main(["--db", str(db), "--format", "votable", "-o", str(out), *argv])
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and len(err.strip().splitlines()) == 1 and not out.exists()
+    assert cli.main(["--db", str(tmp_path / "none.sqlite"), "variables"]) == 1
+    assert "no products index" in capsys.readouterr().err
