@@ -113,6 +113,18 @@ def test_constant_point_sources_have_their_true_flux(night):
     assert ((ratio - 1).abs() <= 0.05).mean() >= 0.9, worst
 
 
+def test_forced_flux_errors_describe_the_scatter(night):
+    """The pulls (measured - true) / error of SNR > 20 constant point sources have a robust
+    width within 0.8-1.2 and a median within 0.5: the errors are neither under- nor overstated
+    (photometry.flux_systematic_fraction was set on other nights: contimg.photometry.forced)."""
+    out, scene, records, summary, names = night
+    rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
+    rows = rows[constant_points(scene, rows, names) & (rows["snr"] > 20) & (rows["flags"] & forced.UNRELIABLE == 0)]
+    pull = (rows["flux_jy"] - truth_table(scene, rows, names)) / rows["flux_err_jy"]
+    width = 1.4826 * np.median(np.abs(pull - np.median(pull)))
+    assert 0.8 <= width <= 1.2 and abs(np.median(pull)) < 0.5, (width, np.median(pull))
+
+
 def test_light_curve_positions_are_the_true_ones(night):
     """Within a tenth of the beam, though the catalogue's positions are 2" (rms) off."""
     out, scene, records, summary, names = night
