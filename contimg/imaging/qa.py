@@ -215,33 +215,35 @@ def image_metrics(
 
 
 def thumbnail(image_pb: np.ndarray, header, sources: pd.DataFrame, title: str, path, size: int = 800) -> None:
-    """PNG of the primary-beam-corrected image with the catalogue's positions circled."""
+    """PNG of the primary-beam-corrected image (the part with data, block-averaged to about
+    ``size`` pixels across, asinh-stretched around the noise: `picture`) with the catalogue's
+    positions circled."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from . import picture
+
+    rows, cols = picture.covered(image_pb)
+    step = max(1, int(np.ceil(max(rows.stop - rows.start, cols.stop - cols.start) / size)))
+    shown = picture.block_mean(image_pb[rows, cols], step)
     wcs = WCS(header).celestial
-    step = max(1, image_pb.shape[0] // size)
-    shown = image_pb[::step, ::step]
-    finite = shown[np.isfinite(shown)]
-    vmin, vmax = np.percentile(finite, [1, 99.8]) if finite.size else (0, 1)
-    fig = plt.figure(figsize=(8, 8))
-    ax = fig.add_subplot(projection=wcs[::step, ::step])
-    ax.imshow(shown, origin="lower", cmap="gray_r", vmin=vmin, vmax=vmax)
+    height, width = shown.shape
+    inches = float(np.clip(width / 100, 8, 16))  # about one picture pixel per block at 100 dpi
+    fig = plt.figure(figsize=(inches, float(np.clip(inches * height / max(width, 1), 2.5, inches)) + 1.2))
+    ax = fig.add_subplot(projection=wcs[rows.start : rows.stop : step, cols.start : cols.stop : step])
+    ax.imshow(shown, origin="lower", cmap="gray_r", norm=picture.noise_stretch(shown))
     if len(sources):
         x, y = wcs.world_to_pixel(SkyCoord(sources["ra_deg"], sources["dec_deg"], unit="deg"))
+        x, y = (x - cols.start - (step - 1) / 2) / step, (y - rows.start - (step - 1) / 2) / step  # block centres
         hit = sources["snr"].fillna(0) >= 5
-        ax.scatter(
-            x[hit] / step, y[hit] / step, s=80, facecolors="none", edgecolors="tab:green", label="catalogue, detected"
-        )
-        ax.scatter(
-            x[~hit] / step, y[~hit] / step, s=80, facecolors="none", edgecolors="tab:red", label="catalogue, < 5 sigma"
-        )
+        ax.scatter(x[hit], y[hit], s=80, facecolors="none", edgecolors="tab:green", label="catalogue, detected")
+        ax.scatter(x[~hit], y[~hit], s=80, facecolors="none", edgecolors="tab:red", label="catalogue, < 5 sigma")
         ax.legend(loc="upper right", fontsize=8)
     for coord, side in ((ax.coords[0], "b"), (ax.coords[1], "l")):  # WCSAxes may pick the top for RA
         coord.set_ticklabel_position(side)
         coord.set_axislabel_position(side)
     ax.set(title=title, xlabel="RA", ylabel="Dec")
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=100)
     plt.close(fig)

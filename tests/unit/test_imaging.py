@@ -284,3 +284,36 @@ def test_wsclean_options_from_config():
     size = float(cmd[cmd.index("-baseline-averaging") + 1])
     # WSClean's recipe: uv_max (wavelengths) x 2 pi x t / 1 day
     assert abs(size - 13543 * 2 * np.pi * 12.884902 / 86400) < 0.01, size
+
+
+def test_pictures_show_sources_above_the_noise_on_a_canvas_shaped_like_the_data(tmp_path):
+    """A 4:1 strip of data (noise 1 mJy, a 1 Jy source between every 5th pixel) in a square
+    image of NaN: the picture is wider than high, block averages keep the source (every 5th
+    pixel loses 40 % of it) and the stretch puts the noise on a visible part of the grey scale."""
+    from matplotlib.image import imread
+
+    from contimg.imaging import picture
+
+    rng = np.random.default_rng(1)
+    image = np.full((2000, 2000), np.nan)
+    image[800:1200, 200:1800] = rng.normal(0, 1e-3, (400, 1600))
+    yy, xx = np.mgrid[0:2000, 0:2000]
+    image += np.exp(-((xx - 1002.0) ** 2 + (yy - 1002.0) ** 2) / (2 * 2.0**2))
+    rows, cols = picture.covered(image)
+    assert (rows, cols) == (slice(800, 1200), slice(200, 1800))
+    averaged = picture.block_mean(image[rows, cols], 5)
+    assert np.nanmax(averaged) > 0.4 and np.nanmax(image[rows, cols][::5, ::5]) < 0.62
+    norm = picture.noise_stretch(averaged)
+    assert norm(3e-3) - norm(-3e-3) > 0.1 and norm(np.nanmax(averaged)) == pytest.approx(1.0)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype, wcs.wcs.crval, wcs.wcs.crpix, wcs.wcs.cdelt = (
+        ["RA---SIN", "DEC--SIN"],
+        [140, 54],
+        [1000, 1000],
+        [-1e-3, 1e-3],
+    )
+    qa.thumbnail(
+        image, wcs.to_header(), pd.DataFrame(columns=["ra_deg", "dec_deg", "snr"]), "strip", tmp_path / "s.png"
+    )
+    height, width = imread(tmp_path / "s.png").shape[:2]
+    assert width > 1.5 * height
