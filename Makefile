@@ -11,7 +11,7 @@ TEST_APT_PACKAGES := chromium  # tests/workflow/test_report.py opens the report 
 SNAKEMAKE := $(BIN)/snakemake
 PYTEST_ARGS ?=
 
-.PHONY: setup apt test-apt demo test lock clean-demo
+.PHONY: setup apt test-apt demo test browse lock clean-demo
 
 setup: apt $(VENV)/.setup-stamp
 
@@ -46,6 +46,10 @@ demo: setup
 # session work areas are built once and shared (tests/README.md). The 15 slowest are listed.
 test: setup test-apt
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 $(PYTEST_ARGS)
+
+# The demo's products index in a web browser: http://127.0.0.1:8001/products (Ctrl-C stops it).
+browse: setup
+	$(BIN)/contimg-browse --db work/products.sqlite
 
 # Re-pin every dependency from requirements.in (needs the package registry).
 lock:

@@ -374,3 +374,64 @@ def test_cone_search_by_sexagesimal_position_in_votable_and_fits(tiny_run, capsy
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1 and not out.exists()
     assert cli.main(["--db", str(tmp_path / "none.sqlite"), "variables"]) == 1
     assert "no products index" in capsys.readouterr().err
+
+
+def test_the_browser_shows_light_curves_variables_and_cone_searches(tmp_path):
+    """contimg-browse (Datasette, immutable) on an index with a known variable, driven in
+    headless Chromium: the variable's page plots its light curve with all 6 epochs, the
+    variability page lists it first, a cone search by sexagesimal position finds it, the eta-V
+    page plots; no page errors, and the index file is unchanged afterwards."""
+    import socket
+    import urllib.request
+
+    from astropy.coordinates import SkyCoord
+    from playwright.sync_api import sync_playwright
+    from test_report import CHROMIUM, CHROMIUM_ARGS
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium (make test installs it)")
+    db, table = variability_index(tmp_path)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    browse = Path(sys.executable).parent / "contimg-browse"
+    server = subprocess.Popen([str(browse), "--db", str(db), "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/products"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base, timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.2)
+        variable = table.loc[table["variable"], ["name", "ra_deg", "dec_deg"]].iloc[0]
+        ra, dec = SkyCoord(variable["ra_deg"], variable["dec_deg"], unit="deg").to_string("hmsdms", sep=":").split()
+        errors = []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.on("pageerror", lambda err: errors.append(str(err)))
+
+            def rows(url):
+                page.goto(url)
+                page.wait_for_load_state("networkidle")
+                return page.locator("table.rows-and-columns tbody tr")
+
+            page.goto(base + "/variability")
+            page.get_by_text(variable["name"], exact=True).first.click()  # its link opens its page
+            page.wait_for_load_state("networkidle")
+            page.locator(".vega-embed svg, .vega-embed canvas").first.wait_for()
+            assert page.locator("table.rows-and-columns tbody tr").count() == 6
+            assert rows(base + "/variability").first.locator("td").first.inner_text() == variable["name"]
+            found = rows(f"{base}/cone?ra={ra}&dec={dec.replace('+', '%2B')}&radius_arcsec=30")
+            assert found.count() >= 1 and found.first.locator("td").first.inner_text() == variable["name"]
+            rows(base + "/eta_v#g.mark=circle&g.x_column=log10_eta&g.y_column=log10_v&g.x_type=quantitative")
+            page.locator(".vega-embed svg, .vega-embed canvas").first.wait_for()
+            browser.close()
+        assert errors == []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before

@@ -1,0 +1,146 @@
+"""``contimg-browse``: the products index in a web browser, with no web app of our own.
+
+Datasette serves ``products.sqlite`` read-only and immutable on localhost, with the image
+thumbnails of the work area as static files and these pages (canned queries, `METADATA`):
+
+- ``source?name=...``: a source's light curve (every epoch: flux, error, flags, its image's
+  thumbnail), plotted by datasette-vega (the link's ``#g.`` settings);
+- ``variability``: every source's metrics (eta, V, Vs, m, ...), most variable first; the
+  ``variability`` table itself sorts by any column;
+- ``eta_v``: log eta against log V, one point per source (plotted);
+- ``cone?ra=09:18:12&dec=+54:31:12&radius_arcsec=60``: sources around a position given in
+  degrees or sexagesimal (`browse_sql`'s SQL functions);
+- ``time_range?start=...&end=...``: images whose mid-time is in the range (MJD or ISO);
+- ``new_sources``: the new-source candidates; ``image_qa``: every image's QA with its thumbnail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .cli import DEFAULT_DB
+
+LINE = "#g.mark=line&g.x_column=mjd&g.x_type=quantitative&g.y_column=flux_jy&g.y_type=quantitative"
+SCATTER = "#g.mark=circle&g.x_column=log10_eta&g.x_type=quantitative&g.y_column=log10_v&g.y_type=quantitative"
+# a source's name as a link to its page ('+' and ' ' escaped for the query string)
+SOURCE_LINK = (
+    "'<a href=\"/products/source?name=' || replace(replace(s.name, '+', '%2B'), ' ', '%20') || '"
+    + LINE
+    + "\">' || s.name || '</a>'"
+)
+THUMBNAIL = '\'<img src="/thumbs/\' || g.obs || \'-thumb.png" width="240" loading="lazy">\''
+METRICS = "v.n_epochs, v.max_snr, v.weighted_mean_jy, v.eta, v.v, v.vs, v.m, v.chi2_nu, v.variable, v.reason"
+
+QUERIES = {
+    "source": {
+        "title": "Source: light curve",
+        "description": "Every forced measurement of one source (plot: flux_jy against mjd).",
+        "sql": f"""SELECT g.obs, p.mjd, p.flux_jy, p.flux_err_jy, p.snr, p.flags, p.catalog_flux_jy,
+            {THUMBNAIL} AS thumbnail
+            FROM photometry p JOIN sources s USING (source_id) JOIN groups g USING (group_id)
+            WHERE s.name = :name ORDER BY p.mjd""",
+    },
+    "variability": {
+        "title": "Variability: most variable first",
+        "sql": f"""SELECT {SOURCE_LINK} AS source, s.ra_deg, s.dec_deg, {METRICS}
+            FROM variability v JOIN sources s USING (source_id)
+            ORDER BY v.eta IS NULL, v.eta DESC, s.name""",
+    },
+    "eta_v": {
+        "title": "eta against V",
+        "description": "One point per source with both metrics (plot: log10_v against log10_eta).",
+        "sql": """SELECT s.name, log10(v.eta) AS log10_eta, log10(v.v) AS log10_v, v.variable
+            FROM variability v JOIN sources s USING (source_id) WHERE v.eta > 0 AND v.v > 0
+            ORDER BY v.eta DESC""",
+    },
+    "cone": {
+        "title": "Cone search",
+        "description": "Sources within radius_arcsec of (ra, dec): degrees, or 09:18:12 +54:31:12.",
+        "sql": f"""SELECT {SOURCE_LINK} AS source, s.ra_deg, s.dec_deg,
+            sep_arcsec(ra_deg(:ra), dec_deg(:dec), s.ra_deg, s.dec_deg) AS separation_arcsec, {METRICS}
+            FROM sources s LEFT JOIN variability v USING (source_id)
+            WHERE separation_arcsec <= CAST(:radius_arcsec AS REAL) ORDER BY separation_arcsec""",
+    },
+    "time_range": {
+        "title": "Images in a time range",
+        "description": "start and end: MJD or ISO UTC (2026-03-21T05:00).",
+        "sql": f"""SELECT g.obs, i.mjd, i.verdict, i.rms_jy, i.rms_over_thermal, i.flux_ratio_median,
+            i.astrometric_offset_arcsec, i.n_sources, {THUMBNAIL} AS thumbnail
+            FROM images i JOIN groups g USING (group_id)
+            WHERE i.mjd BETWEEN mjd(:start) AND mjd(:end) ORDER BY i.mjd""",
+    },
+    "new_sources": {
+        "title": "New-source candidates",
+        "sql": """SELECT g.obs, d.mjd, d.ra_deg, d.dec_deg, d.significance, d.flux_jy, d.forced_flux_jy,
+            d.forced_flux_err_jy FROM detections d JOIN groups g USING (group_id)
+            WHERE d.new_source ORDER BY d.mjd""",
+    },
+    "image_qa": {
+        "title": "Image QA",
+        "sql": f"""SELECT g.obs, i.mjd, i.verdict, i.reasons, i.rms_jy, i.rms_over_thermal, i.flux_ratio_median,
+            i.astrometric_offset_arcsec, i.n_sources, {THUMBNAIL} AS thumbnail
+            FROM images i JOIN groups g USING (group_id) ORDER BY i.mjd""",
+    },
+}
+
+METADATA = {
+    "title": "DSA-110 continuum survey: products index",
+    "description": "Read-only. Pages: source, variability, eta_v, cone, time_range, new_sources, image_qa.",
+    "databases": {
+        "products": {
+            "queries": QUERIES,
+            "tables": {"sources": {"label_column": "name"}},
+            "plugins": {"datasette-render-html": {"columns": ["source", "thumbnail"]}},
+        }
+    },
+}
+
+
+def command(db: Path, images: Path, metadata: Path, port: int) -> list[str]:
+    """The datasette command serving ``db`` (as database "products") and, if it exists, the
+    ``images`` directory (the pages' thumbnails) at /thumbs."""
+    return [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        "--immutable",
+        str(db),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--metadata",
+        str(metadata),
+        "--setting",
+        "sql_time_limit_ms",
+        "5000",
+    ] + (["--static", f"thumbs:{images}"] if images.is_dir() else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="contimg-browse", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", type=Path, default=Path(os.environ.get("CONTIMG_DB", DEFAULT_DB)))
+    ap.add_argument("--images", type=Path, help="the thumbnails' directory (default: images/ next to the index)")
+    ap.add_argument("--port", type=int, default=8001)
+    args = ap.parse_args(argv)
+    if not args.db.is_file():
+        print(f"contimg-browse: no products index at {args.db}", file=sys.stderr)
+        return 1
+    images = args.images or args.db.parent / "images"
+    print(f"contimg-browse: http://127.0.0.1:{args.port}/products (Ctrl-C to stop)", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="contimg-browse-") as scratch:
+        served = Path(scratch) / "products.sqlite"  # datasette names the database by its file
+        served.symlink_to(args.db.resolve())
+        metadata = Path(scratch) / "metadata.json"
+        metadata.write_text(json.dumps(METADATA))
+        try:
+            return subprocess.call(command(served, images, metadata, args.port))
+        except KeyboardInterrupt:
+            return 0
