@@ -89,8 +89,12 @@ def test_verify_reproduces_the_release_then_names_exactly_the_damaged_files(rele
         path.write_bytes(bytes(data))
     done, report = verify(manifest_path, tmp_path / "rerun2", tmp_path / "report2.json")
     assert done.returncode == 1
-    assert report["problems"] == [
+    assert report["problems"][:2] == [
         f"input incoming:{raw.name}: changed",
         "product photometry/20260321T050509.parquet: changed since the release",
     ]
+    # the changed raw file is group 20260321T050509's: its re-run products may differ (seen: the
+    # photometry's peaks by 5.5e-6, over the 1e-6 tolerance), no other group's may
+    others = report["problems"][2:]
+    assert all(p.startswith("re-run product ") and "20260321T050509" in p for p in others), others
     assert f"input incoming:{raw.name}: changed" in done.stdout
