@@ -91,7 +91,13 @@ QUERIES = {
 
 METADATA = {
     "title": "DSA-110 continuum survey: products index",
-    "description": "Read-only. Pages: source, variability, eta_v, cone, time_range, new_sources, image_qa.",
+    "description_html": (
+        "Read-only. Pages: "
+        '<a href="/products/variability">variability</a> (each name opens its light curve), '
+        f'<a href="/products/eta_v{SCATTER}">eta against V</a>, '
+        '<a href="/products/cone">cone search</a>, <a href="/products/time_range">time range</a>, '
+        '<a href="/products/new_sources">new sources</a>, <a href="/products/image_qa">image QA</a>.'
+    ),
     "databases": {
         "products": {
             "queries": QUERIES,

@@ -177,9 +177,9 @@ def lightcurve(
     return columns + ["separation_arcsec"], rows
 
 
-SOURCE_METRICS = """SELECT s.name, s.ra_deg, s.dec_deg, v.n_measurements, v.n_epochs, v.max_snr,
-    v.weighted_mean_jy, v.eta, v.v, v.vs, v.m, v.chi2_nu, v.variable, v.reason
-    FROM sources s JOIN variability v USING (source_id)"""
+SOURCE_COLUMNS = """s.name, s.ra_deg, s.dec_deg, v.n_measurements, v.n_epochs, v.max_snr,
+    v.weighted_mean_jy, v.eta, v.v, v.vs, v.m, v.chi2_nu, v.variable, v.reason"""
+SOURCE_METRICS = f"SELECT {SOURCE_COLUMNS} FROM sources s JOIN variability v USING (source_id)"
 
 
 def sources(
@@ -211,11 +211,16 @@ def sources(
 def near(conn, ra_deg: float, dec_deg: float, radius_arcsec: float):
     """The sources within the radius of a position, nearest first, with their distance and
     variability metrics."""
-    columns, rows = [], []
-    for source_id, separation in cone(conn, ra_deg, dec_deg, radius_arcsec):
-        columns, found = _rows(conn, f"{SOURCE_METRICS} WHERE s.source_id = ?", (source_id,))
-        rows += [(*row, round(separation, 3)) for row in found]
-    return (columns or _rows(conn, f"{SOURCE_METRICS} LIMIT 0")[0]) + ["separation_arcsec"], rows
+    found = dict(cone(conn, ra_deg, dec_deg, radius_arcsec))  # {source_id: separation}
+    cursor = conn.execute(
+        f"""SELECT s.source_id, {SOURCE_COLUMNS} FROM sources s JOIN variability v USING (source_id)
+        WHERE s.source_id IN ({", ".join("?" * len(found))})""",
+        list(found),
+    )
+    columns = [d[0] for d in cursor.description][1:]
+    metrics = {row[0]: row[1:] for row in cursor}
+    nearest_first = sorted(metrics, key=found.get)
+    return columns + ["separation_arcsec"], [(*metrics[k], round(found[k], 3)) for k in nearest_first]
 
 
 def new_sources(conn):
