@@ -117,6 +117,12 @@ def mosaic_images(wildcards):
     return [AREA.image(obs, suffix) for obs in PLAN.mosaics[wildcards.hour] for suffix in MOSAIC_READS]
 
 
+def mosaic_photometry(wildcards):
+    """The photometry records of the groups of mosaic {hour} (their new-source candidates are
+    marked on its picture)."""
+    return [AREA.photometry(obs, ".json") for obs in PLAN.mosaics[wildcards.hour]]
+
+
 def pointing_dec(wildcards):
     """Pointing declination (deg) of group {obs}, from the inventory."""
     return float(PLAN.row(wildcards.obs)["pointing_dec_deg"])

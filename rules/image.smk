@@ -37,7 +37,8 @@ rule image:
 
 rule mosaic:
     input:
-        mosaic_images,
+        images=mosaic_images,
+        photometry=mosaic_photometry,
     output:
         multiext(AREA.mosaic(suffix=""), *(ext for ext in MOSAIC if ext != ".png")),
         report(

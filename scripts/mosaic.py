@@ -1,4 +1,5 @@
-"""Snakemake script: the passing images of one hour -> mosaics/{hour}.fits (+ weight, residual, record)."""
+"""Snakemake script: the passing images of one hour -> mosaics/{hour}.fits (+ weight, residual,
+record, and a picture marking its catalogue sources and the groups' new-source candidates)."""
 
 from pathlib import Path
 
@@ -7,7 +8,10 @@ from contimg.imaging import mosaic
 
 log = runlog.setup(snakemake.log[0])  # (snakemake injects this object)
 record = mosaic.make_mosaic(
-    [Path(p) for p in snakemake.params.prefixes], Path(snakemake.output[0]).with_suffix(""), snakemake.params.pb_cut
+    [Path(p) for p in snakemake.params.prefixes],
+    Path(snakemake.output[0]).with_suffix(""),
+    snakemake.params.pb_cut,
+    snakemake.input.photometry,
 )
 for skipped in record["excluded"]:
     log.warning("%s: image %s left out: %s", record["mosaic"], skipped["obs"], "; ".join(skipped["reasons"]))

@@ -76,10 +76,25 @@ def _reproject_into(
     return part, (slice(y0, y1), slice(x0, x1))
 
 
-def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> dict:
+def marked_sources(qa_records: list[dict], photometry_records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the mosaic's picture marks: the catalogue sources the images' QA measured (ra_deg,
+    dec_deg and their best snr, one row per name) and the groups' new-source candidates."""
+    rows = pd.DataFrame(
+        [s for r in qa_records for s in r.get("sources", [])], columns=["name", "ra_deg", "dec_deg", "snr"]
+    )
+    catalogue = rows.groupby("name", sort=True).agg({"ra_deg": "first", "dec_deg": "first", "snr": "max"})
+    new = pd.DataFrame([s for r in photometry_records for s in r.get("new_sources", [])], columns=["ra_deg", "dec_deg"])
+    return catalogue.reset_index(), new
+
+
+def make_mosaic(
+    image_prefixes: list[Path], out_prefix: Path, pb_cut: float, photometry_records: list[Path] = ()
+) -> dict:
     """Co-add the passing images among ``image_prefixes`` (images/{obs}); write ``out_prefix``.fits,
-    -weight.fits, -residual.fits, .json and .png (a picture of the mosaic); return the record
-    (included, excluded with reasons). When no image passed, the mosaic is blank (NIMAGES = 0) and the record says why."""
+    -weight.fits, -residual.fits, .json and .png (a picture of the mosaic marking the catalogue
+    sources and the new-source candidates of ``photometry_records``, photometry/{obs}.json);
+    return the record (included, excluded with reasons). When no image passed, the mosaic is
+    blank (NIMAGES = 0) and the record says why."""
     records = {p.name: json.loads(Path(f"{p}-qa.json").read_text()) for p in image_prefixes}
     included = [p for p in image_prefixes if records[p.name]["verdict"] == "pass"]
     excluded = [{"obs": p.name, "reasons": records[p.name]["reasons"]} for p in image_prefixes if p not in included]
@@ -120,10 +135,11 @@ def make_mosaic(image_prefixes: list[Path], out_prefix: Path, pb_cut: float) -> 
         mosaic = np.where(covered, data / np.where(covered, weight, 1.0), np.nan).astype(np.float32)
         fits.PrimaryHDU(mosaic, header).writeto(f"{out_prefix}{suffix}.fits", overwrite=True)
         if not suffix:
-            no_sources = pd.DataFrame(columns=["ra_deg", "dec_deg", "snr"])
-            qa.thumbnail(
-                mosaic, header, no_sources, f"mosaic {out_prefix.name}: {len(included)} images", f"{out_prefix}.png"
+            catalogue, new = marked_sources(
+                [records[p.name] for p in included], [json.loads(Path(r).read_text()) for r in photometry_records]
             )
+            title = f"mosaic {out_prefix.name}: {len(included)} images"
+            qa.thumbnail(mosaic, header, catalogue, title, f"{out_prefix}.png", new_sources=new)
     weight_header = header.copy()
     weight_header["BUNIT"] = "JY**-2"
     fits.PrimaryHDU(weight.astype(np.float32), weight_header).writeto(f"{out_prefix}-weight.fits", overwrite=True)

@@ -39,12 +39,14 @@ def block_mean(image: np.ndarray, step: int) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def noise_stretch(shown: np.ndarray) -> ImageNormalize:
+def noise_stretch(shown: np.ndarray, rms: float | None = None) -> ImageNormalize:
     """asinh from -3 sigma to the peak (at least 10 sigma), linear over the noise (which then
-    spans about a fifth of the grey scale)."""
+    spans about a fifth of the grey scale); sigma is ``rms`` if given and positive, else the
+    robust rms of ``shown``."""
     finite = shown[np.isfinite(shown)]
     if not finite.size:
         return ImageNormalize(vmin=0.0, vmax=1.0)
-    rms = robust_rms(finite) or float(np.std(finite)) or 1.0
+    if not (rms is not None and np.isfinite(rms) and rms > 0):
+        rms = robust_rms(finite) or float(np.std(finite)) or 1.0
     vmin, vmax = -3 * rms, max(float(finite.max()), 10 * rms)
     return ImageNormalize(vmin=vmin, vmax=vmax, stretch=AsinhStretch(a=min(1.0, rms / (vmax - vmin))))

@@ -214,10 +214,19 @@ def image_metrics(
     return metrics, sources
 
 
-def thumbnail(image_pb: np.ndarray, header, sources: pd.DataFrame, title: str, path, size: int = 800) -> None:
+def thumbnail(
+    image_pb: np.ndarray,
+    header,
+    sources: pd.DataFrame,
+    title: str,
+    path,
+    size: int = 800,
+    new_sources: pd.DataFrame | None = None,
+) -> None:
     """PNG of the primary-beam-corrected image (the part with data, block-averaged to about
     ``size`` pixels across, asinh-stretched around the noise: `picture`) with the catalogue's
-    positions circled."""
+    positions circled (green: snr >= 5, red: fainter) and ``new_sources`` (ra_deg, dec_deg)
+    in blue squares."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,12 +243,20 @@ def thumbnail(image_pb: np.ndarray, header, sources: pd.DataFrame, title: str, p
     fig = plt.figure(figsize=(inches, float(np.clip(inches * height / max(width, 1), 2.5, inches)) + 1.2))
     ax = fig.add_subplot(projection=wcs[rows.start : rows.stop : step, cols.start : cols.stop : step])
     ax.imshow(shown, origin="lower", cmap="gray_r", norm=picture.noise_stretch(shown))
+
+    def shown_at(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:  # block centres
+        x, y = wcs.world_to_pixel(SkyCoord(table["ra_deg"], table["dec_deg"], unit="deg"))
+        return (x - cols.start - (step - 1) / 2) / step, (y - rows.start - (step - 1) / 2) / step
+
     if len(sources):
-        x, y = wcs.world_to_pixel(SkyCoord(sources["ra_deg"], sources["dec_deg"], unit="deg"))
-        x, y = (x - cols.start - (step - 1) / 2) / step, (y - rows.start - (step - 1) / 2) / step  # block centres
+        x, y = shown_at(sources)
         hit = sources["snr"].fillna(0) >= 5
         ax.scatter(x[hit], y[hit], s=80, facecolors="none", edgecolors="tab:green", label="catalogue, detected")
         ax.scatter(x[~hit], y[~hit], s=80, facecolors="none", edgecolors="tab:red", label="catalogue, < 5 sigma")
+    if new_sources is not None and len(new_sources):
+        x, y = shown_at(new_sources)
+        ax.scatter(x, y, s=110, marker="s", facecolors="none", edgecolors="tab:blue", label="new-source candidate")
+    if len(sources) or (new_sources is not None and len(new_sources)):
         ax.legend(loc="upper right", fontsize=8)
     for coord, side in ((ax.coords[0], "b"), (ax.coords[1], "l")):  # WCSAxes may pick the top for RA
         coord.set_ticklabel_position(side)

@@ -3,15 +3,21 @@
 Datasette serves ``products.sqlite`` read-only and immutable on localhost, with the image
 thumbnails of the work area as static files and these pages (canned queries, `METADATA`):
 
-- ``source?name=...``: a source's light curve (every epoch: flux, error, flags, its image's
-  thumbnail), plotted by datasette-vega (the link's ``#g.`` settings);
+- ``source?name=...``: a source's light curve (every epoch: flux, error, flags, the source's
+  cut-out from that epoch's image, the image's thumbnail), plotted by datasette-vega (the
+  link's ``#g.`` settings);
 - ``variability``: every source's metrics (eta, V, Vs, m, ...), most variable first; the
   ``variability`` table itself sorts by any column;
 - ``eta_v``: log eta against log V, one point per source (plotted);
 - ``cone?ra=09:18:12&dec=+54:31:12&radius_arcsec=60``: sources around a position given in
   degrees or sexagesimal (`browse_sql`'s SQL functions);
 - ``time_range?start=...&end=...``: images whose mid-time is in the range (MJD or ISO);
-- ``new_sources``: the new-source candidates; ``image_qa``: every image's QA with its thumbnail.
+- ``new_sources``: the new-source candidates with their cut-outs; ``image_qa``: every image's
+  QA with its thumbnail.
+
+Thumbnails are served from the work area's images/ at /thumbs, the cut-out sheets
+(`photometry.cutouts`) from its photometry/ at /cutouts: a cut-out is its tile of the sheet,
+shown at twice its size.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..paths import Area
+from ..photometry import cutouts
 from .cli import DEFAULT_DB
 
 LINE = "#g.mark=line&g.x_column=mjd&g.x_type=quantitative&g.y_column=flux_jy&g.y_type=quantitative"
@@ -35,14 +43,36 @@ SOURCE_LINK = (
     + "\">' || s.name || '</a>'"
 )
 THUMBNAIL = '\'<img src="/thumbs/\' || g.obs || \'-thumb.png" width="240" loading="lazy">\''
-METRICS = "v.n_epochs, v.max_snr, v.weighted_mean_jy, v.eta, v.v, v.vs, v.m, v.chi2_nu, v.variable, v.reason"
+ZOOM = 2
+
+
+def cutout_cell(table: str) -> str:
+    """SQL for the HTML showing the cut-out of ``table``'s row (its ``cutout`` tile of the
+    group's sheet; NULL where it has none)."""
+    side, shown = cutouts.TILE - 1, ZOOM * (cutouts.TILE - 1)
+    left = f"(({table}.cutout % {cutouts.COLUMNS}) * {cutouts.TILE})"  # in brackets: || binds tighter than *
+    top = f"(({table}.cutout / {cutouts.COLUMNS}) * {cutouts.TILE})"
+    return (
+        f"CASE WHEN {table}.cutout >= 0 THEN "
+        f'\'<div class="cutout" style="width:{shown}px;height:{shown}px;overflow:hidden">'
+        f'<div style="width:{side}px;height:{side}px;transform:scale({ZOOM});transform-origin:0 0;'
+        f"image-rendering:pixelated;background:url(/cutouts/' || g.obs || '-cutouts.png) -' || {left} || 'px -' || "
+        f"{top} || 'px\"></div></div>' END"
+    )
+
+
+METRICS = (  # rounded for the page (the variability table itself has every digit)
+    "v.n_epochs, round(v.max_snr, 1) AS max_snr, round(v.weighted_mean_jy, 5) AS weighted_mean_jy, "
+    "round(v.eta, 3) AS eta, round(v.v, 4) AS v, round(v.vs, 2) AS vs, round(v.m, 4) AS m, "
+    "round(v.chi2_nu, 3) AS chi2_nu, v.variable, v.reason"
+)
 
 QUERIES = {
     "source": {
         "title": "Source: light curve",
         "description": "Every forced measurement of one source (plot: flux_jy against mjd).",
         "sql": f"""SELECT g.obs, p.mjd, p.flux_jy, p.flux_err_jy, p.snr, p.flags, p.catalog_flux_jy,
-            {THUMBNAIL} AS thumbnail
+            {cutout_cell("p")} AS cutout, {THUMBNAIL} AS thumbnail
             FROM photometry p JOIN sources s USING (source_id) JOIN groups g USING (group_id)
             WHERE s.name = :name ORDER BY p.mjd""",
     },
@@ -77,8 +107,8 @@ QUERIES = {
     },
     "new_sources": {
         "title": "New-source candidates",
-        "sql": """SELECT g.obs, d.mjd, d.ra_deg, d.dec_deg, d.significance, d.flux_jy, d.forced_flux_jy,
-            d.forced_flux_err_jy FROM detections d JOIN groups g USING (group_id)
+        "sql": f"""SELECT g.obs, d.mjd, d.ra_deg, d.dec_deg, d.significance, d.flux_jy, d.forced_flux_jy,
+            d.forced_flux_err_jy, {cutout_cell("d")} AS cutout FROM detections d JOIN groups g USING (group_id)
             WHERE d.new_source ORDER BY d.mjd""",
     },
     "image_qa": {
@@ -102,15 +132,17 @@ METADATA = {
         "products": {
             "queries": QUERIES,
             "tables": {"sources": {"label_column": "name"}},
-            "plugins": {"datasette-render-html": {"columns": ["source", "thumbnail"]}},
+            "plugins": {"datasette-render-html": {"columns": ["source", "thumbnail", "cutout"]}},
         }
     },
 }
 
 
-def command(db: Path, images: Path, metadata: Path, port: int) -> list[str]:
-    """The datasette command serving ``db`` (as database "products") and, if it exists, the
-    ``images`` directory (the pages' thumbnails) at /thumbs."""
+def command(db: Path, work: Path, metadata: Path, port: int) -> list[str]:
+    """The datasette command serving ``db`` (as database "products") and the work area's
+    thumbnails (at /thumbs) and cut-out sheets (at /cutouts) where it has them."""
+    area = Area(str(work))
+    static = {"thumbs": Path(area.image("")).parent, "cutouts": Path(area.photometry("")).parent}
     return [
         sys.executable,
         "-m",
@@ -127,19 +159,20 @@ def command(db: Path, images: Path, metadata: Path, port: int) -> list[str]:
         "--setting",
         "sql_time_limit_ms",
         "5000",
-    ] + (["--static", f"thumbs:{images}"] if images.is_dir() else [])
+    ] + [arg for mount, path in static.items() if path.is_dir() for arg in ("--static", f"{mount}:{path}")]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="contimg-browse", description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", type=Path, default=Path(os.environ.get("CONTIMG_DB", DEFAULT_DB)))
-    ap.add_argument("--images", type=Path, help="the thumbnails' directory (default: images/ next to the index)")
+    ap.add_argument(
+        "--work", type=Path, help="the work area whose thumbnails and cut-outs to show (default: the index's directory)"
+    )
     ap.add_argument("--port", type=int, default=8001)
     args = ap.parse_args(argv)
     if not args.db.is_file():
         print(f"contimg-browse: no products index at {args.db}", file=sys.stderr)
         return 1
-    images = args.images or args.db.parent / "images"
     print(f"contimg-browse: http://127.0.0.1:{args.port}/products (Ctrl-C to stop)", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="contimg-browse-") as scratch:
         served = Path(scratch) / "products.sqlite"  # datasette names the database by its file
@@ -147,6 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         metadata = Path(scratch) / "metadata.json"
         metadata.write_text(json.dumps(METADATA))
         try:
-            return subprocess.call(command(served, images, metadata, args.port))
+            return subprocess.call(command(served, args.work or args.db.parent, metadata, args.port))
         except KeyboardInterrupt:
             return 0

@@ -182,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"contimg-query: {err}", file=sys.stderr)
         return 1
     if args.output is None:
-        write(columns, rows, args.format)
+        try:
+            write(columns, rows, args.format)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (| head): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second one at exit
         return 0
     partial = args.output.with_name(f".{args.output.name}.partial")
     if args.format in ("votable", "fits"):

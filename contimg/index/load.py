@@ -21,7 +21,17 @@ from .. import tables
 from ..paths import Area
 from .products import Product
 
-PHOTOMETRY_COLUMNS = ["mjd", "flux_jy", "flux_err_jy", "catalog_flux_jy", "local_rms_jy", "snr", "pb", "flags"]
+PHOTOMETRY_COLUMNS = [
+    "mjd",
+    "flux_jy",
+    "flux_err_jy",
+    "catalog_flux_jy",
+    "local_rms_jy",
+    "snr",
+    "pb",
+    "flags",
+    "cutout",
+]
 DETECTION_COLUMNS = [
     "mjd",
     "ra_deg",
@@ -39,6 +49,7 @@ DETECTION_COLUMNS = [
     "near_bright",
     "point_like",
     "new_source",
+    "cutout",
 ]
 VARIABILITY_COLUMNS = [
     "n_measurements",
@@ -161,11 +172,17 @@ def _header_or_empty(path: Path) -> dict:
     return dict(fits.getheader(path)) if path.exists() else {}
 
 
+LATER_COLUMNS = {"cutout"}  # columns products made by older code lack: NULL in the index
+
+
 def _parquet_columns(path: Path, names: list[str]) -> dict | None:
     if not path.exists():
         return None
-    table = pq.ParquetFile(path, pre_buffer=False).read(names, use_threads=False)  # small files: 2x faster
-    return dict(zip(names, _columns(table, names)))
+    parquet = pq.ParquetFile(path, pre_buffer=False)
+    present = [n for n in names if n not in LATER_COLUMNS or n in parquet.schema_arrow.names]
+    table = parquet.read(present, use_threads=False)  # small files: 2x faster
+    found = dict(zip(present, _columns(table, present)))
+    return {n: found.get(n, [None] * table.num_rows) for n in names}
 
 
 def _read_inventory(work, product):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Light curves read photometry by source; a bulk load drops this index and builds it after
 PHOTOMETRY_BY_SOURCE = "CREATE INDEX photometry_by_source ON photometry (source_id)"
@@ -106,7 +106,7 @@ CREATE TABLE photometry (
     source_id INTEGER NOT NULL REFERENCES sources(source_id),
     group_id INTEGER NOT NULL REFERENCES groups(group_id),
     mjd REAL NOT NULL, flux_jy REAL, flux_err_jy REAL, catalog_flux_jy REAL, local_rms_jy REAL, snr REAL,
-    pb REAL, flags INTEGER NOT NULL,
+    pb REAL, flags INTEGER NOT NULL, cutout INTEGER,
     PRIMARY KEY (group_id, source_id)) WITHOUT ROWID;
 {PHOTOMETRY_BY_SOURCE};
 
@@ -121,7 +121,7 @@ CREATE TABLE detections (
     peak_jy_beam REAL, local_rms_jy REAL, significance REAL, pb REAL, flux_jy REAL,
     forced_flux_jy REAL, forced_flux_err_jy REAL,
     catalog_name TEXT, separation_arcsec REAL,
-    near_edge INTEGER, near_bright INTEGER, point_like INTEGER, new_source INTEGER,
+    near_edge INTEGER, near_bright INTEGER, point_like INTEGER, new_source INTEGER, cutout INTEGER,
     PRIMARY KEY (group_id, number));
 CREATE INDEX detections_by_position ON detections (dec_deg, ra_deg);
 
@@ -134,7 +134,12 @@ CREATE TABLE variability (
 # Statements that take an index at version N to N + 1, applied in order inside the indexing
 # transaction. Append here (never edit an entry) when the schema changes, and bump
 # SCHEMA_VERSION; readers then need no special cases.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    1: [  # the tile of each measurement and new-source candidate on its group's cut-out sheet
+        "ALTER TABLE photometry ADD COLUMN cutout INTEGER",
+        "ALTER TABLE detections ADD COLUMN cutout INTEGER",
+    ],
+}
 
 
 @contextmanager

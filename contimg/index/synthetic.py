@@ -80,6 +80,7 @@ def write_work_area(
                     "flux_err_jy": err,
                     "snr": flux / err,
                     "flags": np.zeros(rows_per_image, np.int32),
+                    "cutout": np.arange(rows_per_image),
                 }
             ),
             work / AREA.photometry(obs[k]),

@@ -1,5 +1,6 @@
-"""One group's image -> photometry/{obs}.parquet (forced), {obs}-blind.parquet (detections)
-and {obs}.json (what was measured, how, and why not when the image failed its QA).
+"""One group's image -> photometry/{obs}.parquet (forced), {obs}-blind.parquet (detections),
+{obs}-cutouts.png (the image around each source: `cutouts`) and {obs}.json (what was
+measured, how, and why not when the image failed its QA).
 
 Every row carries the observation's mid-time (the image header's MJD-OBS), never the time
 of measurement. Outputs are written in a scratch directory and moved into place at the
@@ -16,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from astropy.io import fits
+from astropy.wcs import WCS
 
 from .. import staging
 from ..imaging.restoring_beam import RestoringBeam
 from ..settings import Photometry, as_record
 from ..sky import Catalog
-from . import blind, forced
+from . import blind, cutouts, forced
 
 
 def _plane(path: Path) -> np.ndarray:
@@ -36,13 +38,23 @@ def _with_epoch(table: pd.DataFrame, obs: str, mjd: float, freq_hz: float) -> pd
     return pd.concat([pd.DataFrame({"obs": obs, "mjd": mjd, "freq_hz": freq_hz}, index=table.index), table], axis=1)
 
 
+def _number_cutouts(forced_rows: pd.DataFrame, blind_rows: pd.DataFrame) -> pd.DataFrame:
+    """Give every forced row and then every new-source candidate its tile (`cutouts.COLUMN`,
+    -1 for detections without one); return the tiles' positions (ra_deg, dec_deg) in order."""
+    forced_rows[cutouts.COLUMN] = np.arange(len(forced_rows))
+    new = blind_rows["new_source"].to_numpy(bool)
+    blind_rows[cutouts.COLUMN] = np.where(new, len(forced_rows) + np.cumsum(new) - 1, -1)
+    return pd.concat([forced_rows[["ra_deg", "dec_deg"]], blind_rows.loc[new, ["ra_deg", "dec_deg"]]])
+
+
 def measure_group(
     image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut: float, settings: Photometry, cores: int
 ) -> dict:
     """Forced and blind photometry of ``image_prefix``-image.fits into ``out_prefix``.parquet,
-    ``out_prefix``-blind.parquet and ``out_prefix``.json; return the JSON record.
+    ``out_prefix``-blind.parquet, ``out_prefix``-cutouts.png and ``out_prefix``.json; return
+    the JSON record.
 
-    A failed-QA image gets empty tables and the reasons in the record.
+    A failed-QA image gets empty tables, a blank cut-out sheet and the reasons in the record.
     """
     t0 = time.perf_counter()
     obs = out_prefix.name
@@ -58,8 +70,9 @@ def measure_group(
     }
     with staging.scratch_directory(out_prefix.parent / f".{obs}.photometry") as scratch:
         if qa["verdict"] != "pass":
-            forced_rows = pd.DataFrame(columns=forced.COLUMNS)
-            blind_rows = pd.DataFrame(columns=blind.COLUMNS)
+            forced_rows = pd.DataFrame(columns=[*forced.COLUMNS, cutouts.COLUMN])
+            blind_rows = pd.DataFrame(columns=[*blind.COLUMNS, cutouts.COLUMN])
+            cutouts.write(scratch / f"{obs}-cutouts.png", np.zeros((1, 1)), np.zeros((1, 1)), [], [])
             record.update(measured=False, reason=f"image failed its QA: {'; '.join(qa['reasons'])}")
         else:
             bkg_path, rms_path = blind.background_maps(Path(f"{image_prefix}-residual.fits"), scratch / obs)
@@ -85,6 +98,9 @@ def measure_group(
             t_blind = time.perf_counter()
             where = forced.at_detections(catalog, blind_rows, settings.position_min_snr, 3600 * header["BMIN"])
             forced_rows = forced.measure(maps, header, where, pb_cut, margin)
+            tiles = _number_cutouts(forced_rows, blind_rows)
+            x, y = WCS(header).celestial.world_to_pixel_values(tiles["ra_deg"], tiles["dec_deg"])
+            cutouts.write(scratch / f"{obs}-cutouts.png", maps.signal, maps.rms, x, y)
             record.update(
                 measured=True,
                 correlated_noise_factor=round(factor, 4),
@@ -107,6 +123,6 @@ def measure_group(
         _with_epoch(forced_rows, obs, mjd, freq).to_parquet(scratch / f"{obs}.parquet", index=False)
         _with_epoch(blind_rows, obs, mjd, freq).to_parquet(scratch / f"{obs}-blind.parquet", index=False)
         (scratch / f"{obs}.json").write_text(json.dumps(record, indent=1))
-        for name in (f"{obs}.parquet", f"{obs}-blind.parquet", f"{obs}.json"):
+        for name in (f"{obs}.parquet", f"{obs}-blind.parquet", f"{obs}-cutouts.png", f"{obs}.json"):
             (scratch / name).replace(out_prefix.parent / name)
     return record

@@ -69,6 +69,7 @@ DISTRIBUTION = {
     "yaml": "PyYAML",
     "erfa": "pyerfa",
     "astropy_iers_data": "astropy-iers-data",
+    "PIL": "pillow",
 }
 STDLIB = set(__import__("sys").stdlib_module_names)
 

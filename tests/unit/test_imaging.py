@@ -10,6 +10,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 from casacore.tables import table
+from matplotlib.colors import to_rgb
+from matplotlib.image import imread
 
 from conftest import (
     NOISE_ONLY,
@@ -215,8 +217,16 @@ def test_an_uncalibrated_image_fails_its_gate(tmp_path):
 def test_the_mosaic_beats_every_image_and_keeps_the_fluxes(late_groups, tmp_path):
     out, scene, cfg, records = late_groups
     prefixes = [out / "images" / f"g{group}" for group in records]
-    record = mosaic.make_mosaic(prefixes, tmp_path / "hour", cfg["imaging"]["pb_cut"])
+    centre = records[4][1]  # a new-source candidate at group 4's centre, marked on the picture
+    found = tmp_path / "g4.json"
+    found.write_text(
+        json.dumps({"obs": "g4", "new_sources": [{"ra_deg": centre["ra_deg"], "dec_deg": centre["dec_deg"]}]})
+    )
+    record = mosaic.make_mosaic(prefixes, tmp_path / "hour", cfg["imaging"]["pb_cut"], [found])
     assert record["included"] == ["g3", "g4", "g5"] and record["excluded"] == []
+    picture = imread(tmp_path / "hour.png")[..., :3]
+    for colour in ("tab:blue", "tab:green"):  # the candidate's square, the detected catalogue's circles
+        assert (np.abs(picture - np.array(to_rgb(colour))).max(axis=2) < 0.05).sum() > 20, colour
     residual = fits.getdata(tmp_path / "hour-residual.fits")
     expected = fits.getdata(tmp_path / "hour-weight.fits") ** -0.5
     best = expected <= 1.2 * np.nanmin(expected)  # where the groups overlap most
@@ -235,6 +245,26 @@ def test_the_mosaic_beats_every_image_and_keeps_the_fluxes(late_groups, tmp_path
     assert len(bright) >= 10
     ratio = bright["flux_jy"] / true_flux(scene, bright["name"], freq)
     assert abs(np.median(ratio) - 1) < 0.03, ratio.round(3).tolist()
+
+
+def test_the_mosaic_marks_each_catalogue_source_once_and_every_candidate():
+    qa_records = [
+        {
+            "sources": [
+                {"name": "A", "ra_deg": 1.0, "dec_deg": 2.0, "snr": 3.0},
+                {"name": "B", "ra_deg": 5.0, "dec_deg": 6.0, "snr": 9.0},
+            ]
+        },
+        {"sources": [{"name": "A", "ra_deg": 1.0, "dec_deg": 2.0, "snr": 7.0}]},
+        {},
+    ]
+    photometry = [{"new_sources": [{"ra_deg": 3.0, "dec_deg": 4.0, "significance": 8.0}]}, {"measured": False}]
+    catalogue, new = mosaic.marked_sources(qa_records, photometry)
+    assert catalogue.to_dict("records") == [
+        {"name": "A", "ra_deg": 1.0, "dec_deg": 2.0, "snr": 7.0},  # detected in one of its images
+        {"name": "B", "ra_deg": 5.0, "dec_deg": 6.0, "snr": 9.0},
+    ]
+    assert new.to_dict("records") == [{"ra_deg": 3.0, "dec_deg": 4.0}]
 
 
 def test_a_failed_image_is_left_out_of_the_mosaic(late_groups, tmp_path):

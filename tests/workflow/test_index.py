@@ -19,6 +19,8 @@ import pytest
 
 from conftest import DEPLOYED, RELATIVE, ROOT
 from contimg.index import cli, query, synthetic
+from contimg.paths import PHOTOMETRY
+from contimg.photometry import cutouts
 
 INDEXER = [sys.executable, str(ROOT / "scripts/index_products.py"), "--config", str(ROOT / "config/config.yaml")]
 QUERY = str(Path(sys.executable).parent / "contimg-query")
@@ -130,7 +132,7 @@ def test_removed_and_changed_products_are_taken_out_and_updated(work_copy, capsy
     code, rows, _ = ask(db, "problems", capsys=capsys)
     problems_before = {(r["obs"], r["stage"]) for r in rows}
     assert (failed, "image") not in problems_before
-    for suffix in (".parquet", "-blind.parquet", ".json"):
+    for suffix in PHOTOMETRY:
         (work_copy / RELATIVE.photometry(lost, suffix)).unlink()
     qa_path = work_copy / RELATIVE.image(failed, "-qa.json")
     qa = json.loads(qa_path.read_text())
@@ -313,6 +315,9 @@ def variability_index(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
         flux = flux.where(~((rows["name"] == "SYN J0000007") & (k == 3)), 2 * flux)
         rows = rows.assign(flux_jy=flux, peak_jy_beam=flux, snr=flux / rows["flux_err_jy"], position_from="catalog")
         rows.to_parquet(path, index=False)
+        noise = rng.normal(0, 0.001, (200, 200))  # a cut-out sheet of noise, one tile per row
+        x, y = 4.0 * rows["cutout"], np.full(len(rows), 100.0)
+        cutouts.write(path.with_name(f"{rows['obs'][0]}-cutouts.png"), noise, np.full(noise.shape, 0.001), x, y)
     settings = typed_settings(project_config(), "photometry").variability
     out = work / RELATIVE.lightcurves("sources.parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -376,6 +381,31 @@ def test_cone_search_by_sexagesimal_position_in_votable_and_fits(tiny_run, capsy
     assert "no products index" in capsys.readouterr().err
 
 
+def test_photometry_made_before_the_cutout_sheets_still_indexes(tmp_path):
+    """A forced table without the `cutout` column (older code) is indexed, its tiles NULL."""
+    work = tmp_path / "work"
+    synthetic.write_work_area(work, 2, rows_per_image=5, n_sources=5)
+    older, newer = sorted((work / "photometry").glob("*.parquet"))
+    pd.read_parquet(older).drop(columns="cutout").to_parquet(older, index=False)
+    assert "0 unreadable" in index_now(work, tmp_path / "products.sqlite")
+    with sqlite3.connect(tmp_path / "products.sqlite") as conn:
+        rows = conn.execute("SELECT obs, cutout FROM photometry JOIN groups USING (group_id)").fetchall()
+    assert sorted(c for obs, c in rows if obs == newer.stem) == [0, 1, 2, 3, 4]
+    assert [c for obs, c in rows if obs == older.stem] == [None] * 5
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`contimg-query ... | head -1`: the rows head needs and no traceback when it closes the pipe."""
+    db, _ = variability_index(tmp_path)
+    many = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) SELECT i FROM n"
+    command = [str(Path(sys.executable).parent / "contimg-query"), "--db", str(db), "--format", "csv", "sql", many]
+    reader = subprocess.Popen(["head", "-2"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    writer = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE, text=True)
+    reader.stdin.close()
+    assert reader.stdout.read().decode().split() == ["i", "1"] and reader.wait() == 0
+    assert writer.returncode == 0 and writer.stderr == ""
+
+
 def test_the_browser_shows_light_curves_variables_and_cone_searches(tmp_path):
     """contimg-browse (Datasette, immutable) on an index with a known variable, driven in
     headless Chromium: the variable's page plots its light curve with all 6 epochs, the
@@ -383,6 +413,7 @@ def test_the_browser_shows_light_curves_variables_and_cone_searches(tmp_path):
     page plots; no page errors, and the index file is unchanged afterwards."""
     import socket
     import urllib.request
+    from urllib.parse import urlparse
 
     from astropy.coordinates import SkyCoord
     from playwright.sync_api import sync_playwright
@@ -391,12 +422,18 @@ def test_the_browser_shows_light_curves_variables_and_cone_searches(tmp_path):
     if CHROMIUM is None:
         pytest.skip("Debian's chromium (make test installs it)")
     db, table = variability_index(tmp_path)
+    with sqlite3.connect(db) as conn:
+        measured = {obs for (obs,) in conn.execute("SELECT DISTINCT obs FROM photometry JOIN groups USING (group_id)")}
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     browse = Path(sys.executable).parent / "contimg-browse"
-    server = subprocess.Popen([str(browse), "--db", str(db), "--port", str(port)], stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [str(browse), "--db", str(db), "--work", str(tmp_path / "work"), "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}/products"
     try:
         for _ in range(100):
@@ -413,6 +450,8 @@ def test_the_browser_shows_light_curves_variables_and_cone_searches(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             page.on("pageerror", lambda err: errors.append(str(err)))
+            sheets = set()
+            page.on("response", lambda r: sheets.add(urlparse(r.url).path) if "/cutouts/" in r.url and r.ok else None)
 
             def rows(url):
                 page.goto(url)
@@ -424,6 +463,9 @@ def test_the_browser_shows_light_curves_variables_and_cone_searches(tmp_path):
             page.wait_for_load_state("networkidle")
             page.locator(".vega-embed svg, .vega-embed canvas").first.wait_for()
             assert page.locator("table.rows-and-columns tbody tr").count() == 6
+            shown = page.locator("table.rows-and-columns tbody tr .cutout")  # one cut-out per epoch, drawn
+            assert shown.count() == 6 and all(shown.nth(i).bounding_box()["width"] > 100 for i in range(6))
+            assert sheets == {f"/cutouts/{obs}-cutouts.png" for obs in measured}
             assert rows(base + "/variability").first.locator("td").first.inner_text() == variable["name"]
             found = rows(f"{base}/cone?ra={ra}&dec={dec.replace('+', '%2B')}&radius_arcsec=30")
             assert found.count() >= 1 and found.first.locator("td").first.inner_text() == variable["name"]

@@ -4,11 +4,14 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from conftest import DEPLOYED, ROOT, SNAKEMAKE, copied_run, deploy, job_counts, run
+from contimg.photometry import cutouts
 
 
 def test_simulated_night_and_inventory_are_built(tiny_run):
@@ -75,7 +78,16 @@ def test_every_image_is_measured_and_the_light_curves_built(tiny_run):
         forced = pd.read_parquet(tiny_run / DEPLOYED.photometry(obs))
         assert record["obs"] == obs and len(forced) == record.get("n_forced", 0)
         assert (forced["obs"] == obs).all() and not forced.duplicated("name").any()
-        assert (tiny_run / DEPLOYED.photometry(obs, "-blind.parquet")).exists()
+        blind = pd.read_parquet(tiny_run / DEPLOYED.photometry(obs, "-blind.parquet"))
+        n_tiles = len(forced) + int(blind["new_source"].sum())
+        assert sorted(forced["cutout"]) + sorted(blind.loc[blind["new_source"], "cutout"]) == list(range(n_tiles))
+        sheet = np.asarray(Image.open(tiny_run / DEPLOYED.photometry(obs, "-cutouts.png")).convert("RGB"))
+        assert sheet.shape[0] == cutouts.TILE * max(1, -(-n_tiles // cutouts.COLUMNS))
+        if len(forced):  # the brightest source is the darkest pixel of its own tile, at the centre
+            left, top = cutouts.tile_origin(int(forced.loc[forced["snr"].idxmax(), "cutout"]))
+            tile = sheet[top : top + cutouts.TILE - 1, left : left + cutouts.TILE - 1].astype(int).sum(axis=2)
+            centre = (cutouts.TILE - 1) // 2
+            assert tile[centre - 1 : centre + 2, centre - 1 : centre + 2].min() == tile.min()
     measurements = pd.read_parquet(tiny_run / DEPLOYED.lightcurves("measurements.parquet"))
     sources = pd.read_parquet(tiny_run / DEPLOYED.lightcurves("sources.parquet"))
     assert len(measurements) == sum(len(pd.read_parquet(tiny_run / DEPLOYED.photometry(o))) for o in groups["obs"])
