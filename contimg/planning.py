@@ -89,7 +89,7 @@ class Plan:
         targets = [area.calibrated(obs) for obs in calibrated]
         targets += [area.image(obs, "-qa.json") for obs in calibrated]
         targets += [area.mosaic(hour, ext) for hour in hours for ext in (".fits", ".png")]
-        targets += [area.photometry(obs) for obs in calibrated]
+        targets += [area.photometry(obs, s) for obs in calibrated for s in PHOTOMETRY]  # all: a missing one is remade
         return targets + ([area.ms(obs) for obs in groups] if self.keep_ms else [])
 
     def night_products(self, area: Area, night: str) -> list[str]:

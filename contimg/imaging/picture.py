@@ -39,14 +39,18 @@ def block_mean(image: np.ndarray, step: int) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def noise_stretch(shown: np.ndarray, rms: float | None = None) -> ImageNormalize:
-    """asinh from -3 sigma to the peak (at least 10 sigma), linear over the noise (which then
-    spans about a fifth of the grey scale); sigma is ``rms`` if given and positive, else the
-    robust rms of ``shown``."""
+def _positive(value: float | None) -> bool:
+    return value is not None and bool(np.isfinite(value)) and value > 0
+
+
+def noise_stretch(shown: np.ndarray, rms: float | None = None, top: float | None = None) -> ImageNormalize:
+    """asinh from -3 sigma to ``top`` (default the peak; at least 10 sigma), linear over the
+    noise (which then spans about a fifth of the grey scale); sigma is ``rms`` if given and
+    positive, else the robust rms of ``shown``."""
     finite = shown[np.isfinite(shown)]
     if not finite.size:
         return ImageNormalize(vmin=0.0, vmax=1.0)
-    if not (rms is not None and np.isfinite(rms) and rms > 0):
+    if not _positive(rms):
         rms = robust_rms(finite) or float(np.std(finite)) or 1.0
-    vmin, vmax = -3 * rms, max(float(finite.max()), 10 * rms)
+    vmin, vmax = -3 * rms, max(top if _positive(top) else float(finite.max()), 10 * rms)
     return ImageNormalize(vmin=vmin, vmax=vmax, stretch=AsinhStretch(a=min(1.0, rms / (vmax - vmin))))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,7 @@ def cutout_cell(table: str) -> str:
     )
 
 
+POSITION = "round(s.ra_deg, 5) AS ra_deg, round(s.dec_deg, 5) AS dec_deg"  # 0.04": for the page
 METRICS = (  # rounded for the page (the variability table itself has every digit)
     "v.n_epochs, round(v.max_snr, 1) AS max_snr, round(v.weighted_mean_jy, 5) AS weighted_mean_jy, "
     "round(v.eta, 3) AS eta, round(v.v, 4) AS v, round(v.vs, 2) AS vs, round(v.m, 4) AS m, "
@@ -71,14 +73,16 @@ QUERIES = {
     "source": {
         "title": "Source: light curve",
         "description": "Every forced measurement of one source (plot: flux_jy against mjd).",
-        "sql": f"""SELECT g.obs, p.mjd, p.flux_jy, p.flux_err_jy, p.snr, p.flags, p.catalog_flux_jy,
+        "sql": f"""SELECT g.obs, round(p.mjd, 6) AS mjd, round(p.flux_jy, 6) AS flux_jy,
+            round(p.flux_err_jy, 6) AS flux_err_jy, round(p.snr, 1) AS snr, p.flags,
+            round(p.catalog_flux_jy, 6) AS catalog_flux_jy,
             {cutout_cell("p")} AS cutout, {THUMBNAIL} AS thumbnail
             FROM photometry p JOIN sources s USING (source_id) JOIN groups g USING (group_id)
             WHERE s.name = :name ORDER BY p.mjd""",
     },
     "variability": {
         "title": "Variability: most variable first",
-        "sql": f"""SELECT {SOURCE_LINK} AS source, s.ra_deg, s.dec_deg, {METRICS}
+        "sql": f"""SELECT {SOURCE_LINK} AS source, {POSITION}, {METRICS}
             FROM variability v JOIN sources s USING (source_id)
             ORDER BY v.eta IS NULL, v.eta DESC, s.name""",
     },
@@ -92,8 +96,8 @@ QUERIES = {
     "cone": {
         "title": "Cone search",
         "description": "Sources within radius_arcsec of (ra, dec): degrees, or 09:18:12 +54:31:12.",
-        "sql": f"""SELECT {SOURCE_LINK} AS source, s.ra_deg, s.dec_deg,
-            sep_arcsec(ra_deg(:ra), dec_deg(:dec), s.ra_deg, s.dec_deg) AS separation_arcsec, {METRICS}
+        "sql": f"""SELECT {SOURCE_LINK} AS source, {POSITION},
+            round(sep_arcsec(ra_deg(:ra), dec_deg(:dec), s.ra_deg, s.dec_deg), 2) AS separation_arcsec, {METRICS}
             FROM sources s LEFT JOIN variability v USING (source_id)
             WHERE separation_arcsec <= CAST(:radius_arcsec AS REAL) ORDER BY separation_arcsec""",
     },
@@ -130,7 +134,7 @@ METADATA = {
     ),
     "databases": {
         "products": {
-            "queries": QUERIES,
+            "queries": {name: {**q, "hide_sql": True} for name, q in QUERIES.items()},  # "show" reveals it
             "tables": {"sources": {"label_column": "name"}},
             "plugins": {"datasette-render-html": {"columns": ["source", "thumbnail", "cutout"]}},
         }
@@ -179,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         served.symlink_to(args.db.resolve())
         metadata = Path(scratch) / "metadata.json"
         metadata.write_text(json.dumps(METADATA))
+        server = subprocess.Popen(command(served, args.work or args.db.parent, metadata, args.port))
+        signal.signal(signal.SIGTERM, lambda *_: server.terminate())  # stopped (by a batch system, a test): it too
         try:
-            return subprocess.call(command(served, args.work or args.db.parent, metadata, args.port))
-        except KeyboardInterrupt:
-            return 0
+            code = server.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the server as well
+            code = server.wait()
+        return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code

@@ -40,11 +40,13 @@ def _with_epoch(table: pd.DataFrame, obs: str, mjd: float, freq_hz: float) -> pd
 
 def _number_cutouts(forced_rows: pd.DataFrame, blind_rows: pd.DataFrame) -> pd.DataFrame:
     """Give every forced row and then every new-source candidate its tile (`cutouts.COLUMN`,
-    -1 for detections without one); return the tiles' positions (ra_deg, dec_deg) in order."""
+    -1 for detections without one); return the tiles' positions (ra_deg, dec_deg) and tops
+    (twice a catalogue source's apparent catalogue flux; NaN: the tile's peak) in order."""
     forced_rows[cutouts.COLUMN] = np.arange(len(forced_rows))
     new = blind_rows["new_source"].to_numpy(bool)
     blind_rows[cutouts.COLUMN] = np.where(new, len(forced_rows) + np.cumsum(new) - 1, -1)
-    return pd.concat([forced_rows[["ra_deg", "dec_deg"]], blind_rows.loc[new, ["ra_deg", "dec_deg"]]])
+    known = forced_rows[["ra_deg", "dec_deg"]].assign(top=2 * forced_rows["catalog_flux_jy"] * forced_rows["pb"])
+    return pd.concat([known, blind_rows.loc[new, ["ra_deg", "dec_deg"]].assign(top=np.nan)], ignore_index=True)
 
 
 def measure_group(
@@ -100,7 +102,7 @@ def measure_group(
             forced_rows = forced.measure(maps, header, where, pb_cut, margin)
             tiles = _number_cutouts(forced_rows, blind_rows)
             x, y = WCS(header).celestial.world_to_pixel_values(tiles["ra_deg"], tiles["dec_deg"])
-            cutouts.write(scratch / f"{obs}-cutouts.png", maps.signal, maps.rms, x, y)
+            cutouts.write(scratch / f"{obs}-cutouts.png", maps.signal, maps.rms, x, y, tiles["top"])
             record.update(
                 measured=True,
                 correlated_noise_factor=round(factor, 4),

@@ -81,10 +81,28 @@ def test_sheet_tiles_lie_where_tile_origin_says(tmp_path):
 
 
 def test_forced_rows_then_new_sources_get_tiles_in_order():
-    forced_rows = pd.DataFrame({"ra_deg": [1.0, 2.0, 3.0], "dec_deg": [10.0, 20.0, 30.0]})
+    forced_rows = pd.DataFrame(
+        {"ra_deg": [1.0, 2.0, 3.0], "dec_deg": [10.0, 20.0, 30.0], "catalog_flux_jy": [0.1, 0.2, 0.3], "pb": 0.5}
+    )
     blind_rows = pd.DataFrame({"ra_deg": [4.0, 5.0, 6.0, 7.0], "dec_deg": [40.0, 50.0, 60.0, 70.0]})
     blind_rows["new_source"] = [False, True, False, True]
     tiles = _number_cutouts(forced_rows, blind_rows)
     assert list(forced_rows[cutouts.COLUMN]) == [0, 1, 2]
     assert list(blind_rows[cutouts.COLUMN]) == [-1, 3, -1, 4]
     assert list(tiles["ra_deg"]) == [1.0, 2.0, 3.0, 5.0, 7.0]
+    assert np.allclose(tiles["top"], [0.1, 0.2, 0.3, np.nan, np.nan], equal_nan=True)  # 2 x flux x pb
+
+
+def test_a_source_at_a_fixed_top_compares_between_epochs():
+    """Told the same top (twice the catalogue flux), a source at half its flux is paler than
+    at its flux, which is paler than at twice it; at the default top (its own peak) all are black."""
+    rms = np.full((300, 400), RMS)
+    greys = {
+        flux: [
+            int(cutouts.tile(sky(sources=[(200, 150, flux)]), rms, 200, 150, top)[CENTRE, CENTRE, 0])
+            for top in (0.1, None)
+        ]
+        for flux in (0.025, 0.05, 0.1)
+    }
+    assert greys[0.025][0] > greys[0.05][0] > greys[0.1][0] + 20
+    assert all(greys[flux][1] < 10 for flux in greys)

@@ -296,6 +296,14 @@ def test_nan_coordinates_are_rejected_by_the_command_line(tiny_run, capsys):
     assert stop.value.code == 2 and "not a finite number" in capsys.readouterr().err
 
 
+def read_quietly(path: Path) -> str:
+    """A /proc file's text ("" if its process has gone meanwhile)."""
+    try:
+        return path.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def variability_index(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
     """A synthetic work area of 6 images of 40 sources, constant (1 mJy noise) but for
     SYN J0000007, twice as bright in the 4th image; its light curves built by the workflow's
@@ -476,4 +484,6 @@ def test_the_browser_shows_light_curves_variables_and_cone_searches(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+    assert server.returncode == 0
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(db.parent) in read_quietly(p)]  # no orphan
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
