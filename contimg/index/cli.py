@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import sqlite3
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -180,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             raise query.QueryError(f"{MUST_FIND[args.command]} in {args.db}")
     except query.QueryError as err:
         print(f"contimg-query: {err}", file=sys.stderr)
+        return 1
+    except sqlite3.OperationalError as err:  # e.g. locked by another program for longer than we wait
+        print(f"contimg-query: {args.db} could not be read: {err}", file=sys.stderr)
         return 1
     if args.output is None:
         try:

@@ -28,15 +28,22 @@ def _only_reading(action, *_):
     return sqlite3.SQLITE_OK if action in READING else sqlite3.SQLITE_DENY
 
 
+BUSY_TIMEOUT_S = 30.0  # how long a query waits for a lock the indexer (or anything else) holds
+
+
 def connect_read_only(db: Path) -> sqlite3.Connection:
     """A connection to the index at ``db`` that can only read."""
     db = Path(db)
     if not db.is_file():
         raise QueryError(f"no products index at {db} (build it with scripts/index_products.py or the workflow)")
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
         conn.execute("PRAGMA query_only = ON")
         found = schema.version(conn)
+    except sqlite3.OperationalError as err:
+        if "locked" not in str(err):
+            raise QueryError(f"{db} is not a readable SQLite products index: {err}") from err
+        raise QueryError(f"{db} is locked by another program (waited {BUSY_TIMEOUT_S:g} s): try again") from err
     except sqlite3.DatabaseError as err:
         raise QueryError(f"{db} is not a readable SQLite products index: {err}") from err
     if found != schema.SCHEMA_VERSION:

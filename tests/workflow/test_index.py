@@ -402,6 +402,26 @@ def test_photometry_made_before_the_cutout_sheets_still_indexes(tmp_path):
     assert [c for obs, c in rows if obs == older.stem] == [None] * 5
 
 
+def test_a_locked_index_is_one_sentence(tmp_path, capsys, monkeypatch):
+    """Another program holds the index exclusively for longer than a query waits: one line,
+    exit 1, nothing written."""
+    db, _ = variability_index(tmp_path)
+    monkeypatch.setattr(query, "BUSY_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(db)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE held (x)")
+    try:
+        for argv in (["sources"], ["sql", "SELECT count(*) FROM sources"]):
+            out = tmp_path / "out.csv"
+            code = cli.main(["--db", str(db), "--format", "csv", "-o", str(out), *argv])
+            _, err = capsys.readouterr()
+            assert code == 1 and "locked" in err and len(err.strip().splitlines()) == 1 and not out.exists()
+    finally:
+        holder.rollback()
+        holder.close()
+
+
 def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
     """`contimg-query ... | head -1`: the rows head needs and no traceback when it closes the pipe."""
     db, _ = variability_index(tmp_path)
