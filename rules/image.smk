@@ -60,10 +60,10 @@ rule mosaic:
         "../envs/imaging.yaml"
     envmodules:
         "contimg/imaging",
-    threads: 1
-    # not yet measured at full size (an hour is ~12 images of 4096^2): generous until it is
+    threads: 2
+    # bench/mosaic_full.py: 12 full-size images (an hour) take ~35 s on 2 cores, peak 4.0 GiB
     resources:
-        mem_mb=per_attempt(8000),
-        runtime=per_attempt(30),
+        mem_mb=per_attempt(6000),
+        runtime=per_attempt(10),
     script:
         "../scripts/mosaic.py"

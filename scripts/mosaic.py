@@ -12,6 +12,7 @@ record = mosaic.make_mosaic(
     Path(snakemake.output[0]).with_suffix(""),
     snakemake.params.pb_cut,
     snakemake.input.photometry,
+    snakemake.threads,
 )
 for skipped in record["excluded"]:
     log.warning("%s: image %s left out: %s", record["mosaic"], skipped["obs"], "; ".join(skipped["reasons"]))
