@@ -119,6 +119,12 @@ class MSPrediction:
         )
 
 
+def parallel_hands(ms: str) -> np.ndarray:
+    """Which of the Measurement Set's correlations are parallel hands (XX, YY, RR, LL)."""
+    with table(f"{ms}/POLARIZATION", ack=False) as pol:
+        return np.isin(pol.getcell("CORR_TYPE", 0), list(PARALLEL_HANDS))
+
+
 def ms_prediction(ms: table, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> MSPrediction:
     """``sources`` seen on the open ``ms`` (rows grouped by spectral window, as contimg writes
     them) by dishes pointing at the meridian at ``pointing_dec_rad``."""
@@ -129,8 +135,7 @@ def ms_prediction(ms: table, sources: Catalog, pointing_dec_rad: float, layout: 
         spw_of_ddid = dd.getcol("SPECTRAL_WINDOW_ID")
     with table(f"{name}/SPECTRAL_WINDOW", ack=False) as spw:
         freqs_of_spw = [spw.getcell("CHAN_FREQ", k) for k in range(spw.nrows())]
-    with table(f"{name}/POLARIZATION", ack=False) as pol:
-        parallel = np.isin(pol.getcell("CORR_TYPE", 0), list(PARALLEL_HANDS))
+    parallel = parallel_hands(name)
     time_s, a1, a2, ddid = (ms.getcol(c) for c in ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID"))
     times, t_index = np.unique(time_s, return_inverse=True)
     jd = times / 86400.0 + 2400000.5

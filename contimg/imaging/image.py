@@ -28,7 +28,7 @@ from ..msio import ms_layout
 from ..paths import WSCLEAN_IMAGES
 from ..settings import Imaging
 from ..sky import Catalog
-from . import noise, pbeam, qa, subtract, wsclean
+from . import noise, pbeam, qa, selfcal, subtract, wsclean
 
 
 def observation_times(ms: str) -> np.ndarray:
@@ -85,10 +85,12 @@ def subtract_bright(
     group: Group,
     layout: Layout,
     settings: Imaging,
-) -> tuple[Path, Catalog]:
+) -> tuple[Path, Catalog, np.ndarray | None]:
     """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks, at
-    their fluxes fitted to the data (`subtract.fitted_scales`), or ``ms`` itself when there
-    are none; and those sources at their fitted fluxes (columns ``inside``, ``fitted_scale``)."""
+    their fluxes fitted to the data (`subtract.fitted_scales`), its parallel hands first
+    phase self-calibrated on them (`selfcal`, when one is bright enough), or ``ms`` itself
+    when there are none; those sources at their fitted fluxes (columns ``inside``,
+    ``fitted_scale``); and the self-calibration's gains (None: none)."""
     centre = model.phase_centre(str(ms))
     outside_min, inside_min = settings.subtract_min_apparent_jy, settings.subtract_inside_min_apparent_jy
     bright = model.select_sources(
@@ -104,14 +106,18 @@ def subtract_bright(
         bright, subtract.image_wcs(centre, geom.size, geom.scale_arcsec), geom.size, outside_min, inside_min
     )
     if chosen.empty:
-        return ms, Catalog(chosen)
+        return ms, Catalog(chosen), None
     pointing_dec = np.deg2rad(group.pointing_dec_deg)
     scales = subtract.fitted_scales(str(ms), Catalog(chosen), pointing_dec, layout, group.dish_m)
+    first = subtract.scaled(Catalog(chosen), scales)
+    gains = selfcal.phase_gains(str(ms), first, pointing_dec, layout, group.dish_m, subtract.FIT_CHANNELS)
+    if gains is not None:  # the fluxes again, on the self-calibrated data
+        scales = subtract.fitted_scales(str(ms), Catalog(chosen), pointing_dec, layout, group.dish_m, gains)
     fitted = subtract.scaled(Catalog(chosen.assign(fitted_scale=scales)), scales)
     copy = scratch / "subtracted.ms"
     shutil.copytree(ms, copy)
-    subtract.subtract(str(copy), fitted, pointing_dec, layout, group.dish_m)
-    return copy, fitted
+    subtract.subtract(str(copy), fitted, pointing_dec, layout, group.dish_m, gains)
+    return copy, fitted, gains
 
 
 def sample(ms: Path, geom: wsclean.Geometry, group: Group, layout: Layout, settings: Imaging) -> Sampled:
@@ -164,7 +170,7 @@ def image_group(
     layout = ms_layout(str(ms), group.site)
     with staging.scratch_directory(prefix.parent / f".{name}.imaging") as scratch:
         geom = wsclean.image_geometry(str(ms), settings.fov_deg, settings.pixels_per_beam, settings.robust)
-        imaged, subtracted = subtract_bright(ms, scratch, geom, calibrators, catalog, group, layout, settings)
+        imaged, subtracted, gains = subtract_bright(ms, scratch, geom, calibrators, catalog, group, layout, settings)
         t_subtract = time.perf_counter()
         cmd = wsclean.command(str(imaged), str(scratch / name), geom, settings)
         with wsclean.running(cmd, job):  # meanwhile, on the core it leaves idle:
@@ -191,6 +197,7 @@ def image_group(
             "subtracted": subtracted.names,
             "restored": restored.names,
             "fitted_scales": dict(zip(subtracted.names, subtracted.table.get("fitted_scale", []))),
+            "selfcal_phase_rms_deg": None if gains is None else round(float(np.degrees(np.angle(gains)).std()), 3),
             "wsclean": cmd,
             "resources": {"threads": job.threads, "mem_gb": round(job.mem_gb, 1)},  # the job's, not the image's
             "software": {

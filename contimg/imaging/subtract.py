@@ -26,6 +26,7 @@ from casacore.tables import table
 from ..calibration import model
 from ..layout import Layout
 from ..sky import Catalog
+from . import selfcal
 from .restoring_beam import RestoringBeam
 
 FIT_CHANNELS = 32  # channels the flux fit reads, spread over the band (`fitted_scales`)
@@ -58,13 +59,16 @@ def to_subtract(
     return sources[chosen].assign(inside=inside[chosen])
 
 
-def fitted_scales(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> np.ndarray:
+def fitted_scales(
+    ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, gains=None
+) -> np.ndarray:
     """Each source's flux as a multiple of its catalogue flux, fitted jointly to the MS's
     DATA: linear least squares of the unflagged parallel hands against every source's own
     predicted visibility (`model.MSPrediction.per_source`), on `FIT_CHANNELS` channels spread
     over the band. A weak pull (`FIT_PRIOR`) towards the catalogue keeps two entries that
-    the array cannot tell apart (a double within the beam) from trading flux. Rounded to
-    `FIT_DECIMALS`: far below the fit's precision, and the same in every run."""
+    the array cannot tell apart (a double within the beam) from trading flux. DATA is first
+    corrected by ``gains`` (`selfcal.phase_gains`; default none). Rounded to `FIT_DECIMALS`:
+    far below the fit's precision, and the same in every run."""
     with table(ms, ack=False) as main:
         prediction = model.ms_prediction(main, sources, pointing_dec_rad, layout, dish_m)
         n_chan = sum(len(freqs) for _, _, freqs in prediction.windows)
@@ -77,7 +81,8 @@ def fitted_scales(ms: str, sources: Catalog, pointing_dec_rad: float, layout: La
                     c: main.getcolslice(c, [0, 0], [-1, -1], [stride, 1], startrow=first_row + start, nrow=rows)
                     for c in ("DATA", "FLAG")
                 }
-                data = cells["DATA"][..., prediction.parallel]
+                a1, a2 = (main.getcol(c, first_row + start, rows) for c in ("ANTENNA1", "ANTENNA2"))
+                data = selfcal.corrected(cells["DATA"], prediction.parallel, a1, a2, gains)[..., prediction.parallel]
                 used = ~cells["FLAG"][..., prediction.parallel] & np.isfinite(data)
                 weight = used.sum(axis=-1).ravel()  # (rows x channels) unflagged parallel hands
                 summed = np.where(used, data, 0).sum(axis=-1).ravel()
@@ -98,11 +103,16 @@ def scaled(sources: Catalog, scales: np.ndarray) -> Catalog:
     return Catalog(sources.table.assign(flux_jy=sources.table["flux_jy"] * np.clip(scales, 0.0, None)))
 
 
-def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float) -> None:
-    """DATA -= the visibilities of ``sources`` (predicted as for calibration, `model.model_blocks`)."""
+def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, gains=None) -> None:
+    """DATA -= the visibilities of ``sources`` (predicted as for calibration, `model.model_blocks`),
+    DATA first corrected by ``gains`` (`selfcal.phase_gains`; default none)."""
+    parallel = model.parallel_hands(ms)
     with table(ms, readonly=False, ack=False) as main:
         for first_row, predicted in model.model_blocks(main, sources, pointing_dec_rad, layout, dish_m):
             data = main.getcol("DATA", startrow=first_row, nrow=len(predicted))
+            if gains is not None:
+                a1, a2 = (main.getcol(c, first_row, len(predicted)) for c in ("ANTENNA1", "ANTENNA2"))
+                data = selfcal.corrected(data, parallel, a1, a2, gains)
             data -= predicted
             main.putcol("DATA", data, startrow=first_row, nrow=len(predicted))
 
