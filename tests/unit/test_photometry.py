@@ -340,7 +340,12 @@ def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
     )
     assert record["measured"] is False and "rms 9.0" in record["reason"]
     assert pd.read_parquet(out / "g.parquet").empty and pd.read_parquet(out / "g-blind.parquet").empty
-    assert sorted(p.name for p in out.iterdir()) == ["g-blind.parquet", "g.json", "g.parquet"]  # no scratch left
+    assert sorted(p.name for p in out.iterdir()) == [
+        "g-blind.parquet",
+        "g-cutouts.png",
+        "g.json",
+        "g.parquet",
+    ]  # no scratch
 
 
 def test_noise_maps_of_any_image_size_finish_and_measure_the_noise(tmp_path):
