@@ -197,7 +197,7 @@ def image_group(
             "subtracted": subtracted.names,
             "restored": restored.names,
             "fitted_scales": dict(zip(subtracted.names, subtracted.table.get("fitted_scale", []))),
-            "selfcal_phase_rms_deg": None if gains is None else round(float(np.degrees(np.angle(gains)).std()), 3),
+            "selfcal_phase_rms_deg": None if gains is None else selfcal.phase_rms_deg(gains),
             "wsclean": cmd,
             "resources": {"threads": job.threads, "mem_gb": round(job.mem_gb, 1)},  # the job's, not the image's
             "software": {

@@ -26,7 +26,7 @@ from ..calibration import model
 from ..layout import Layout
 from ..sky import Catalog
 
-MIN_APPARENT_JY = 1.0  # as `subtract.REFINE`: 0.1 % of 1 Jy left is 1 mJy, a tenth of the thermal noise in sidelobes
+MIN_APPARENT_JY = 1.0  # 0.1 % of 1 Jy left in the data is 1 mJy: its sidelobes reach a tenth of the thermal noise
 ITERATIONS = 200
 TOLERANCE = 1e-9  # radians
 PHASE_DECIMALS = 6  # radians: far below the solution's precision, the same in every run
@@ -100,3 +100,11 @@ def corrected(data: np.ndarray, parallel: np.ndarray, a1: np.ndarray, a2: np.nda
     for hand, corr in enumerate(np.flatnonzero(parallel)):
         out[..., corr] /= (gains[hand, a1] * np.conj(gains[hand, a2]))[:, None]
     return out
+
+
+def phase_rms_deg(gains: np.ndarray) -> float:
+    """The rms (deg) of the phases applied, over the antennas that had any (the MS lists
+    every station; those without data keep phase 0 and are left out)."""
+    phases = np.degrees(np.angle(gains))
+    moved = (phases != 0).any(axis=0)
+    return round(float(phases[:, moved].std()), 3) if moved.any() else 0.0

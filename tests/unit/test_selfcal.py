@@ -46,6 +46,8 @@ def test_antennas_without_data_keep_unit_gain_and_data_is_corrected_by_the_gains
     z[:, 3], z[3, :], w[:, 3], w[3, :] = 0, 0, 0, 0
     gains = selfcal.solve_phases(z, w, ENU)
     assert gains[3] == 1 and np.allclose(np.abs(gains), 1)
+    both_hands = np.stack([gains, gains])
+    assert selfcal.phase_rms_deg(both_hands) == round(float(np.degrees(np.angle(np.delete(gains, 3))).std()), 3)
     a1, a2 = np.array([0, 1, 2]), np.array([1, 2, 5])
     model = np.ones((3, 4, 4), complex)  # rows, channels, correlations XX XY YX YY
     both = np.stack([gains, gains])
