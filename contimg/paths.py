@@ -23,6 +23,7 @@ PHOTOMETRY_READS = ("-image.fits", "-residual.fits", "-pb.fits", "-qa.json")  # 
 MOSAIC = (".fits", "-weight.fits", "-residual.fits", ".json", ".png")
 PHOTOMETRY = (".parquet", "-blind.parquet", "-cutouts.png", ".json")
 LIGHTCURVES = ("measurements.parquet", "sources.parquet", "new_sources.parquet", "plots")
+NIGHT_MEASUREMENTS = (".parquet", "-new_sources.parquet")  # a night's tables gathered (lightcurves/nights/)
 SIMULATION = ("simulation.json", "sky.csv", "lightcurves.csv", "instrument.npz")  # in paths.truth
 SIMULATED_SURVEY = (
     "survey/CATALOG.FIT"  # in paths.truth with simulation.survey: what the workflow is given (NVSS layout)
@@ -77,6 +78,11 @@ class Area:
     def lightcurves(self, name: str = "sources.parquet") -> str:
         """lightcurves/ and one of `LIGHTCURVES`."""
         return self.at(f"lightcurves/{name}")
+
+    def night_measurements(self, night: str = "{night}", suffix: str = ".parquet") -> str:
+        """lightcurves/nights/{night}.parquet: the forced measurements of the night's groups in
+        one table, and {night}-new_sources.parquet: their new-source candidates."""
+        return self.at(f"lightcurves/nights/{night}{suffix}")
 
     def night(self, night: str = "{night}") -> str:
         """nights/{night}.json: the record of a night job (planning.unit night)."""

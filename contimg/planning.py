@@ -83,6 +83,11 @@ class Plan:
         others = [obs for obs, cands in self.candidates.items() if cands and obs not in self.selected]
         return self.calibrated + [obs for obs in others if has_photometry(obs)]
 
+    def lightcurve_nights(self, has_photometry: Callable[[str], bool]) -> dict[str, list[str]]:
+        """The light curves' groups (`lightcurve_groups`) by night (`naming.night_names`)."""
+        groups = self.lightcurve_groups(has_photometry)
+        return _bins(groups, naming.night_names([self._rows[obs]["mjd_mid"] for obs in groups]))
+
     def group_products(self, area: Area, groups: list[str], hours: list[str]) -> list[str]:
         """The per-group products of ``groups`` (those with a calibration) and the mosaics of ``hours``."""
         calibrated = [obs for obs in groups if self.candidates[obs]]

@@ -87,6 +87,7 @@ class Variability:
     eta_min: float
     v_min: float
     min_snr: float
+    false_alarm: float
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,17 @@ from contimg import naming, planning, plansummary
 from contimg.calibration import plan as calplan
 from contimg.config import SURVEY, calibrator_files
 from contimg.settings import Calibration, from_section
-from contimg.paths import STRIP, IMAGE, MOSAIC, MOSAIC_READS, PHOTOMETRY, PHOTOMETRY_READS, SIMULATED_SURVEY, Area
+from contimg.paths import (
+    NIGHT,
+    STRIP,
+    IMAGE,
+    MOSAIC,
+    MOSAIC_READS,
+    PHOTOMETRY,
+    PHOTOMETRY_READS,
+    SIMULATED_SURVEY,
+    Area,
+)
 
 WORK = config["paths"]["work"]
 INCOMING = config["paths"]["incoming"]
@@ -99,17 +109,30 @@ for _line in PLAN.skipped():
 
 
 @functools.cache
-def lightcurve_groups():
-    """The groups whose photometry the light curves use (Plan.lightcurve_groups)."""
-    return PLAN.lightcurve_groups(lambda obs: os.path.exists(AREA.photometry(obs)))
+def lightcurve_nights():
+    """The groups whose photometry the light curves use, by night (Plan.lightcurve_nights;
+    once per run: it looks for every other group's photometry)."""
+    return PLAN.lightcurve_nights(lambda obs: os.path.exists(AREA.photometry(obs)))
 
 
-def lightcurve_inputs(wildcards):
-    """What the light curves wait for in this run: the selected groups' photometry, or the
-    nights' records (their photometry is then a parameter: lightcurve_groups)."""
-    if BY_NIGHT:
-        return [AREA.night(night) for night in PLAN.nights]
-    return [AREA.photometry(obs) for obs in PLAN.calibrated]
+def night_measurement_inputs(wildcards):
+    """What night {night}'s gathered measurements wait for: its groups' photometry, or by
+    night the night's record (its photometry is made inside the night's job) and the
+    photometry of its groups that is there already."""
+    groups = lightcurve_nights()[wildcards.night]
+    made = set(PLAN.nights.get(wildcards.night, [])) if BY_NIGHT else set()
+    night = [AREA.night(wildcards.night)] if made else []
+    return night + [AREA.photometry(obs) for obs in groups if obs not in made]
+
+
+def night_photometry(wildcards, suffix):
+    """The photometry tables (``suffix``) of night {night}'s light-curve groups."""
+    return [AREA.photometry(obs, suffix) for obs in lightcurve_nights()[wildcards.night]]
+
+
+def night_measurements(suffix):
+    """Every night's gathered measurements (``suffix``: `NIGHT_MEASUREMENTS`), in time order."""
+    return [AREA.night_measurements(night, suffix) for night in sorted(lightcurve_nights())]
 
 
 def mosaic_images(wildcards):
@@ -163,7 +186,7 @@ def product_targets():
         targets += [AREA.night(night) for night in PLAN.nights]
     else:
         targets += PLAN.group_products(AREA, PLAN.complete, list(PLAN.mosaics))
-    if lightcurve_groups():
+    if lightcurve_nights():
         targets.append(AREA.lightcurves())
     return targets
 

@@ -1,4 +1,4 @@
-"""Snakemake script: every group's photometry -> lightcurves/ (metrics, candidates, plots)."""
+"""Snakemake script: every night's gathered photometry -> lightcurves/ (metrics, candidates, plots)."""
 
 from pathlib import Path
 
@@ -9,7 +9,11 @@ smk = snakemake  # (snakemake injects this object)
 log = runlog.setup(smk.log[0])
 limits = settings.from_section(settings.Variability, smk.params.variability, "photometry.variability")
 summary = lightcurves.build(
-    [Path(p) for p in smk.params.forced], [Path(p) for p in smk.params.blind], Path(smk.output.sources).parent, limits
+    [Path(p) for p in smk.input.forced],
+    [Path(p) for p in smk.input.new_sources],
+    Path(smk.output.sources).parent,
+    limits,
+    smk.threads,
 )
 log.info(
     "%d measurements of %d sources; variability candidates: %s; %d new-source candidates",

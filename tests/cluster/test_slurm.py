@@ -124,6 +124,7 @@ def test_every_job_but_the_index_ran_as_a_slurm_job(cluster_run):
         "solve_calibration": 1,
         "apply_calibration": 3,
         "mosaic": 1,
+        "night_measurements": 1,
         "lightcurves": 1,
         "group_image_and_photometry_image_photometry": 3 + 1,
     }
@@ -144,6 +145,7 @@ def test_every_job_loaded_its_rules_software_as_modules(cluster_run):
         "solve_calibration": {"calibration"},
         "apply_calibration": {"calibration"},
         "mosaic": {"imaging"},
+        "night_measurements": {"photometry"},
         "lightcurves": {"photometry"},
         "group_image_and_photometry_image_photometry": {"imaging", "photometry"},
     }

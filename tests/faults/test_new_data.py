@@ -46,6 +46,7 @@ def test_only_the_new_group_is_processed(tiny_run, tmp_path):
         "image": 1,
         "photometry": 1,
         "mosaic": 1,
+        "night_measurements": 1,
         "lightcurves": 1,
         "index": 1,
     }

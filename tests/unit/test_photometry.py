@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
@@ -135,17 +136,17 @@ def test_sources_detected_in_the_image_are_measured_where_they_are(field):
 
 
 def test_a_sources_position_is_where_its_images_saw_it():
-    curve = pd.DataFrame(
+    table = pa.table(
         {
-            "ra_deg": [359.9999, 0.0003, 10.0],
-            "dec_deg": [80.0, 80.0006, 81.0],
-            "snr": [10.0, 20.0, 30.0],
-            "position_from": ["detection", "detection", "catalog"],
+            "ra_deg": [359.9999, 0.0003, 10.0, 20.0],
+            "dec_deg": [80.0, 80.0006, 81.0, 82.0],
+            "snr": [10.0, 20.0, 30.0, 40.0],
+            "position_from": ["detection", "detection", "catalog", "catalog"],
         }
     )
-    ra, dec = lightcurves.position(curve)
-    assert ra == pytest.approx(0.0003 - 0.0004 / 5) and dec == pytest.approx(80.0 + 0.0006 * 4 / 5)
-    assert lightcurves.position(curve.iloc[[2]]) == (10.0, 81.0)
+    ra, dec = lightcurves.positions(np.array([0, 0, 0, 1]), table, 2)
+    assert ra[0] == pytest.approx(0.0003 - 0.0004 / 5) and dec[0] == pytest.approx(80.0 + 0.0006 * 4 / 5)
+    assert (ra[1], dec[1]) == (20.0, 82.0)  # never detected: its first (catalogue) position
 
 
 def test_flags_edge_blend_and_systematic_error(field):
@@ -306,26 +307,35 @@ def write_group(path, obs, mjd, fluxes: dict, err=0.002):
 
 
 def test_light_curves_flag_the_variable_and_rebuild_identically(tmp_path):
-    cfg = Variability(min_epochs=2, vs_min=4.3, m_min=0.26, eta_min=5.0, v_min=0.1, min_snr=5.0)
+    cfg = Variability(min_epochs=2, vs_min=4.3, m_min=0.26, eta_min=5.0, v_min=0.1, min_snr=5.0, false_alarm=1e-4)
     paths = [
         write_group(tmp_path, f"g{k}", 61000.0 + k / 288, {"steady": 0.1 + 0.001 * (-1) ** k, "flare": f})
         for k, f in enumerate([0.1, 0.1, 0.3, 0.1])
     ]
     blind_paths = []
     for k in range(4):
-        table = pd.DataFrame({c: [] for c in blind.COLUMNS}).astype({"new_source": bool})
-        table.insert(0, "mjd", [])
+        n = 2 if k == 1 else 0  # group 1 has a detection of a new source, and one of a known one
+        table = pd.DataFrame({c: [0.0] * n for c in blind.COLUMNS}).assign(new_source=[True, False][:n])
+        table.insert(0, "mjd", [61000.0 + k / 288] * n)
         table.to_parquet(tmp_path / f"g{k}-blind.parquet", index=False)
         blind_paths.append(tmp_path / f"g{k}-blind.parquet")
     out = tmp_path / "lc"
     summary = lightcurves.build(paths, blind_paths, out, cfg)
-    assert summary["variable"] == ["flare"] and summary["n_measurements"] == 8
+    assert summary["variable"] == ["flare"] and summary["n_measurements"] == 8 and summary["n_new_sources"] == 1
     assert (out / "plots" / "flare.png").exists() and not (out / "plots" / "steady.png").exists()
-    first = {name: (out / name).read_bytes() for name in ("measurements.parquet", "sources.parquet")}
+    first = {
+        name: (out / name).read_bytes() for name in ("measurements.parquet", "sources.parquet", "new_sources.parquet")
+    }
     lightcurves.build(paths, blind_paths, out, cfg)
     assert first == {name: (out / name).read_bytes() for name in first}
     with pytest.raises(ValueError, match="repeat"):
         lightcurves.build(paths + paths[:1], blind_paths, out, cfg)
+    # gathered by night first (the workflow's way): the same products, to the byte
+    nights = [(tmp_path / f"n{k}.parquet", tmp_path / f"n{k}-new.parquet") for k in range(2)]
+    for k, (forced_out, new_out) in enumerate(nights):
+        assert lightcurves.gather(paths[2 * k : 2 * k + 2], blind_paths[2 * k : 2 * k + 2], forced_out, new_out) == 4
+    lightcurves.build([f for f, _ in nights], [n for _, n in nights], out, cfg)
+    assert first == {name: (out / name).read_bytes() for name in first}
 
 
 def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):

@@ -34,7 +34,7 @@ def test_the_manifest_holds_config_code_tools_and_every_checksum(released):
     workdir, manifest_path = released
     manifest = json.loads(manifest_path.read_text())
     products = fingerprint.product_paths(workdir / "work", skip=release.NOT_PRODUCTS + ("incoming",))
-    assert set(manifest["products"]) == set(products) and len(products) == 70  # 3 groups
+    assert set(manifest["products"]) == set(products) and len(products) == 72  # 3 groups, 1 night
     for rel in (
         RELATIVE.image("20260321T050509", "-image.fits"),
         "products.sqlite",
