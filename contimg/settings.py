@@ -97,7 +97,13 @@ class Photometry:
     flux_systematic_fraction: float
     position_min_snr: float
     blind: Blind
-    variability: Variability
+
+
+def group_photometry(section: dict) -> dict:
+    """The ``photometry`` config section as a group's photometry job reads it (`Photometry`):
+    without ``variability``, which only the light curves read, so that changing a variability
+    setting re-runs the light curves and not every group's photometry."""
+    return {key: value for key, value in section.items() if key != "variability"}
 
 
 T = typing.TypeVar("T")

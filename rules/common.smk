@@ -10,7 +10,7 @@ from pathlib import Path
 from contimg import naming, planning, plansummary
 from contimg.calibration import plan as calplan
 from contimg.config import SURVEY, calibrator_files
-from contimg.settings import Calibration, from_section
+from contimg.settings import Calibration, from_section, group_photometry
 from contimg.paths import (
     NIGHT,
     STRIP,

@@ -12,7 +12,7 @@ rule photometry:
     params:
         image_prefix=lambda wildcards: AREA.image(wildcards.obs, ""),
         pb_cut=config["imaging"]["pb_cut"],
-        settings=config["photometry"],
+        settings=group_photometry(config["photometry"]),
     log:
         AREA.log("photometry"),
     benchmark:

@@ -180,12 +180,24 @@ def image_of(
     )
 
 
-TYPED = {"imaging": settings.Imaging, "calibration": settings.Calibration, "photometry": settings.Photometry}
+TYPED = {
+    "imaging": settings.Imaging,
+    "calibration": settings.Calibration,
+    "photometry": settings.Photometry,
+    "photometry.variability": settings.Variability,
+}
 
 
 def typed_settings(cfg: dict, section: str, **changes):
-    """The typed settings of config ``section`` (contimg.settings) with some keys changed."""
-    return settings.from_section(TYPED[section], {**cfg[section], **changes}, section)
+    """The typed settings of config ``section`` (contimg.settings; a dotted path for a
+    subsection) with some keys changed, as the rules give it to their jobs."""
+    node = cfg
+    for part in section.split("."):
+        node = node[part]
+    values = {**node, **changes}
+    return settings.from_section(
+        TYPED[section], settings.group_photometry(values) if section == "photometry" else values, section
+    )
 
 
 def built_once(tmp_path_factory, name: str, build) -> Path:

@@ -54,7 +54,7 @@ def night(tmp_path_factory):
         [out / "photometry" / f"g{g}.parquet" for g in range(N_GROUPS)],
         [out / "photometry" / f"g{g}-blind.parquet" for g in range(N_GROUPS)],
         out / "lightcurves",
-        typed_settings(cfg, "photometry").variability,
+        typed_settings(cfg, "photometry.variability"),
     )
     return out, scene, records, summary, listed_as(catalog, scene.survey_list)
 

@@ -326,7 +326,7 @@ def variability_index(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
         noise = rng.normal(0, 0.001, (200, 200))  # a cut-out sheet of noise, one tile per row
         x, y = 4.0 * rows["cutout"], np.full(len(rows), 100.0)
         cutouts.write(path.with_name(f"{rows['obs'][0]}-cutouts.png"), noise, np.full(noise.shape, 0.001), x, y)
-    settings = typed_settings(project_config(), "photometry").variability
+    settings = typed_settings(project_config(), "photometry.variability")
     out = work / RELATIVE.lightcurves("sources.parquet")
     out.parent.mkdir(parents=True, exist_ok=True)
     lightcurves.build(tables, [], out.parent, settings)

@@ -164,3 +164,9 @@ def test_a_changed_instrument_setting_reruns_conversion_and_what_follows(tiny_ru
     assert counts["solve_calibration"] == 1 and counts["photometry"] == n and counts["mosaic"] == 1
     assert {"lightcurves", "index", "all"} <= set(counts)
     assert not {"simulate_night", "inventory", "calibration_plan"} & set(counts), counts
+
+
+def test_a_changed_variability_setting_reruns_the_light_curves_alone(tiny_run, tmp_path):
+    """Only the light curves read photometry.variability: no group's photometry re-runs."""
+    workdir = changed_copy(tiny_run, tmp_path, lambda _, cfg: cfg["photometry"]["variability"].update(false_alarm=1e-3))
+    assert job_counts(run(workdir, "-n")) == {"lightcurves": 1, "index": 1, "all": 1}
