@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -241,8 +242,7 @@ def main() -> int:
     result = {"nights": len(year), "groups": sum(map(len, year.values())), "measurements": n_rows, "sources": SOURCES}
     result["year"] = ours(data, work / "year", year, limits, list(year))
     added = sorted(nights)[args.nights]
-    (work / "next").mkdir()
-    subprocess.run(["cp", "-r", str(work / "year" / "nights"), str(work / "next")], check=True)
+    shutil.copytree(work / "year" / "nights", work / "next" / "nights")
     result["one_more_night"] = ours(data, work / "next", nights, limits, [added])
 
     code = work / "baseline-code"

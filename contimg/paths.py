@@ -23,7 +23,6 @@ PHOTOMETRY_READS = ("-image.fits", "-residual.fits", "-pb.fits", "-qa.json")  # 
 MOSAIC = (".fits", "-weight.fits", "-residual.fits", ".json", ".png")
 PHOTOMETRY = (".parquet", "-blind.parquet", "-cutouts.png", ".json")
 LIGHTCURVES = ("measurements.parquet", "sources.parquet", "new_sources.parquet", "plots")
-NIGHT_MEASUREMENTS = (".parquet", "-new_sources.parquet")  # a night's tables gathered (lightcurves/nights/)
 SIMULATION = ("simulation.json", "sky.csv", "lightcurves.csv", "instrument.npz")  # in paths.truth
 SIMULATED_SURVEY = (
     "survey/CATALOG.FIT"  # in paths.truth with simulation.survey: what the workflow is given (NVSS layout)

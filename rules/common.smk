@@ -131,7 +131,7 @@ def night_photometry(wildcards, suffix):
 
 
 def night_measurements(suffix):
-    """Every night's gathered measurements (``suffix``: `NIGHT_MEASUREMENTS`), in time order."""
+    """Every night's gathered measurements (``suffix``: ".parquet" or "-new_sources.parquet"), in time order."""
     return [AREA.night_measurements(night, suffix) for night in sorted(lightcurve_nights())]
 
 

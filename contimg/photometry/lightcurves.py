@@ -119,7 +119,7 @@ def positions(curve: np.ndarray, table: pa.Table, n_curves: int) -> tuple[np.nda
     at (`forced.at_detections`; RA averaged as an offset from the first detection's, which
     holds across RA 0 and at high declination), the first measurement's (the catalogue's)
     where none did."""
-    first = np.r_[0, np.flatnonzero(np.diff(curve)) + 1]
+    first = first_rows(curve)
     ra, dec = _column(table, "ra_deg").astype(float), _column(table, "dec_deg").astype(float)
     out_ra, out_dec = ra[first].copy(), dec[first].copy()
     codes, strings = _codes(table, "position_from")
@@ -129,7 +129,8 @@ def positions(curve: np.ndarray, table: pa.Table, n_curves: int) -> tuple[np.nda
     c, w = curve[seen], _column(table, "snr")[seen].astype(float) ** 2
     detected = np.flatnonzero(np.bincount(c, minlength=n_curves))
     ra0 = np.zeros(n_curves)
-    ra0[c[np.r_[True, np.diff(c) != 0]]] = ra[seen][np.r_[True, np.diff(c) != 0]]
+    firsts = first_rows(c)
+    ra0[c[firsts]] = ra[seen][firsts]
     d_ra = (ra[seen] - ra0[c] + 180) % 360 - 180
     total = np.bincount(c, w, n_curves)[detected]
     out_ra[detected] = (ra0[detected] + np.bincount(c, w * d_ra, n_curves)[detected] / total) % 360
@@ -218,7 +219,7 @@ def plot_candidates(table: pa.Table, summary_rows: pd.DataFrame, plots: Path, co
     plots.mkdir(parents=True, exist_ok=True)
     if not table.num_rows:
         return
-    ends = np.r_[first_rows(_codes(table, "name")[0]), table.num_rows][1:]
+    ends = np.cumsum(summary_rows["n_measurements"].to_numpy())  # the rows are the sources' in order
     shown = table.select(["mjd", "flux_jy", "flux_err_jy", "catalog_flux_jy"])
     jobs = []
     for k in np.flatnonzero(summary_rows["variable"]):

@@ -56,7 +56,8 @@ def most_significant_pairs(curve: np.ndarray, flux: np.ndarray, err: np.ndarray,
     best pair has |Vs| >= L, and its brighter epoch i then has S_i - S_min >= L sqrt(e_i^2 +
     e_min^2) and its fainter epoch j has S_max - S_j >= L sqrt(e_j^2 + e_min^2) (e_min: the
     curve's smallest error). Only those epochs are paired: a few per curve unless it varies
-    by many sigma. Among equal |Vs| the earliest pair wins (first epoch, then second)."""
+    by many sigma. Among equal |Vs| the earliest pair wins (first epoch, then second; within
+    one chunk of `PAIR_CHUNK` pairs)."""
     vs, m = np.full(n_curves, np.nan), np.full(n_curves, np.nan)
     n = np.bincount(curve, minlength=n_curves)
     if not len(curve):
