@@ -1,5 +1,6 @@
 """Visibilities of point sources seen through the primary beam (the simulator's and the
-calibration model's common predictor), and of Gaussian sources (the simulator's resolved sky).
+calibration model's common predictor), and of Gaussian sources (resolved sources of the simulated sky
+and of a survey's catalogue).
 
 Per antenna, a source at apparent position s adds a delay (in metres) of
 w(s) - w(phase centre); the visibility of baseline (a, b) is then, in pyuvdata's sign
@@ -76,14 +77,34 @@ def visibilities(geom: SourceGeometry, flux: np.ndarray, freqs_hz: np.ndarray) -
     return weighted @ np.ascontiguousarray(np.swapaxes(e, 2, 3))
 
 
+def gaussian_taper(du_m: np.ndarray, dv_m: np.ndarray, freqs_hz: np.ndarray, shape) -> np.ndarray:
+    """(..., n_chan) the Fourier transform (1 at the origin) of a Gaussian of ``shape`` (FWHM
+    major, minor, position angle north through east; radians) on baselines (``du_m``,
+    ``dv_m``) (metres, any shape, b - a) towards the source."""
+    major, minor, pa = shape
+    along, across = du_m * np.sin(pa) + dv_m * np.cos(pa), du_m * np.cos(pa) - dv_m * np.sin(pa)
+    size2 = (major * along) ** 2 + (minor * across) ** 2  # m^2 rad^2
+    return np.exp(-(np.pi**2 / (4 * np.log(2))) * size2[..., None] * (freqs_hz / geometry.C_LIGHT) ** 2)
+
+
 def baseline_visibilities(
-    geom: SourceGeometry, flux: np.ndarray, freqs_hz: np.ndarray, t: np.ndarray, a: np.ndarray, b: np.ndarray
+    geom: SourceGeometry,
+    flux: np.ndarray,
+    freqs_hz: np.ndarray,
+    t: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    shapes: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n_src, n_rows, n_chan) each source's own visibility (pyuvdata's convention) on the rows
     of integrations ``t`` and antennas (``a``, ``b``), of apparent fluxes (t, s, f): the terms
-    `visibilities` sums, kept apart (for fitting each source's flux to data)."""
+    `visibilities` sums, kept apart (for fitting each source's flux to data). Sources with a
+    ``shapes`` row (n_src, 3: `gaussian_visibilities`' shapes; major 0: a point) are Gaussians."""
     phasor = _phasors(geom, freqs_hz)
     terms = flux[t] * np.conj(phasor[t, :, a]) * phasor[t, :, b]  # (rows, s, f)
+    for s in [] if shapes is None else np.flatnonzero(shapes[:, 0] > 0):
+        d_uv = geom.uv_m[t, s, b] - geom.uv_m[t, s, a]  # (rows, 2)
+        terms[:, s] *= gaussian_taper(d_uv[:, 0], d_uv[:, 1], freqs_hz, shapes[s])
     return np.moveaxis(terms, 1, 0)
 
 
@@ -95,14 +116,11 @@ def gaussian_visibilities(
     north through east)."""
     n_int, n_src, n_ant = geom.delay_m.shape
     out = np.zeros((n_int, len(freqs_hz), n_ant, n_ant), complex)
-    wavelengths = freqs_hz / geometry.C_LIGHT  # per metre
-    for s, (major, minor, pa) in enumerate(shapes):
+    for s, shape in enumerate(shapes):
         uv = geom.uv_m[:, s]  # (t, a, 2)
         d_u = uv[:, None, :, 0] - uv[:, :, None, 0]  # (t, a, b): b - a
         d_v = uv[:, None, :, 1] - uv[:, :, None, 1]
-        along, across = d_u * np.sin(pa) + d_v * np.cos(pa), d_u * np.cos(pa) - d_v * np.sin(pa)
-        size2 = (major * along) ** 2 + (minor * across) ** 2  # (t, a, b) m^2 rad^2
-        taper = np.exp(-(np.pi**2 / (4 * np.log(2))) * size2[:, None] * wavelengths[None, :, None, None] ** 2)
+        taper = np.moveaxis(gaussian_taper(d_u, d_v, freqs_hz, shape), 3, 1)  # (t, f, a, b)
         e = np.exp((2j * np.pi / geometry.C_LIGHT) * geom.delay_m[:, s, :, None] * freqs_hz)  # (t, a, f)
         e = np.moveaxis(e, 2, 1)  # (t, f, a)
         out += flux[:, s, :, None, None] * np.conj(e)[..., :, None] * e[..., None, :] * taper

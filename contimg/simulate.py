@@ -233,12 +233,11 @@ def model_visibilities(scene: Scene, group: Group, geom: predict.SourceGeometry,
     freqs = scene.band.freqs_hz[subband]
     flux = scene.sky.flux_at(freqs) * scene.flux_scale[:, group.index, None]  # (n_src, n_chan)
     apparent = predict.apparent_flux(flux, geom, freqs, scene.instrument_cfg["dish_diameter_m"])
-    shapes = scene.sky.table.reindex(columns=SHAPE_COLUMNS, fill_value=0.0).to_numpy(float)
+    shapes = scene.sky.shapes_rad()
     resolved = shapes[:, 0] > 0
     vis = predict.visibilities(geom.select(~resolved), apparent[:, ~resolved], freqs)
     if resolved.any():
-        radians = np.deg2rad(shapes[resolved] / [3600, 3600, 1])
-        vis += predict.gaussian_visibilities(geom.select(resolved), apparent[:, resolved], freqs, radians)
+        vis += predict.gaussian_visibilities(geom.select(resolved), apparent[:, resolved], freqs, shapes[resolved])
     return vis
 
 

@@ -64,6 +64,12 @@ class Catalog:
             return np.zeros(len(self.table))
         return self.table["major_arcsec"].fillna(0.0).to_numpy(float)
 
+    def shapes_rad(self) -> np.ndarray:
+        """(N_src, 3) each source's deconvolved FWHM major, minor axes and position angle
+        (north through east) in radians; zeros: a point."""
+        shapes = self.table.reindex(columns=SHAPE_COLUMNS).fillna(0.0).to_numpy(float)
+        return np.deg2rad(shapes / [3600.0, 3600.0, 1.0])
+
     def resolved(self, beam_minor_arcsec: float) -> np.ndarray:
         """Which sources a beam of minor axis FWHM ``beam_minor_arcsec`` resolves (``RESOLVED_FRACTION``):
         their peak is not their flux, and their emission reaches beyond one beam."""

@@ -1,5 +1,6 @@
 """The calibrator group's sky model: the calibrator and the catalogue's field sources in the
-beam, predicted per integration and channel through the Airy beam into MODEL_DATA.
+beam (points, or Gaussians where the catalogue gives a size), predicted per integration and
+channel through the Airy beam into MODEL_DATA.
 
 A calibrator-only model drags down the flux of the field (DESIGN.md): the field sources
 above an apparent-flux limit are part of the model. The prediction is `contimg.predict`,
@@ -107,16 +108,23 @@ class MSPrediction:
 
     def stokes_i(self, first_row: int, n_rows: int, freqs: np.ndarray) -> np.ndarray:
         """(n_rows, n_chan) the sources' summed visibility (MS convention) on rows
-        ``first_row`` on, at ``freqs``."""
-        vis = predict.visibilities(self.geom, self._apparent(freqs), freqs)  # (t, f, a, b), pyuvdata's convention
+        ``first_row`` on, at ``freqs``: the points' through one product per integration and
+        channel, each Gaussian's per row."""
+        apparent, shapes = self._apparent(freqs), self.sources.shapes_rad()
+        gaussian = shapes[:, 0] > 0
+        points = predict.visibilities(self.geom.select(~gaussian), apparent[:, ~gaussian], freqs)  # (t, f, a, b)
         t, a, b = self._rows(first_row, n_rows)
-        return np.conj(vis[t, :, a, b])  # the MS convention
+        vis = points[t, :, a, b]  # pyuvdata's convention
+        for s in np.flatnonzero(gaussian):
+            one = self.geom.select([s])
+            vis += predict.baseline_visibilities(one, apparent[:, [s]], freqs, t, a, b, shapes[[s]])[0]
+        return np.conj(vis)  # the MS convention
 
     def per_source(self, first_row: int, n_rows: int, freqs: np.ndarray) -> np.ndarray:
         """(n_src, n_rows, n_chan) each source's own visibility (MS convention)."""
-        return np.conj(
-            predict.baseline_visibilities(self.geom, self._apparent(freqs), freqs, *self._rows(first_row, n_rows))
-        )
+        rows = self._rows(first_row, n_rows)
+        apparent = self._apparent(freqs)
+        return np.conj(predict.baseline_visibilities(self.geom, apparent, freqs, *rows, self.sources.shapes_rad()))
 
 
 def parallel_hands(ms: str) -> np.ndarray:

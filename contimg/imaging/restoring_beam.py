@@ -1,4 +1,5 @@
-"""The restoring beam of an image in pixel units, and its response at pixel offsets."""
+"""The restoring beam of an image in pixel units, its response at pixel offsets, and the beam
+convolved with a Gaussian source (how a resolved source looks in the restored image)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,25 @@ class RestoringBeam:
             header["BMIN"] / pixel_deg * FWHM_TO_SIGMA,
             np.deg2rad(header["BPA"]),
         )
+
+    def _covariance(self) -> np.ndarray:
+        """2 x 2 covariance (pixels^2) in (x, y): the major axis points along (-sin pa, cos pa)."""
+        major = np.array([-np.sin(self.pa_rad), np.cos(self.pa_rad)])
+        minor = np.array([np.cos(self.pa_rad), np.sin(self.pa_rad)])
+        return self.sigma_major**2 * np.outer(major, major) + self.sigma_minor**2 * np.outer(minor, minor)
+
+    def convolved(self, other: RestoringBeam) -> RestoringBeam:
+        """This beam convolved with the Gaussian ``other`` (the covariances add). A source of
+        integrated flux S and shape ``other`` has the result's shape in the image, at a peak of
+        S times `area` of this beam over `area` of the result."""
+        values, vectors = np.linalg.eigh(self._covariance() + other._covariance())
+        x, y = vectors[:, 1]  # the larger eigenvalue's axis
+        return RestoringBeam(float(np.sqrt(values[1])), float(np.sqrt(values[0])), float(np.arctan2(-x, y)))
+
+    @property
+    def area(self) -> float:
+        """The integral of the unit-peak response (pixels)."""
+        return 2 * np.pi * self.sigma_major * self.sigma_minor
 
     def response(self, dx, dy):
         """Unit-peak beam at pixel offsets (dx, dy) from its centre (arrays broadcast)."""

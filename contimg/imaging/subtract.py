@@ -10,7 +10,12 @@ beam of every integration (the calibration model's predictor):
   (measured on the demo night: antisymmetric blobs 6 arcmin north and south of each
   source above 0.3 Jy). Subtracted with the beam of every integration they leave 0.04 %.
   These are put back into the restored image afterwards (`restore`): the restoring beam
-  times the catalogue flux times the drift-averaged primary beam at the position. Where
+  (convolved with the source's shape, for a catalogue Gaussian) times the fitted flux times
+  the drift-averaged primary beam at the position.
+
+Sources with a catalogue size are predicted, fitted and subtracted as Gaussians of that size
+(`model.MSPrediction`): a resolved source subtracted as a point is fitted low (the long
+baselines see less of it) and leaves its extended part in the data. Where
   the catalogue's flux is wrong the difference stays in the visibilities as an ordinary
   (nearly PSF-shaped) source that clean picks up, so measured fluxes still follow the sky.
 """
@@ -27,7 +32,7 @@ from ..calibration import model
 from ..layout import Layout
 from ..sky import Catalog
 from . import selfcal
-from .restoring_beam import RestoringBeam
+from .restoring_beam import FWHM_TO_SIGMA, RestoringBeam
 
 FIT_CHANNELS = 32  # channels the flux fit reads, spread over the band (`fitted_scales`)
 FIT_ROWS = 20000  # rows at a time: (sources x rows x channels) complex predictions in memory
@@ -118,17 +123,21 @@ def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout,
 
 
 def restore(image: np.ndarray, header, sources: Catalog, pb: np.ndarray) -> np.ndarray:
-    """``image`` plus each source as the restoring beam of peak flux (at the image frequency)
-    x pb at its position: what clean would have left had the source been PSF-shaped."""
+    """``image`` plus each source as clean would have left it had it been PSF-shaped: a point
+    as the restoring beam, a Gaussian as the beam convolved with its shape (the same
+    integrated flux), of flux at the image frequency x pb at its position."""
     beam = RestoringBeam.from_header(header)
     x, y = WCS(header).celestial.world_to_pixel(SkyCoord(sources.table["ra_deg"], sources.table["dec_deg"], unit="deg"))
-    peaks = sources.flux_at([float(header["CRVAL3"])])[:, 0]
-    half = int(np.ceil(5 * beam.sigma_major))
+    fluxes = sources.flux_at([float(header["CRVAL3"])])[:, 0]
+    shapes = sources.shapes_rad()
+    sigmas = np.rad2deg(shapes[:, :2]) / abs(header["CDELT2"]) * FWHM_TO_SIGMA  # pixels
     out = image.copy()
-    for xk, yk, peak in zip(np.atleast_1d(x), np.atleast_1d(y), peaks):
+    for xk, yk, flux, (major, minor), pa in zip(np.atleast_1d(x), np.atleast_1d(y), fluxes, sigmas, shapes[:, 2]):
+        seen = beam.convolved(RestoringBeam(major, minor, pa)) if major > 0 else beam
+        half = int(np.ceil(5 * seen.sigma_major))
         ix, iy = int(round(float(xk))), int(round(float(yk)))
         x0, x1 = max(ix - half, 0), min(ix + half + 1, image.shape[1])
         y0, y1 = max(iy - half, 0), min(iy + half + 1, image.shape[0])
         yy, xx = np.mgrid[y0:y1, x0:x1]
-        out[y0:y1, x0:x1] += peak * pb[iy, ix] * beam.response(xx - xk, yy - yk)
+        out[y0:y1, x0:x1] += flux * beam.area / seen.area * pb[iy, ix] * seen.response(xx - xk, yy - yk)
     return out

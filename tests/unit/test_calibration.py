@@ -119,6 +119,38 @@ def test_model_equals_noiseless_data(clean_night, tmp_path):
     assert np.abs(predicted - data).max() < 1e-5 * np.abs(data).max()
 
 
+def test_gaussian_sources_are_modelled_and_fitted_as_the_simulator_draws_them(tmp_path):
+    """A noiseless group whose sky is two resolved sources (the simulator's Gaussians, checked
+    against matvis in test_forward_model) and a point: the model predicts its data (summed,
+    `stokes_i`, into MODEL_DATA) and the flux fit (each source apart, `per_source`) gives back
+    each source's flux."""
+    from conftest import demo_night
+    from contimg.imaging import subtract
+
+    cfg = project_config()
+    centre_ra = 135.6  # group 0's phase centre
+    rows = [
+        ("G1", centre_ra - 0.3, 54.9, 0.8, 70.0, 35.0, 30.0),
+        ("G2", centre_ra + 0.4, 54.3, 0.5, 40.0, 40.0, 0.0),
+        ("P", centre_ra, 54.8, 0.3, 0.0, 0.0, 0.0),
+    ]
+    columns = ["name", "ra_deg", "dec_deg", "flux_jy", "major_arcsec", "minor_arcsec", "pa_deg"]
+    catalog = sky.Catalog(pd.DataFrame(rows, columns=columns).assign(spectral_index=-0.7))
+    noiseless = {"noise": False, "gains": False, "bandpass": False, "rfi": False}
+    scene, files, cfg = demo_night(tmp_path, 1, catalog=catalog, corruptions=noiseless)
+    ms = convert_group(files, 0, tmp_path, cfg, aoflagger=False)
+    dec = np.deg2rad(cfg["simulation"]["pointing_dec_deg"])
+    ants = msio.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"]))
+    model.write_model(str(ms), catalog, dec, ants, 4.65)
+    with table(str(ms), ack=False) as main:
+        cross = main.getcol("ANTENNA1") != main.getcol("ANTENNA2")
+        data, predicted = main.getcol("DATA")[cross], main.getcol("MODEL_DATA")[cross]
+    assert np.abs(predicted - data).max() < 1e-5 * np.abs(data).max()
+    assert np.allclose(subtract.fitted_scales(str(ms), catalog, dec, ants, 4.65), 1.0, atol=1e-4)
+    as_points = sky.Catalog(catalog.table.drop(columns=list(sky.SHAPE_COLUMNS)))
+    assert subtract.fitted_scales(str(ms), as_points, dec, ants, 4.65)[0] < 0.8  # what the shape is needed for
+
+
 def test_model_holds_the_calibrator_and_field_sources_in_the_beam():
     cfg = project_config()
     cals = calibrators(cfg)

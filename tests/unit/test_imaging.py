@@ -25,9 +25,10 @@ from conftest import (
     true_flux,
     typed_settings,
 )
-from contimg import naming, sky
+from contimg import layout, naming, sky
 from contimg.calibration import model
-from contimg.imaging import mosaic, psf, qa, subtract, wsclean
+from contimg.imaging import image, mosaic, psf, qa, subtract, wsclean
+from contimg.imaging.restoring_beam import FWHM_TO_SIGMA, RestoringBeam
 
 GHOST = "GHOST J0000+0000"  # a catalogue entry with nothing on the sky
 
@@ -202,6 +203,79 @@ def test_the_qa_leaves_resolved_sources_out_of_its_flux_and_position(far_group):
     assert metrics["flux_ratio_median"] == pytest.approx(base["flux_ratio_median"], abs=0.03)
     as_points, _ = qa.image_metrics(*planes, header, sky.Catalog(inflated), record["thermal_jy"], settings)
     assert as_points["flux_ratio_median"] < 0.9 * base["flux_ratio_median"]
+
+
+RESOLVED = "SIM J0858+5517"  # 0.28 Jy, 0.8 deg from group 0's centre: 0.18 Jy apparent, subtracted
+RESOLVED_SHAPE = {"major_arcsec": 60.0, "minor_arcsec": 40.0, "pa_deg": 30.0}  # the demo beam: 28" x 16"
+
+
+@pytest.fixture(scope="module")
+def resolved_group(tmp_path_factory):
+    """Group 0 of the demo night (noise only) with `RESOLVED` a Gaussian of `RESOLVED_SHAPE` on
+    the sky, imaged with a catalogue that lists that size."""
+    out = tmp_path_factory.mktemp("resolved_group")
+    base = sky.read_catalog(project_config()["simulation"]["sky_catalog"]).table
+    one = base["name"] == RESOLVED
+    shaped = sky.Catalog(base.assign(**{k: np.where(one, v, 0.0) for k, v in RESOLVED_SHAPE.items()}))
+    scene, files, cfg = demo_night(out, 1, catalog=shaped, corruptions=NOISE_ONLY)
+    ms = convert_group(files, 0, out, cfg, aoflagger=False)
+    return out, scene, cfg, ms, image_of(ms, out, cfg, catalog=shaped)
+
+
+def test_a_resolved_source_is_fitted_subtracted_and_restored_as_its_gaussian(resolved_group):
+    """Predicted as the Gaussian the catalogue lists, the source's fitted flux is its flux
+    (0.991; as a point the long baselines see too little of it: 0.587); in the restored image
+    it has the beam convolved with its shape: its flux summed over the image is the truth,
+    its peak the truth x (beam area / convolved area) (both 0.98 of them)."""
+    out, scene, cfg, ms, record = resolved_group
+    assert RESOLVED in record["restored"]
+    assert record["fitted_scales"][RESOLVED] == pytest.approx(1.0, abs=0.03)
+    subtracted = scene.sky.table.set_index("name").loc[record["subtracted"]].reset_index()
+    as_points = sky.Catalog(subtracted.drop(columns=list(RESOLVED_SHAPE)))
+    dec = np.deg2rad(cfg["simulation"]["pointing_dec_deg"])
+    scales = subtract.fitted_scales(
+        str(ms), as_points, dec, image.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])), 4.65
+    )
+    assert scales[list(as_points.names).index(RESOLVED)] < 0.9
+
+    header = fits.getheader(out / "images" / "g0-image-pb.fits")
+    image_pb = np.squeeze(fits.getdata(out / "images" / "g0-image-pb.fits"))
+    beam = RestoringBeam.from_header(header)
+    pixel_arcsec = 3600 * abs(header["CDELT2"])
+    sigma = [RESOLVED_SHAPE[k] / pixel_arcsec * FWHM_TO_SIGMA for k in ("major_arcsec", "minor_arcsec")]
+    seen = beam.convolved(RestoringBeam(*sigma, np.deg2rad(RESOLVED_SHAPE["pa_deg"])))
+    where = scene.sky.table.set_index("name").loc[RESOLVED]
+    x, y = WCS(header).celestial.world_to_pixel(SkyCoord(where["ra_deg"], where["dec_deg"], unit="deg"))
+    yy, xx = np.mgrid[: image_pb.shape[0], : image_pb.shape[1]]
+    within = seen.response(xx - x, yy - y) > 0.01  # out to 3 sigma of the convolved shape
+    truth = true_flux(scene, [RESOLVED], header["CRVAL3"])[0]
+    assert np.nansum(image_pb[within]) / beam.area == pytest.approx(truth, rel=0.04)
+    peak = image_pb[int(round(float(y))), int(round(float(x)))]
+    assert peak == pytest.approx(truth * beam.area / seen.area, rel=0.04)
+
+
+def test_restoring_a_gaussian_source_convolves_it_with_the_beam():
+    """`subtract.restore` of a Gaussian source against a numerical convolution of the source
+    (its flux spread over pixels) with the restoring beam."""
+    from scipy.signal import fftconvolve
+
+    header = fits.Header(
+        {"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CRPIX1": 65, "CRPIX2": 65, "CDELT1": -10 / 3600}
+        | {"CDELT2": 10 / 3600, "CRVAL1": 150.0, "CRVAL2": 40.0, "CRVAL3": 1.4e9}
+        | {"BMAJ": 50 / 3600, "BMIN": 30 / 3600, "BPA": 20.0}
+    )
+    source = {"name": "G", "ra_deg": 150.0, "dec_deg": 40.0, "flux_jy": 2.0, "spectral_index": 0.0}
+    shape = {"major_arcsec": 80.0, "minor_arcsec": 25.0, "pa_deg": -50.0}
+    restored = subtract.restore(
+        np.zeros((128, 128)), header, sky.Catalog(pd.DataFrame([source | shape])), np.ones((128, 128))
+    )
+    yy, xx = np.mgrid[:128, :128] - 64.0
+    spread = RestoringBeam(8.0 * FWHM_TO_SIGMA, 2.5 * FWHM_TO_SIGMA, np.deg2rad(-50.0)).response(xx, yy)
+    beam = RestoringBeam.from_header(header).response(xx[1:, 1:], yy[1:, 1:])  # odd-sized: centred
+    expected = fftconvolve(2.0 * spread / spread.sum(), beam, mode="same")
+    assert np.abs(restored - expected).max() < 1e-6 * expected.max()
+    point = subtract.restore(np.zeros((128, 128)), header, sky.Catalog(pd.DataFrame([source])), np.ones((128, 128)))
+    assert point.max() == pytest.approx(2.0) and restored.max() < 0.6 * point.max()
 
 
 def test_an_uncalibrated_image_fails_its_gate(tmp_path):
