@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from common import ROOT, report
@@ -44,7 +45,7 @@ from conftest import (  # noqa: E402  (tests/ is on sys.path)
     shifted_sky,
 )
 from contimg import paths, simulated_survey, sky  # noqa: E402
-from contimg.photometry import forced  # noqa: E402
+from contimg.photometry import forced, lightcurves  # noqa: E402
 
 SYSTEMATIC_FRACTIONS = (0.0, 0.0025, 0.005, 0.01, 0.02)  # pull widths reported for each
 
@@ -149,7 +150,11 @@ def score(out: Path, run: Path) -> dict:
     ratio = (rows["flux_jy"] / true)[good]
     pull = ((rows["flux_jy"] - true) / rows["flux_err_jy"])[good]
     resolved = (rows["flux_jy"] / true)[measured & (major > 0)]
-    systematic = yaml.safe_load((run / "config/config.yaml").read_text())["photometry"]["flux_systematic_fraction"]
+    night_systematic = {}  # obs -> the systematic fraction its night measured (lightcurves.gather)
+    for night in sorted((work / "lightcurves/nights").glob("*[0-9].parquet")):
+        fraction = float(pq.read_schema(night).metadata[lightcurves.SYSTEMATIC_KEY])
+        night_systematic.update(dict.fromkeys(pq.read_table(night, columns=["obs"])["obs"].to_pylist(), fraction))
+    systematic = rows["obs"].map(night_systematic).fillna(0.0)
     noise = np.sqrt(np.clip(rows["flux_err_jy"] ** 2 - (systematic * rows["flux_jy"]) ** 2, 0, None))[good]
     widths = {}
     for fraction in SYSTEMATIC_FRACTIONS:
@@ -208,6 +213,7 @@ def score(out: Path, run: Path) -> dict:
             "within_5pct": round(float((np.abs(ratio - 1) <= 0.05).mean()), 3),
             "pull_median": round(float(pull.median()), 2),
             "pull_robust_width": round(float(1.4826 * (pull - pull.median()).abs().median()), 2),
+            "night_systematic_fraction": sorted(set(night_systematic.values())),
             "pull_robust_width_by_systematic_fraction": widths,
         },
         "light_curve_positions_snr20": {

@@ -71,7 +71,7 @@ with tempfile.TemporaryDirectory() as scratch:
 beam = RestoringBeam.from_header(header)
 start = time.perf_counter()
 factor = forced.correlated_noise_factor(residual, pb >= 0.1, beam)
-maps = forced.ImageMaps(image - bkg, rms, pb, beam, factor, 0.02)
+maps = forced.ImageMaps(image - bkg, rms, pb, beam, factor)
 rows = forced.measure(maps, header, catalog, 0.1, 0.0)
 t_ours = time.perf_counter() - start
 

@@ -94,7 +94,6 @@ class Variability:
 class Photometry:
     catalog: str
     edge_margin_beams: float
-    flux_systematic_fraction: float
     position_min_snr: float
     blind: Blind
 

@@ -7,10 +7,15 @@ from contimg.photometry import lightcurves
 
 smk = snakemake  # (snakemake injects this object)
 log = runlog.setup(smk.log[0])
-n = lightcurves.gather(
+n, fraction = lightcurves.gather(
     [Path(p) for p in smk.params.forced],
     [Path(p) for p in smk.params.blind],
     Path(smk.output.forced),
     Path(smk.output.new_sources),
 )
-log.info("%d measurements of %d groups gathered", n, len(smk.params.forced))
+log.info(
+    "%d measurements of %d groups gathered; the night's flux-scale systematic: %.4f of the flux",
+    n,
+    len(smk.params.forced),
+    fraction,
+)

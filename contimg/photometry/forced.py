@@ -15,12 +15,9 @@ computed for all sources at once on stacked cut-outs. The image noise is correla
 the (dirty) beam, so A's noise is not simply the pixel rms: each image's factor is measured
 by running the same filter at random places in its residual (`correlated_noise_factor`),
 and the error of A is that factor times the local rms. Flux density = A / pb at the
-position; its error is error of A / pb and, in quadrature, ``systematic_fraction`` of the
-flux (flux-scale and primary-beam errors that noise does not describe). Set from three
-simulated-survey nights (bench/README.md; not the test night): the pulls' robust width with
-0 / 0.25 / 0.5 / 1 / 2 % was 1.26 / 1.06 / 0.81 / 0.61 / 0.38 (+16 deg), 1.74 / 1.43 / 1.20 /
-0.99 / 0.73 (+35 deg, group-to-group flux scales 1 % apart) and 0.95 / 0.79 / 0.71 / 0.59 /
-0.40 (+70 deg): 0.5 % (it was 2 %, which overstated the errors of bright sources 2x).
+position; its error is error of A / pb: the image's noise. Flux-scale errors, which noise
+does not describe, are measured per night when a night's tables are gathered
+(`systematic`, `lightcurves.gather`) and added to the errors there.
 """
 
 from __future__ import annotations
@@ -123,14 +120,13 @@ def blended(x: np.ndarray, y: np.ndarray, beam: RestoringBeam) -> np.ndarray:
 class ImageMaps:
     """What the filter needs from one image: the image minus its background, the noise map,
     the primary beam (all on the image's grid), the restoring beam, the correlated-noise
-    factor and the systematic fraction of the errors."""
+    factor."""
 
     signal: np.ndarray
     rms: np.ndarray
     pb: np.ndarray
     beam: RestoringBeam
     noise_factor: float
-    systematic_fraction: float
 
 
 def fluxes_at(maps: ImageMaps, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
@@ -148,7 +144,7 @@ def fluxes_at(maps: ImageMaps, x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
             "local_rms_jy": local_rms,
             "pb": gain,
             "flux_jy": peak / gain,
-            "flux_err_jy": np.hypot(err / gain, maps.systematic_fraction * peak / gain),
+            "flux_err_jy": err / gain,
             "snr": peak / err,
         }
     )

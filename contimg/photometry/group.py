@@ -81,9 +81,7 @@ def measure_group(
             image, residual, pb = (_plane(Path(f"{image_prefix}-{kind}.fits")) for kind in ("image", "residual", "pb"))
             beam = RestoringBeam.from_header(header)
             factor = forced.correlated_noise_factor(residual, (pb >= pb_cut) & np.isfinite(residual), beam)
-            maps = forced.ImageMaps(
-                image - _plane(bkg_path), _plane(rms_path), pb, beam, factor, settings.flux_systematic_fraction
-            )
+            maps = forced.ImageMaps(image - _plane(bkg_path), _plane(rms_path), pb, beam, factor)
             margin = settings.edge_margin_beams * header["BMAJ"] / abs(header["CDELT2"])
             found = blind.find_sources(
                 Path(f"{image_prefix}-image.fits"),

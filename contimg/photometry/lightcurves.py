@@ -4,7 +4,8 @@ candidates of the blind detections.
 
 Built from the per-group tables alone, so re-running gives the same rows: one measurement
 per (group, source) (a duplicate is an error, not something to average), sorted. A night's
-tables are first gathered into one table per night (`gather`: the same layout as a group's),
+tables are first gathered into one table per night (`gather`: the same layout as a group's,
+its flux errors with the night's measured flux-scale systematic added: `systematic`),
 so adding a night reads that night's ~300 small files and ~365 night tables for a year,
 not ~100,000 files; the metrics of all sources are then a few passes over arrays
 (`variability.curves`), not a loop per source.
@@ -24,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..settings import Variability
-from . import blind, forced, variability
+from . import blind, forced, systematic, variability
 
 SOURCE_COLUMNS = [
     "name",
@@ -56,21 +57,39 @@ def _read(paths: list[Path], columns: list[str]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="default").unify_dictionaries().combine_chunks()
 
 
-def _write(table: pa.Table, path: Path) -> None:
-    """Write ``table`` with its dictionary columns as plain strings (as the group tables hold them)."""
+SYSTEMATIC_KEY = b"contimg.flux_systematic_fraction"  # a night table's metadata: the fraction its errors hold
+
+
+def _write(table: pa.Table, path: Path, metadata: dict | None = None) -> None:
+    """Write ``table`` with its dictionary columns as plain strings (as the group tables hold
+    them) and ``metadata`` as its schema's."""
     for name in [f.name for f in table.schema if pa.types.is_dictionary(f.type)]:
         table = table.set_column(table.schema.get_field_index(name), name, table[name].cast(pa.string()))
-    pq.write_table(table, path)
+    pq.write_table(table.replace_schema_metadata(metadata), path)
 
 
-def gather(forced_paths: list[Path], blind_paths: list[Path], forced_out: Path, new_out: Path) -> int:
-    """Write the forced measurements of a night's groups (``forced_paths``) as one table and
-    their new-source candidates (of ``blind_paths``) as another; return the measurements."""
-    table = _read(forced_paths, forced.COLUMNS)
-    _write(table, forced_out)
+def with_night_systematic(table: pa.Table) -> tuple[pa.Table, float]:
+    """``table`` (one night's measurements) with the night's systematic fraction
+    (`systematic.fraction`) added in quadrature to its flux errors, and that fraction."""
+    if not table.num_rows:
+        return table, 0.0
+    flux, err = _column(table, "flux_jy").astype(float), _column(table, "flux_err_jy").astype(float)
+    clean = _column(table, "flags") == 0
+    fraction = systematic.fraction(_codes(table, "name")[0], flux, err, _column(table, "snr").astype(float), clean)
+    index = table.schema.get_field_index("flux_err_jy")
+    return table.set_column(index, "flux_err_jy", pa.array(np.hypot(err, fraction * flux))), fraction
+
+
+def gather(forced_paths: list[Path], blind_paths: list[Path], forced_out: Path, new_out: Path) -> tuple[int, float]:
+    """Write the forced measurements of a night's groups (``forced_paths``) as one table, their
+    errors with the night's systematic (`with_night_systematic`, kept in the table's metadata
+    as `SYSTEMATIC_KEY`), and their new-source candidates (of ``blind_paths``) as another;
+    return the measurements and the systematic fraction."""
+    table, fraction = with_night_systematic(_read(forced_paths, forced.COLUMNS))
+    _write(table, forced_out, {SYSTEMATIC_KEY: repr(fraction).encode()})
     found = _read(blind_paths, blind.COLUMNS)
     _write(found.filter(pc.equal(found["new_source"], True)) if found.num_rows else found, new_out)
-    return table.num_rows
+    return table.num_rows, fraction
 
 
 def _codes(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:

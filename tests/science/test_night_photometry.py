@@ -116,7 +116,7 @@ def test_constant_point_sources_have_their_true_flux(night):
 def test_forced_flux_errors_describe_the_scatter(night):
     """The pulls (measured - true) / error of SNR > 20 constant point sources have a robust
     width within 0.8-1.2 and a median within 0.5: the errors are neither under- nor overstated
-    (photometry.flux_systematic_fraction was set on other nights: contimg.photometry.forced)."""
+    (with the flux-scale systematic the night measures on itself: contimg.photometry.systematic)."""
     out, scene, records, summary, names = night
     rows = pd.read_parquet(out / RELATIVE.lightcurves("measurements.parquet"))
     rows = rows[constant_points(scene, rows, names) & (rows["snr"] > 20) & (rows["flags"] & forced.UNRELIABLE == 0)]

@@ -14,7 +14,7 @@ from scipy.signal import fftconvolve
 
 from conftest import project_config, typed_settings
 from contimg.imaging.restoring_beam import RestoringBeam
-from contimg.photometry import blind, forced, group, lightcurves
+from contimg.photometry import blind, forced, group, lightcurves, systematic
 from contimg.settings import Blind, Variability
 from contimg.sky import Catalog
 
@@ -84,7 +84,7 @@ def test_fluxes_are_unbiased_and_errors_honest(field):
     beam = RestoringBeam.from_header(hdr)
     factor = forced.correlated_noise_factor(residual, pb > 0.1, beam)
     assert 1.0 < factor < 2.0  # the filter averages noise correlated over the beam
-    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, beam, factor, 0.0)
+    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, beam, factor)
     rows = forced.measure(maps, hdr, Catalog(sources), 0.1, 10.0)
     assert len(rows) == len(sources) and (rows["flags"] == 0).all()
     truth = sources.set_index("name").loc[rows["name"], "flux_jy"].to_numpy()
@@ -106,7 +106,7 @@ def test_sources_detected_in_the_image_are_measured_where_they_are(field):
     hdr, pb, sources, noise, image, residual = field
     rng = np.random.default_rng(3)
     beam = RestoringBeam.from_header(hdr)
-    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, beam, 1.3, 0.0)
+    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, beam, 1.3)
     off = sources.assign(dec_deg=sources["dec_deg"] + 4 / 3600)
     detections = sources.rename(columns={"name": "catalog_name"}).assign(
         ra_deg=sources["ra_deg"] + rng.normal(0, 0.3 / 3600, len(sources)) / np.cos(np.deg2rad(54.6)),
@@ -149,7 +149,7 @@ def test_a_sources_position_is_where_its_images_saw_it():
     assert (ra[1], dec[1]) == (20.0, 82.0)  # never detected: its first (catalogue) position
 
 
-def test_flags_edge_blend_and_systematic_error(field):
+def test_flags_edge_blend_and_noise_error(field):
     hdr, pb, sources, noise, image, residual = field
     wcs = WCS(hdr).celestial
     (ra_edge, dec_edge), (ra_a, dec_a), (ra_b, dec_b), (ra_out, dec_out) = (
@@ -164,9 +164,7 @@ def test_flags_edge_blend_and_systematic_error(field):
             "spectral_index": 0.0,
         }
     )
-    maps = forced.ImageMaps(
-        image, np.full_like(image, noise), np.ones_like(image), RestoringBeam.from_header(hdr), 1.2, 0.02
-    )
+    maps = forced.ImageMaps(image, np.full_like(image, noise), np.ones_like(image), RestoringBeam.from_header(hdr), 1.2)
     rows = forced.measure(maps, hdr, Catalog(extra), 0.1, 50.0).set_index("name")
     assert "outside" not in rows.index
     assert rows.loc["edge", "flags"] == forced.FLAG_EDGE | forced.FLAG_NEAR_EDGE and np.isnan(
@@ -175,7 +173,7 @@ def test_flags_edge_blend_and_systematic_error(field):
     assert rows.loc["a", "flags"] == rows.loc["b", "flags"] == forced.FLAG_BLENDED
     alone = rows.loc["alone"]
     assert alone["flags"] == 0
-    assert alone["flux_err_jy"] == pytest.approx(np.hypot(1.2 * noise, 0.02 * alone["flux_jy"]))
+    assert alone["flux_err_jy"] == pytest.approx(1.2 * noise)  # the noise's: the night adds its systematic
 
 
 def aegean_like(found: pd.DataFrame) -> pd.DataFrame:
@@ -279,7 +277,7 @@ def test_a_resolved_source_keeps_its_position_owns_its_lumps_and_is_flagged(fiel
     moved = forced.at_detections(catalog, out, 10.0, 3600 * hdr["BMIN"]).table.set_index("name")
     assert moved.loc["big", "position_from"] == "catalog" and moved.loc["big", "dec_deg"] == dec_big
     assert moved.loc["point", "position_from"] == "detection"
-    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, RestoringBeam.from_header(hdr), 1.2, 0.02)
+    maps = forced.ImageMaps(image, np.full_like(image, noise), pb, RestoringBeam.from_header(hdr), 1.2)
     rows = forced.measure(maps, hdr, Catalog(moved.reset_index()), 0.1, 10.0).set_index("name")
     assert rows.loc["big", "flags"] == forced.FLAG_RESOLVED and rows.loc["point", "flags"] == 0
     assert forced.FLAG_RESOLVED & forced.UNRELIABLE
@@ -333,9 +331,36 @@ def test_light_curves_flag_the_variable_and_rebuild_identically(tmp_path):
     # gathered by night first (the workflow's way): the same products, to the byte
     nights = [(tmp_path / f"n{k}.parquet", tmp_path / f"n{k}-new.parquet") for k in range(2)]
     for k, (forced_out, new_out) in enumerate(nights):
-        assert lightcurves.gather(paths[2 * k : 2 * k + 2], blind_paths[2 * k : 2 * k + 2], forced_out, new_out) == 4
+        assert lightcurves.gather(paths[2 * k : 2 * k + 2], blind_paths[2 * k : 2 * k + 2], forced_out, new_out) == (
+            4,
+            0,
+        )
     lightcurves.build([f for f, _ in nights], [n for _, n in nights], out, cfg)
     assert first == {name: (out / name).read_bytes() for name in first}
+
+
+def night_of_repeats(rng, fraction: float, n_sources=150, n_groups=3):
+    """Curve numbers, fluxes, noise errors and SNRs of constant sources seen in ``n_groups``
+    groups each, every flux off by ``fraction`` of it (drawn per measurement) and by its noise."""
+    true = np.repeat(rng.uniform(0.05, 2.0, n_sources), n_groups)
+    err = np.full(len(true), 0.002)
+    flux = true * (1 + fraction * rng.standard_normal(len(true))) + err * rng.standard_normal(len(true))
+    return np.repeat(np.arange(n_sources), n_groups), flux, err, flux / err
+
+
+def test_the_nights_systematic_is_measured_from_its_repeated_sources():
+    rng = np.random.default_rng(5)
+    for truth in (0.02, 0.008):
+        curve, flux, err, snr = night_of_repeats(rng, truth)
+        flux[:3] *= 3.0  # a variable source: one of 150, it moves the median little
+        clean = np.ones(len(flux), bool)
+        assert systematic.fraction(curve, flux, err, snr, clean) == pytest.approx(truth, rel=0.15)
+        clean[:] = False  # flagged measurements do not count: too few left to say
+        assert systematic.fraction(curve, flux, err, snr, clean) == 0.0
+    curve, flux, err, snr = night_of_repeats(rng, 0.0)
+    assert systematic.fraction(curve, flux, err, snr, np.ones(len(flux), bool)) < 0.001  # noise alone
+    # sources seen once say nothing about the scatter
+    assert systematic.fraction(np.arange(len(flux)), flux, err, snr, np.ones(len(flux), bool)) == 0.0
 
 
 def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
