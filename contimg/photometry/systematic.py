@@ -10,8 +10,11 @@ each night measures its own: a drift scan sees a source in 2-3 consecutive group
 fraction s of the flux that, added in quadrature to the errors, makes the residuals of the
 night's bright clean measurements about their source's weighted mean as wide as their errors
 say (normalised median absolute deviation 1) is the night's systematic. It is 0 when the
-noise alone accounts for the scatter, or when the night repeats too few bright sources to
-say (fewer than `MIN_RESIDUALS` measurements).
+noise alone accounts for the scatter: when the width with noise alone exceeds 1 by less
+than `SIGNIFICANCE` times its standard error (1.166 / sqrt(N - sources) for N Gaussian
+residuals, the normalised MAD's asymptotic efficiency being 37 %), which a noise-only night
+passes 98 % of the time; or when the night repeats too few bright sources to say (fewer than
+`MIN_RESIDUALS` degrees of freedom).
 
     r_i = (S_i - S_w) / sqrt(sigma_i^2 - 1 / sum(w)),  sigma_i^2 = err_i^2 + (s S_i)^2,  w = 1 / sigma^2
 
@@ -28,6 +31,8 @@ from scipy import optimize
 MIN_SNR = 20.0  # bright: 1 % of the flux is at least 0.2 sigma of the noise
 MIN_RESIDUALS = 10
 MAD_TO_SIGMA = 1.4826
+MAD_STANDARD_ERROR = 1.166  # x sigma / sqrt(N): the normalised MAD's, for N Gaussian values
+SIGNIFICANCE = 2.0  # standard errors above 1 before the scatter is more than noise
 
 
 def _width(curve: np.ndarray, flux: np.ndarray, err: np.ndarray, fraction: float) -> float:
@@ -49,7 +54,10 @@ def fraction(curve: np.ndarray, flux: np.ndarray, err: np.ndarray, snr: np.ndarr
     repeated = count[curve] >= 2
     curve = np.unique(curve[repeated], return_inverse=True)[1]
     flux, err = flux[use][repeated], err[use][repeated]
-    if len(flux) < MIN_RESIDUALS or _width(curve, flux, err, 0.0) <= 1:
+    free = len(flux) - (curve.max() + 1 if len(curve) else 0)  # residuals less one mean per source
+    if free < MIN_RESIDUALS:
+        return 0.0
+    if _width(curve, flux, err, 0.0) <= 1 + SIGNIFICANCE * MAD_STANDARD_ERROR / np.sqrt(free):
         return 0.0
     if _width(curve, flux, err, 1.0) > 1:  # scattered by more than their fluxes: not a flux scale
         return 1.0

@@ -50,9 +50,18 @@ def night(tmp_path_factory):
                 2,
             )
         )
-    summary = lightcurves.build(
+    # as the workflow does: the night's tables gathered (errors with its measured systematic), then built
+    nights = out / "lightcurves" / "nights"
+    nights.mkdir(parents=True)
+    lightcurves.gather(
         [out / "photometry" / f"g{g}.parquet" for g in range(N_GROUPS)],
         [out / "photometry" / f"g{g}-blind.parquet" for g in range(N_GROUPS)],
+        nights / "night.parquet",
+        nights / "night-new_sources.parquet",
+    )
+    summary = lightcurves.build(
+        [nights / "night.parquet"],
+        [nights / "night-new_sources.parquet"],
         out / "lightcurves",
         typed_settings(cfg, "photometry.variability"),
     )
