@@ -233,6 +233,12 @@ def test_cross_match_new_sources_edges_and_artefacts():
     assert list(out["near_edge"]) == [False, False, False, False, True, False, False]
     assert list(out["point_like"]) == [True] * 5 + [False, True]
     assert list(out["new_source"]) == [False, False, True, False, False, False, False]
+    # the catalogue lists "bright" at a third of what the image sees: the 2 % artefact 6 arcmin
+    # from it is still its artefact (the image's flux counts), not a new source
+    catalog.table.loc[0, "flux_jy"] = 0.33
+    out = blind.cross_match(aegean_like(found), catalog, pb, hdr, 40.0, blind_limits())
+    assert list(out["near_bright"]) == [False, True, False, False, True, False, True]
+    assert not out["new_source"].iloc[1]
 
 
 def test_a_resolved_source_keeps_its_position_owns_its_lumps_and_is_flagged(field):
