@@ -147,6 +147,9 @@ KINDS: dict[str, Kind] = {  # in the order the indexer loads them (a product may
     "photometry": Kind(
         _KEY.photometry("{key}", ".json"), OBS, tuple(_KEY.photometry("{key}", s) for s in PHOTOMETRY if s != ".json")
     ),
+    "night_measurements": Kind(
+        _KEY.night_measurements("{key}"), NIGHT, (_KEY.night_measurements("{key}", "-new_sources.parquet"),)
+    ),
     "lightcurves": Kind(
         _KEY.lightcurves(), "", tuple(_KEY.lightcurves(n) for n in LIGHTCURVES if n != "sources.parquet")
     ),

@@ -34,6 +34,7 @@ from pathlib import Path
 from ..paths import Area
 from ..photometry import cutouts
 from .cli import DEFAULT_DB
+from .query import NIGHT_ERROR, NIGHT_JOIN
 
 LINE = "#g.mark=line&g.x_column=mjd&g.x_type=quantitative&g.y_column=flux_jy&g.y_type=quantitative"
 SCATTER = "#g.mark=circle&g.x_column=log10_eta&g.x_type=quantitative&g.y_column=log10_v&g.y_type=quantitative"
@@ -74,10 +75,10 @@ QUERIES = {
         "title": "Source: light curve",
         "description": "Every forced measurement of one source (plot: flux_jy against mjd).",
         "sql": f"""SELECT g.obs, round(p.mjd, 6) AS mjd, round(p.flux_jy, 6) AS flux_jy,
-            round(p.flux_err_jy, 6) AS flux_err_jy, round(p.snr, 1) AS snr, p.flags,
-            round(p.catalog_flux_jy, 6) AS catalog_flux_jy,
+            round(p.flux_err_jy, 6) AS flux_err_jy, round({NIGHT_ERROR}, 6) AS flux_err_night_jy,
+            round(p.snr, 1) AS snr, p.flags, round(p.catalog_flux_jy, 6) AS catalog_flux_jy,
             {cutout_cell("p")} AS cutout, {THUMBNAIL} AS thumbnail
-            FROM photometry p JOIN sources s USING (source_id) JOIN groups g USING (group_id)
+            FROM photometry p JOIN sources s USING (source_id) JOIN groups g USING (group_id) {NIGHT_JOIN}
             WHERE s.name = :name ORDER BY p.mjd""",
     },
     "variability": {

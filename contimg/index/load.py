@@ -19,6 +19,7 @@ from astropy.io import fits
 
 from .. import tables
 from ..paths import Area
+from ..photometry.lightcurves import SYSTEMATIC_KEY
 from .products import Product
 
 PHOTOMETRY_COLUMNS = [
@@ -208,6 +209,7 @@ READERS = {
         "forced": _parquet_columns(work / AREA.photometry(p.key), ["name", "ra_deg", "dec_deg", *PHOTOMETRY_COLUMNS]),
         "blind": _parquet_columns(work / AREA.photometry(p.key, "-blind.parquet"), DETECTION_COLUMNS),
     },
+    "night_measurements": lambda work, p: {"metadata": pq.read_metadata(work / p.path)},
     "lightcurves": lambda work, p: {"sources": pd.read_parquet(work / p.path)},
 }
 
@@ -399,6 +401,20 @@ def _photometry(conn, product, ids, data):
     return record.get("versions")
 
 
+def _night_measurements(conn, product, ids, data):
+    metadata = data["metadata"]
+    fraction = (metadata.metadata or {}).get(SYSTEMATIC_KEY)  # None: gathered before it was measured
+    _insert_row(
+        conn,
+        "nights",
+        night=product.key,
+        path=product.path,
+        n_measurements=metadata.num_rows,
+        flux_systematic_fraction=None if fraction is None else float(fraction),
+    )
+    return None
+
+
 def _lightcurves(conn, product, ids, data):
     table = data["sources"]
     source_ids = ids.source_ids(*(table[c].tolist() for c in ("name", "ra_deg", "dec_deg")))
@@ -418,11 +434,12 @@ WRITERS = {
     "image": _image,
     "mosaic": _mosaic,
     "photometry": _photometry,
+    "night_measurements": _night_measurements,
     "lightcurves": _lightcurves,
 }
 
 # kind -> statements removing a product's rows (parameter, where there is one: the group id, or
-# the mosaic name)
+# the mosaic or night name)
 REMOVERS = {
     "inventory": ["UPDATE groups SET in_inventory = 0", "DELETE FROM raw_files"],
     "calibration_plan": ["DELETE FROM calibration_plan"],
@@ -436,6 +453,7 @@ REMOVERS = {
         "DELETE FROM detections WHERE group_id = ?",
         "DELETE FROM measured_groups WHERE group_id = ?",
     ],
+    "night_measurements": ["DELETE FROM nights WHERE night = ?"],
     "lightcurves": ["DELETE FROM variability"],
 }
 
@@ -458,7 +476,7 @@ def load(conn: sqlite3.Connection, product: Product, ids: Ids, data: dict) -> di
 
 def unload(conn: sqlite3.Connection, kind: str, key: str, ids: Ids) -> None:
     """Remove the rows one product added (groups and sources stay)."""
-    param = key if kind == "mosaic" else ids.groups.get(key, key)
+    param = key if kind in ("mosaic", "night_measurements") else ids.groups.get(key, key)
     for statement in REMOVERS[kind]:
         conn.execute(statement, (param,) if "?" in statement else ())
 

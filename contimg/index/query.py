@@ -158,9 +158,16 @@ def cone(conn: sqlite3.Connection, ra_deg: float, dec_deg: float, radius_arcsec:
     return sorted((f for f in found if f[1] <= radius_arcsec), key=lambda f: f[1])
 
 
-LIGHTCURVE = """SELECT s.name, g.obs, p.mjd, i.freq_hz, p.flux_jy, p.flux_err_jy, p.snr, p.catalog_flux_jy, p.flags
+# A measurement's flux error with the flux-scale systematic its night measured added in
+# quadrature, as the light curves have it (photometry.flux_err_jy is the image's noise alone,
+# as in the group's table; NULL until the night's measurements are gathered), and the join
+# that finds the night: the UTC date of the group's mid-time (naming.night_names).
+NIGHT_ERROR = "sqrt(p.flux_err_jy * p.flux_err_jy + power(n.flux_systematic_fraction * p.flux_jy, 2))"
+NIGHT_JOIN = "LEFT JOIN nights n ON n.night = strftime('%Y%m%d', g.mjd_mid + 2400000.5)"
+LIGHTCURVE = f"""SELECT s.name, g.obs, p.mjd, i.freq_hz, p.flux_jy, p.flux_err_jy, {NIGHT_ERROR},
+    p.snr, p.catalog_flux_jy, p.flags
     FROM photometry p JOIN sources s USING (source_id) JOIN groups g USING (group_id)
-    LEFT JOIN images i USING (group_id) WHERE p.source_id = ? ORDER BY p.mjd"""
+    LEFT JOIN images i USING (group_id) {NIGHT_JOIN} WHERE p.source_id = ? ORDER BY p.mjd"""
 
 
 def lightcurve(
@@ -172,7 +179,18 @@ def lightcurve(
 ) -> tuple[list[str], list[tuple]]:
     """Every forced measurement of the named source, or of each source within the radius of a
     position (with its distance), in time order."""
-    columns = ["name", "obs", "mjd", "freq_hz", "flux_jy", "flux_err_jy", "snr", "catalog_flux_jy", "flags"]
+    columns = [
+        "name",
+        "obs",
+        "mjd",
+        "freq_hz",
+        "flux_jy",
+        "flux_err_jy",
+        "flux_err_night_jy",
+        "snr",
+        "catalog_flux_jy",
+        "flags",
+    ]
     if name is not None:
         row = conn.execute("SELECT source_id FROM sources WHERE name = ?", (name,)).fetchone()
         if row is None:

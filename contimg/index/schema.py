@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import contextmanager
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Light curves read photometry by source; a bulk load drops this index and builds it after
 PHOTOMETRY_BY_SOURCE = "CREATE INDEX photometry_by_source ON photometry (source_id)"
@@ -125,6 +125,9 @@ CREATE TABLE detections (
     PRIMARY KEY (group_id, number));
 CREATE INDEX detections_by_position ON detections (dec_deg, ra_deg);
 
+CREATE TABLE nights (
+    night TEXT PRIMARY KEY, path TEXT NOT NULL, n_measurements INTEGER, flux_systematic_fraction REAL);
+
 CREATE TABLE variability (
     source_id INTEGER PRIMARY KEY REFERENCES sources(source_id),
     n_measurements INTEGER, n_epochs INTEGER, max_snr REAL, weighted_mean_jy REAL,
@@ -138,6 +141,10 @@ MIGRATIONS: dict[int, list[str]] = {
     1: [  # the tile of each measurement and new-source candidate on its group's cut-out sheet
         "ALTER TABLE photometry ADD COLUMN cutout INTEGER",
         "ALTER TABLE detections ADD COLUMN cutout INTEGER",
+    ],
+    2: [  # each night's flux-scale systematic, which its light-curve errors hold
+        "CREATE TABLE nights (night TEXT PRIMARY KEY, path TEXT NOT NULL, n_measurements INTEGER, "
+        "flux_systematic_fraction REAL)",
     ],
 }
 

@@ -121,6 +121,18 @@ def test_an_older_index_is_migrated_in_place(tmp_path, monkeypatch):
     assert conn.execute("SELECT name, note FROM sources").fetchall() == [("kept", None)]
 
 
+def test_a_version_2_index_gains_the_nights_table(tmp_path):
+    db = make_index(tmp_path / "v2.sqlite", [("kept", 1.0, 2.0)])
+    with sqlite3.connect(db) as conn:  # as version 2 wrote it: no nights
+        conn.execute("DROP TABLE nights")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    indexer.index_work_area(tmp_path / "empty_work", db)
+    conn = query.connect_read_only(db)
+    assert schema.version(conn) == 3
+    assert conn.execute("SELECT count(*) FROM nights").fetchone() == (0,)
+    assert conn.execute("SELECT name FROM sources").fetchall() == [("kept",)]
+
+
 @pytest.mark.parametrize(
     "statement",
     [

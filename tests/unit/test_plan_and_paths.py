@@ -149,7 +149,7 @@ def test_inventory_rows_and_files_of_a_group(groups):
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_every_indexed_product_path_parses_back_to_its_kind_and_key(kind):
     spec = KINDS[kind]
-    key = {paths.OBS: "20260321T050002", paths.HOUR: "20260321T0500", "": kind}[spec.key]
+    key = {paths.OBS: "20260321T050002", paths.HOUR: "20260321T0500", paths.NIGHT: "20260321", "": kind}[spec.key]
     record = spec.record.format(key=key)
     assert spec.key_of(record, kind) == key
     others = [k for k, other in KINDS.items() if k != kind and other.key_of(record, k) is not None]

@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import DEPLOYED, RELATIVE, ROOT
 from contimg.index import cli, query, synthetic
 from contimg.paths import PHOTOMETRY
-from contimg.photometry import cutouts
+from contimg.photometry import cutouts, lightcurves
 
 INDEXER = [sys.executable, str(ROOT / "scripts/index_products.py"), "--config", str(ROOT / "config/config.yaml")]
 QUERY = str(Path(sys.executable).parent / "contimg-query")
@@ -103,6 +104,10 @@ def test_the_workflow_indexes_every_product_with_its_values(tiny_run):
     expected = measurements[measurements["name"] == name].sort_values("mjd")
     assert [r[columns.index("obs")] for r in rows] == list(expected["obs"])
     assert [r[columns.index("flux_jy")] for r in rows] == pytest.approx(list(expected["flux_jy"]), rel=1e-12)
+    assert [r[columns.index("flux_err_night_jy")] for r in rows] == pytest.approx(
+        list(expected["flux_err_jy"]), rel=1e-9
+    )  # the light curves' errors: the night's systematic included, as the night step measured it
+    assert one("SELECT count(*) FROM nights") == len(list((work / "lightcurves/nights").glob("????????.parquet")))
     assert one("SELECT count(*) FROM variability") == len(
         pd.read_parquet(work / RELATIVE.lightcurves("sources.parquet"))
     )
@@ -153,6 +158,27 @@ def test_removed_and_changed_products_are_taken_out_and_updated(work_copy, capsy
     assert [r["obs"] for r in rows] == sorted(groups)  # all three now
     code, rows, _ = ask(db, "sql", "SELECT n_added, n_updated, n_removed FROM runs ORDER BY run_id", capsys=capsys)
     assert rows[-1] == {"n_added": 0, "n_updated": 1, "n_removed": 1} and len(rows) == 2
+
+
+def test_a_nights_systematic_reaches_its_light_curve_errors(work_copy):
+    """A night table whose errors hold a 5 % flux-scale systematic: the index's light curve
+    gives that night's measurements their noise and 5 % of their flux in quadrature."""
+    db = work_copy / "products.sqlite"
+    night = sorted((work_copy / "lightcurves/nights").glob("????????.parquet"))[0]
+    table = pq.read_table(night)
+    pq.write_table(table.replace_schema_metadata({lightcurves.SYSTEMATIC_KEY: b"0.05"}), night)
+    assert "1 updated" in index_now(work_copy, db)
+    assert plain_query(db, "SELECT night, n_measurements, flux_systematic_fraction FROM nights") == [
+        (night.stem, table.num_rows, 0.05)
+    ]
+    measured = table.to_pandas()
+    name = measured.loc[measured["snr"].idxmax(), "name"]  # a bright source: 5 % is more than its noise
+    columns, rows = query.lightcurve(query.connect_read_only(db), name=name)
+    values = pd.DataFrame(rows, columns=columns)
+    assert len(values) == (measured["name"] == name).sum() >= 1
+    expected = [math.hypot(e, 0.05 * f) for e, f in zip(values["flux_err_jy"], values["flux_jy"])]
+    assert values["flux_err_night_jy"].tolist() == pytest.approx(expected, rel=1e-12)
+    assert (values["flux_err_night_jy"] > 1.5 * values["flux_err_jy"]).all()
 
 
 def test_a_damaged_record_is_reported_and_the_rest_indexed(work_copy):
