@@ -14,6 +14,7 @@ from dataclasses import dataclass
 OBS = r"\d{8}T\d{6}"  # a group: its first file's timestamp (naming.obs_id)
 HOUR = r"\d{8}T\d{4}"  # a mosaic: the start of its bin (naming.mosaic_names)
 NIGHT = r"\d{8}"  # a night: its UTC date (naming.night_names)
+SYSTEMATIC_KEY = b"contimg.flux_systematic_fraction"  # a night table's schema metadata: the fraction its errors hold
 STRIP = r"[+-]\d\d"  # a declination strip of the survey catalogue: whole degrees
 
 WSCLEAN_IMAGES = ("image", "residual", "psf", "model")  # WSClean's outputs the workflow keeps

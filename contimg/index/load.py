@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 from astropy.io import fits
 
 from .. import tables
-from ..paths import Area
-from ..photometry.lightcurves import SYSTEMATIC_KEY
+from ..paths import SYSTEMATIC_KEY, Area
 from .products import Product
 
 PHOTOMETRY_COLUMNS = [

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..paths import SYSTEMATIC_KEY
 from ..settings import Variability
 from . import blind, forced, systematic, variability
 
@@ -55,9 +56,6 @@ def _read(paths: list[Path], columns: list[str]) -> pa.Table:
     if not tables:
         return pa.Table.from_pandas(pd.DataFrame(columns=EPOCH + columns), preserve_index=False)
     return pa.concat_tables(tables, promote_options="default").unify_dictionaries().combine_chunks()
-
-
-SYSTEMATIC_KEY = b"contimg.flux_systematic_fraction"  # a night table's metadata: the fraction its errors hold
 
 
 def _write(table: pa.Table, path: Path, metadata: dict | None = None) -> None:
