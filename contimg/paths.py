@@ -14,7 +14,6 @@ from dataclasses import dataclass
 OBS = r"\d{8}T\d{6}"  # a group: its first file's timestamp (naming.obs_id)
 HOUR = r"\d{8}T\d{4}"  # a mosaic: the start of its bin (naming.mosaic_names)
 NIGHT = r"\d{8}"  # a night: its UTC date (naming.night_names)
-SYSTEMATIC_KEY = b"contimg.flux_systematic_fraction"  # a night table's schema metadata: the fraction its errors hold
 STRIP = r"[+-]\d\d"  # a declination strip of the survey catalogue: whole degrees
 
 WSCLEAN_IMAGES = ("image", "residual", "psf", "model")  # WSClean's outputs the workflow keeps
@@ -24,6 +23,7 @@ PHOTOMETRY_READS = ("-image.fits", "-residual.fits", "-pb.fits", "-qa.json")  # 
 MOSAIC = (".fits", "-weight.fits", "-residual.fits", ".json", ".png")
 PHOTOMETRY = (".parquet", "-blind.parquet", "-cutouts.png", ".json")
 LIGHTCURVES = ("measurements.parquet", "sources.parquet", "new_sources.parquet", "plots")
+SYSTEMATIC_KEY = b"contimg.flux_systematic_fraction"  # a night table's schema metadata: the fraction its errors hold
 SIMULATION = ("simulation.json", "sky.csv", "lightcurves.csv", "instrument.npz")  # in paths.truth
 SIMULATED_SURVEY = (
     "survey/CATALOG.FIT"  # in paths.truth with simulation.survey: what the workflow is given (NVSS layout)
