@@ -4,7 +4,7 @@ Measured in the same run, each in a fresh process (wall time and peak memory):
   - ours: `solve_calibration` as the workflow runs it (private copy, beam-attenuated model
     of calibrator + field sources predicted into MODEL_DATA, reference antenna from the
     data, two CASA passes with rflag between them, QA, plots), then `apply_calibration`
-    (copy + applycal, CORRECTED_DATA renamed to DATA);
+    (one CASA mstransform pass with a calibration library; native channels, not averaged);
   - baseline, the earlier DSA-110 pipeline's sequence: a private copy, CASA `ft` of a
     calibrator-only point-source component list, `bandpass` (solint inf), phase-only
     `gaincal` per integration, `applycal` into CORRECTED_DATA.

@@ -31,6 +31,7 @@ class Imaging:
     auto_threshold: float
     local_rms: bool
     baseline_averaging_s: float
+    average_channels_to_hz: float
     extra_args: tuple
     subtract_min_apparent_jy: float
     subtract_inside_min_apparent_jy: float

@@ -70,6 +70,8 @@ rule apply_calibration:
     output:
         ms=directory(AREA.calibrated()),
         record=AREA.calibrated(suffix=".cal.json"),
+    params:
+        average_channels_to_hz=config["imaging"]["average_channels_to_hz"],
     log:
         AREA.log("apply_calibration"),
     benchmark:

@@ -1,4 +1,5 @@
-"""Snakemake script: ms/{obs}.ms + the first good candidate calibration -> calibrated/{obs}.ms."""
+"""Snakemake script: ms/{obs}.ms + the first good candidate calibration -> calibrated/{obs}.ms
+(channels averaged to imaging.average_channels_to_hz)."""
 
 from pathlib import Path
 
@@ -14,5 +15,6 @@ apply.apply_calibration(
     Path(snakemake.output.ms),
     Path(snakemake.output.record),
     candidates=[Path(p) for p in snakemake.input.caltables],
+    average_to_hz=snakemake.params.average_channels_to_hz,
     log=log,
 )

@@ -262,6 +262,41 @@ def test_calibrated_data_agree_with_the_true_sky_within_the_noise(demo, solved, 
         assert chi2_raw > 10  # the same statistic without calibration
 
 
+def test_averaged_calibrated_channels_are_the_means_of_the_calibrated_ones(demo, solved, tmp_path):
+    """Averaging on the way (calibration.average_channels_to_hz) gives what averaging the
+    calibrated data would: each output channel the mean of its unflagged inputs, flagged only
+    where all are, at their mean frequency, with the same total weight (the image's thermal
+    noise); a width between two bins takes the smaller, and bins divide the window evenly."""
+    out, scene, files, cfg, cal_ms = demo
+    with table(f"{cal_ms}/SPECTRAL_WINDOW", ack=False) as spw:
+        freqs, width = spw.getcell("CHAN_FREQ", 0), float(spw.getcell("CHAN_WIDTH", 0)[0])
+    assert [apply.channel_bin(cal_ms, w * width) for w in (0, 1.5, 2.5, 3.5, 1e6)] == [1, 1, 2, 2, len(freqs)]
+    native, averaged = tmp_path / "native.ms", tmp_path / "averaged.ms"
+    apply.apply_calibration(cal_ms, native, tmp_path / "native.json", [out / "caltables/c1"])
+    record = apply.apply_calibration(
+        cal_ms, averaged, tmp_path / "averaged.json", [out / "caltables/c1"], average_to_hz=2.5 * width
+    )
+    assert record["channels_averaged"] == 2
+    columns = {}
+    for ms in (native, averaged):
+        with table(str(ms), ack=False) as main:
+            columns[ms] = {c: main.getcol(c) for c in ("DATA", "FLAG", "WEIGHT")}
+    data, flags = columns[native]["DATA"], columns[native]["FLAG"]
+    pairs = (~flags).reshape(len(data), -1, 2, data.shape[2])
+    mean = np.where(pairs, data.reshape(pairs.shape), 0).sum(axis=2) / np.maximum(pairs.sum(axis=2), 1)
+    got = columns[averaged]
+    assert np.array_equal(got["FLAG"], ~pairs.any(axis=2))
+    np.testing.assert_allclose(got["DATA"][~got["FLAG"]], mean[~got["FLAG"]], rtol=0, atol=1e-5 * np.abs(mean).max())
+    with table(f"{averaged}/SPECTRAL_WINDOW", ack=False) as spw:
+        np.testing.assert_allclose(spw.getcell("CHAN_FREQ", 0), freqs.reshape(-1, 2).mean(axis=1))
+        np.testing.assert_allclose(spw.getcell("CHAN_WIDTH", 0), 2 * width)
+
+    def total_weight(c):
+        return float(np.sum(np.where(c["FLAG"], 0.0, c["WEIGHT"][:, None, :])))
+
+    assert 0.98 < total_weight(got) / total_weight(columns[native]) < 1.02
+
+
 def test_the_plan_orders_candidates_and_explains_gaps():
     groups = pd.DataFrame(
         {
