@@ -15,7 +15,6 @@ averaging sums them. The record says which calibration was applied and why neare
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +83,9 @@ def apply_calibration(
     chosen_dir = candidates[list(records).index(chosen)]
     gaintables = [str(chosen_dir / cal["tables"][kind]["table"]) for kind in cal["apply_order"]]
     chanbin = channel_bin(ms_path, average_to_hz)
-    with staging.staged_directory(out_ms) as tmp, tempfile.TemporaryDirectory(dir=out_ms.parent) as scratch:
-        library = Path(scratch) / "calibration.lib"
+    scratch = out_ms.parent / f".{out_ms.name}.callib"  # (what a killed job left there is removed first)
+    with staging.staged_directory(out_ms) as tmp, staging.scratch_directory(scratch):
+        library = scratch / "calibration.lib"
         library.write_text(calibration_library(gaintables))
         mstransform(
             vis=str(ms_path),

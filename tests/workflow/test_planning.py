@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from conftest import DEPLOYED, ROOT, TINY_IMAGE_QA, assert_same_products, deploy, job_counts, run
-from contimg import naming, selection
+from contimg import naming, plansummary, selection
 
 sys.path.insert(0, str(ROOT / "bench"))
 import plan_scale  # noqa: E402 (bench/: the synthetic inventory of the planning benchmark)
@@ -87,7 +87,8 @@ def test_selection_and_night_unit_plan(tmp_path):
     )
     stages = {row["stage"]: row for row in plan["stages"]}
     assert {name: row["jobs"] for name, row in stages.items()} == {name: counts[name] for name in stages}
-    assert stages["image"]["core_hours"] == round(calibrated.sum() * 120.0 * 2 / 3600, 2)  # the full-size default
+    full_size_image_s = plansummary.DEFAULTS["image"][0]  # no image job has run here yet
+    assert stages["image"]["core_hours"] == round(calibrated.sum() * full_size_image_s * 2 / 3600, 2)
     assert stages["image"]["source"].startswith("default")
 
     set_planning(tmp_path, {"unit": "night"})
