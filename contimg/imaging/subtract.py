@@ -34,7 +34,7 @@ from ..sky import Catalog
 from . import selfcal
 from .restoring_beam import FWHM_TO_SIGMA, RestoringBeam
 
-FIT_CHANNELS = 32  # channels the flux fit reads, spread over the band (`fitted_scales`)
+FIT_CHANNELS = 16  # channels the flux fit reads, spread over the band (`fitted_scales`; docs/performance.md)
 FIT_ROWS = 20000  # rows at a time: (sources x rows x channels) complex predictions in memory
 FIT_PRIOR = 1e-3  # the pull towards the catalogue flux, relative to each source's own information
 FIT_DECIMALS = 4
