@@ -263,7 +263,7 @@ def test_calibrated_data_agree_with_the_true_sky_within_the_noise(demo, solved, 
 
 
 def test_averaged_calibrated_channels_are_the_means_of_the_calibrated_ones(demo, solved, tmp_path):
-    """Averaging on the way (calibration.average_channels_to_hz) gives what averaging the
+    """Averaging on the way (imaging.average_channels_to_hz) gives what averaging the
     calibrated data would: each output channel the mean of its unflagged inputs, flagged only
     where all are, at their mean frequency, with the same total weight (the image's thermal
     noise); a width between two bins takes the smaller, and bins divide the window evenly."""
