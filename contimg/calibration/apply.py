@@ -22,7 +22,7 @@ from casacore.tables import table
 
 from .. import staging
 from . import plan
-from .solve import software_versions
+from .provenance import software_versions
 
 CAL_INTERPOLATION = {"calwt": False, "tinterp": "nearest", "finterp": "linear"}  # applycal's interp="nearest"
 

@@ -13,7 +13,6 @@ import json
 import shutil
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from ..msio import ms_layout
 from ..settings import Calibration, as_record
 from ..sky import Catalog
 from . import model, qa
+from .provenance import software_versions
 
 
 class CalibrationError(RuntimeError):
@@ -190,11 +190,6 @@ def _solve_sequence(ms_path: str, out_dir: Path, refant: RefantChoice, settings:
         **common,
     )
     return tables
-
-
-def software_versions() -> dict:
-    """Versions of the tools that made or applied the tables (for provenance)."""
-    return {pkg: version(pkg) for pkg in ("casatasks", "casatools", "casadata", "python-casacore", "contimg")}
 
 
 def solve_group(
