@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.constants import c as C_LIGHT  # not geometry's: that imports pyuvdata, which photometry lacks
 from scipy.special import j1
-
-from .geometry import C_LIGHT
 
 
 def airy_power(theta_rad, freq_hz, dish_diameter_m: float) -> np.ndarray:

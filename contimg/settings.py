@@ -78,6 +78,10 @@ class Blind:
     artefact_radius_arcmin: float
     artefact_flux_fraction: float
     sidelobe_band_arcmin: float
+    dipole_radius_beams: float
+    dipole_fraction: float
+    alias_radius_beams: float
+    alias_flux_fraction: float
 
 
 @dataclass(frozen=True)

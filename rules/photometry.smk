@@ -13,6 +13,7 @@ rule photometry:
         image_prefix=lambda wildcards: AREA.image(wildcards.obs, ""),
         pb_cut=config["imaging"]["pb_cut"],
         settings=group_photometry(config["photometry"]),
+        instrument=instrument("dish_diameter_m"),  # the beam beyond the image (aliases)
     log:
         AREA.log("photometry"),
     benchmark:

@@ -14,6 +14,7 @@ record = group.measure_group(
     smk.params.pb_cut,
     settings.from_section(settings.Photometry, smk.params.settings, "photometry"),
     smk.threads,
+    smk.params.instrument["dish_diameter_m"],
 )
 if record["measured"]:
     log.info(

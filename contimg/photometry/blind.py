@@ -29,6 +29,22 @@ of 40 unmatched 5-sigma detections were false and the transient was at 310 sigma
   noise blobs short: with catalogue fluxes 15 % off, the residuals of subtracted sources
   gave 9-12 sigma candidates with axes 1.47x and 0.42x the beam's; the transient fitted
   0.995x and 0.997x, catalogued sources 0.90-1.00x at the quartiles).
+- beside a dip: the residual image within ``dipole_radius_beams`` beam major axes holds a
+  negative peak deeper than ``dipole_fraction`` of the candidate's significance (column
+  ``dip_snr``, residual over noise map). The sky has no negative sources: a positive peak
+  with a comparable negative one a beam away is the +/- residual of a source subtracted
+  or cleaned with the wrong flux, position or beam (an 8.2-sigma candidate 50" from a
+  0.98 Jy source, on the simulated survey night E, had a -10.6 sigma dip beside it; real
+  sources there had dips of -1.8 to -3.8 sigma, Gaussian noise in the ~20 beams of the disc
+  reaches -4 sigma once in ~1,500);
+- ``aliased``: where a catalogue source outside the imaged field folds into the image. WSClean
+  grids a field padded to ``padding`` x the image's width, and a source beyond it appears
+  one padded width away, attenuated only by the gridding kernel's taper (night E's other
+  false candidate, 11.5 sigma at the image's east edge, was 43" from the fold of a 0.15 Jy
+  source 2.5 deg west of the centre, at 0.84 of that source's apparent flux). A candidate
+  within ``alias_radius_beams`` of the fold of a source whose apparent flux (catalogue flux
+  times the band-averaged Airy power at its offset) is at least ``alias_flux_fraction`` of
+  the candidate's peak is marked.
 The match radius is in beam major axes because positions of islands distorted by a
 neighbour or the edge scatter along the elongated beam (4 false candidates sat 30-48"
 from their catalogue source, inside one 65" major axis). A catalogue source the beam
@@ -40,6 +56,7 @@ centre of a 61" x 45" Gaussian on the simulated survey night), and they are that
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -50,6 +67,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from scipy.ndimage import map_coordinates
 
+from .. import beam
 from ..settings import Blind
 from ..sky import Catalog
 from . import forced
@@ -76,6 +94,8 @@ COLUMNS = [
     "near_edge",
     "near_bright",
     "point_like",
+    "dip_snr",
+    "aliased",
     "new_source",
     "forced_flux_jy",
     "forced_flux_err_jy",
@@ -87,6 +107,19 @@ def _quiet_aegean() -> None:
     aegean_log = logging.getLogger("AegeanTools")
     aegean_log.handlers.clear()
     aegean_log.setLevel(logging.WARNING)
+
+
+def _without_jit() -> None:
+    """Run AegeanTools' numba functions as plain Python/numpy (call before importing it).
+
+    numba compiles them afresh in every job (AegeanTools asks for no cache): on a full-size
+    group's photometry that cost 2.4 s of the job's 16 s and won nothing back on its ~40
+    islands and BANE's boxes (without it: BANE 5.4 s instead of 6.5, aegean 2.0 instead of 4.1).
+    """
+    os.environ["NUMBA_DISABLE_JIT"] = "1"
+    from numba.core import config
+
+    config.reload_config()
 
 
 def background_maps(residual: Path, out_base: Path) -> tuple[Path, Path]:
@@ -103,6 +136,7 @@ def background_maps(residual: Path, out_base: Path) -> tuple[Path, Path]:
     pixel at the 1-99 percentiles (2.7 % at 0.1-99.9) at 1/4.6 of the time (7 s against 32 s),
     where BANE's own choice of grid (27 or 28 pixels) moves it by 6 % (14 %).
     """
+    _without_jit()
     from AegeanTools import BANE
 
     _quiet_aegean()
@@ -132,6 +166,7 @@ def find_sources(image: Path, bkg: Path, rms: Path, seed_clip: float, flood_clip
     summit fitted per island: with more, aegean split the transient's island into two
     components of 0.54x the beam's major axis (neither point-like) and fitted a sidelobe
     stripe as a 12-sigma beam-sized source, differently from run to run."""
+    _without_jit()
     from AegeanTools.source_finder import SourceFinder
 
     _quiet_aegean()
@@ -216,6 +251,63 @@ def cross_match(
         & out["point_like"]
         & (out["significance"] >= limits.new_source_min_snr)
     )
+    return out
+
+
+def flag_dips(detections: pd.DataFrame, residual: np.ndarray, rms: np.ndarray, header, limits: Blind) -> pd.DataFrame:
+    """``detections`` with ``dip_snr``, the most negative residual / noise within
+    ``dipole_radius_beams`` major axes of each, and no new source where that dip is deeper than
+    ``dipole_fraction`` of the detection's significance (module docstring)."""
+    out = detections.copy()
+    radius = limits.dipole_radius_beams * header["BMAJ"] / abs(header["CDELT2"])
+    x, y = WCS(header).celestial.world_to_pixel_values(out["ra_deg"].to_numpy(), out["dec_deg"].to_numpy())
+    dips = np.full(len(out), np.nan)
+    r = int(np.ceil(radius))
+    dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+    disc = dy**2 + dx**2 <= radius**2
+    padded = np.pad(residual / rms, r, constant_values=np.nan)
+    for i, (xi, yi) in enumerate(zip(np.rint(x).astype(int), np.rint(y).astype(int))):
+        if 0 <= yi < residual.shape[0] and 0 <= xi < residual.shape[1]:
+            window = padded[yi : yi + 2 * r + 1, xi : xi + 2 * r + 1]
+            dips[i] = np.nanmin(np.where(disc, window, np.nan), initial=0.0)
+    out["dip_snr"] = dips
+    beside_dip = dips < -limits.dipole_fraction * out["significance"].to_numpy(float)
+    out["new_source"] = out["new_source"] & ~beside_dip
+    return out
+
+
+def flag_aliases(
+    detections: pd.DataFrame, catalog: Catalog, header, padding: float, dish_m: float, limits: Blind
+) -> pd.DataFrame:
+    """``detections`` with ``aliased`` (module docstring) and no new source where it is set.
+
+    The fold of a source at pixel (x, y) is at (x + i P, y + j P) for i, j in -1..1 (not both
+    0), P the padded width in pixels (``padding`` x the image's; WSClean rounds it up by a
+    few pixels, well inside the radius)."""
+    out = detections.copy()
+    out["aliased"] = False
+    if out.empty or catalog.table.empty:
+        return out
+    wcs = WCS(header).celestial
+    ny, nx = int(header["NAXIS2"]), int(header["NAXIS1"])
+    sources = SkyCoord(catalog.table["ra_deg"].to_numpy(float), catalog.table["dec_deg"].to_numpy(float), unit="deg")
+    offset = sources.separation(SkyCoord(header["CRVAL1"], header["CRVAL2"], unit="deg")).rad
+    freq, width = float(header["CRVAL3"]), abs(float(header.get("CDELT3", 0.0)))
+    band = freq + width * np.linspace(-0.5, 0.5, 9)
+    apparent = catalog.flux_at([freq])[:, 0] * beam.airy_power(offset[:, None], band, dish_m).mean(axis=1)
+    strong = apparent >= limits.alias_flux_fraction * out["peak_jy_beam"].min()  # the others fold too faint
+    sources, apparent = sources[strong], apparent[strong]
+    sx, sy = wcs.world_to_pixel(sources)
+    folds = [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
+    fx = np.concatenate([sx + i * padding * nx for i, _ in folds])
+    fy = np.concatenate([sy + j * padding * ny for _, j in folds])
+    fold_flux = np.tile(apparent, len(folds))
+    x, y = wcs.world_to_pixel_values(out["ra_deg"].to_numpy(), out["dec_deg"].to_numpy())
+    radius = limits.alias_radius_beams * header["BMAJ"] / abs(header["CDELT2"])
+    near = np.hypot(x[:, None] - fx[None, :], y[:, None] - fy[None, :]) <= radius
+    bright = fold_flux[None, :] >= limits.alias_flux_fraction * out["peak_jy_beam"].to_numpy(float)[:, None]
+    out["aliased"] = (near & bright & np.isfinite(fx)[None, :]).any(axis=1)
+    out["new_source"] = out["new_source"] & ~out["aliased"]
     return out
 
 

@@ -25,6 +25,8 @@ from ..settings import Photometry, as_record
 from ..sky import Catalog
 from . import blind, cutouts, forced
 
+WSCLEAN_PADDING = 1.2  # WSClean's -padding when the image's command does not set it
+
 
 def _plane(path: Path) -> np.ndarray:
     """The first image plane of a FITS file, as native float64."""
@@ -49,8 +51,21 @@ def _number_cutouts(forced_rows: pd.DataFrame, blind_rows: pd.DataFrame) -> pd.D
     return pd.concat([known, blind_rows.loc[new, ["ra_deg", "dec_deg"]].assign(top=np.nan)], ignore_index=True)
 
 
+def wsclean_option(cmd: list[str], option: str, default: float) -> float:
+    """The value of ``option`` in the WSClean command line an image record keeps (its last
+    occurrence wins, as in WSClean), or ``default``."""
+    values = [cmd[i + 1] for i, arg in enumerate(cmd[:-1]) if arg == option]
+    return float(values[-1]) if values else default
+
+
 def measure_group(
-    image_prefix: Path, out_prefix: Path, catalog: Catalog, pb_cut: float, settings: Photometry, cores: int
+    image_prefix: Path,
+    out_prefix: Path,
+    catalog: Catalog,
+    pb_cut: float,
+    settings: Photometry,
+    cores: int,
+    dish_m: float,
 ) -> dict:
     """Forced and blind photometry of ``image_prefix``-image.fits into ``out_prefix``.parquet,
     ``out_prefix``-blind.parquet, ``out_prefix``-cutouts.png and ``out_prefix``.json; return
@@ -92,6 +107,9 @@ def measure_group(
                 cores,
             )
             blind_rows = blind.cross_match(found, catalog, pb, header, margin, settings.blind)
+            blind_rows = blind.flag_dips(blind_rows, residual, maps.rms, header, settings.blind)
+            padding = wsclean_option(qa["wsclean"], "-padding", WSCLEAN_PADDING)
+            blind_rows = blind.flag_aliases(blind_rows, catalog, header, padding, dish_m, settings.blind)
             blind_rows = blind.with_forced_fluxes(
                 blind_rows[blind_rows["pb"] >= pb_cut].reset_index(drop=True), maps, header
             )

@@ -48,6 +48,7 @@ def night(tmp_path_factory):
                 cfg["imaging"]["pb_cut"],
                 typed_settings(cfg, "photometry"),
                 2,
+                cfg["instrument"]["dish_diameter_m"],
             )
         )
     # as the workflow does: the night's tables gathered (errors with its measured systematic), then built

@@ -193,6 +193,10 @@ def blind_limits(**changes) -> Blind:
         "artefact_radius_arcmin": 10.0,
         "artefact_flux_fraction": 0.05,
         "sidelobe_band_arcmin": 3.0,
+        "dipole_radius_beams": 2.0,
+        "dipole_fraction": 0.5,
+        "alias_radius_beams": 3.0,
+        "alias_flux_fraction": 0.5,
     }
     return Blind(**{**limits, **changes})
 
@@ -239,6 +243,62 @@ def test_cross_match_new_sources_edges_and_artefacts():
     out = blind.cross_match(aegean_like(found), catalog, pb, hdr, 40.0, blind_limits())
     assert list(out["near_bright"]) == [False, True, False, False, True, False, True]
     assert not out["new_source"].iloc[1]
+
+
+def blob(shape, x, y, peak, sigma_px):
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return peak * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma_px**2))
+
+
+def test_a_candidate_beside_a_negative_peak_is_a_residual_not_a_new_source():
+    """A +8 sigma peak with a -9 sigma one 49" away (the +/- of a mis-subtracted source) is no
+    new source; the same peak alone, or with a -3 sigma dip (noise), is; so is a
+    300-sigma one whose sidelobe dips to -7 sigma (2 % of it). A candidate at the image's edge
+    gets its dip from the pixels there are."""
+    hdr = header()
+    shape = (SIZE, SIZE)
+    residual = blob(shape, 300, 300, 8.0, 3) + blob(shape, 300, 315, -9.0, 3)
+    residual += blob(shape, 700, 300, 8.0, 3) + blob(shape, 700, 330, -3.0, 3)
+    residual += blob(shape, 300, 700, 300.0, 3) + blob(shape, 300, 720, -7.0, 3) + blob(shape, 3, 700, 9.0, 3)
+    wcs = WCS(hdr).celestial
+    ra, dec = wcs.pixel_to_world_values([300, 700, 300, 3, 500], [300, 300, 700, 700, 500])
+    found = pd.DataFrame(
+        {"ra_deg": ra, "dec_deg": dec, "peak_jy_beam": [8.0, 8.0, 300.0, 9.0, 8.0], "local_rms_jy": 1.0}
+    )
+    found = aegean_like(found).assign(new_source=True)
+    out = blind.flag_dips(found, residual, np.ones(shape), hdr, blind_limits())
+    assert out["dip_snr"].to_numpy() == pytest.approx([-9.0, -3.0, -7.0, 0.0, 0.0], abs=0.15)
+    assert list(out["new_source"]) == [False, True, True, True, True]
+
+
+def test_a_candidate_where_a_source_beyond_the_padded_field_folds_in_is_an_alias():
+    """WSClean grids 1.2 x the image's width: a 1 Jy source 1,229 pixels west of a candidate
+    (beyond the padded field) folds onto it; a 10 mJy one there is too faint to make a
+    20 mJy alias; a candidate elsewhere is none; a padding of 1.5 moves the fold away."""
+    hdr = header()
+    hdr["NAXIS1"] = hdr["NAXIS2"] = SIZE
+    wcs = WCS(hdr).celestial
+    fold = 1.2 * SIZE
+    (ra_src, ra_faint), (dec_src, dec_faint) = wcs.pixel_to_world_values([900 - fold, 300 - fold], [512, 200])
+    catalog = Catalog(
+        pd.DataFrame(
+            {
+                "name": ["far", "faint"],
+                "ra_deg": [ra_src, ra_faint],
+                "dec_deg": [dec_src, dec_faint],
+                "flux_jy": [1.0, 0.01],
+                "spectral_index": 0.0,
+            }
+        )
+    )
+    ra, dec = wcs.pixel_to_world_values([900 + 20, 300, 600], [512 - 30, 200, 700])
+    found = aegean_like(
+        pd.DataFrame({"ra_deg": ra, "dec_deg": dec, "peak_jy_beam": 0.02, "local_rms_jy": 0.001})
+    ).assign(new_source=True)
+    out = blind.flag_aliases(found, catalog, hdr, 1.2, 4.65, blind_limits())
+    assert list(out["aliased"]) == [True, False, False]
+    assert list(out["new_source"]) == [False, True, True]
+    assert not blind.flag_aliases(found, catalog, hdr, 1.5, 4.65, blind_limits())["aliased"].any()
 
 
 def test_a_resolved_source_keeps_its_position_owns_its_lumps_and_is_flagged(field):
@@ -377,7 +437,7 @@ def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
     out = tmp_path / "phot"
     out.mkdir()
     record = group.measure_group(
-        tmp_path / "g", out / "g", Catalog(pd.DataFrame()), 0.1, typed_settings(project_config(), "photometry"), 1
+        tmp_path / "g", out / "g", Catalog(pd.DataFrame()), 0.1, typed_settings(project_config(), "photometry"), 1, 4.65
     )
     assert record["measured"] is False and "rms 9.0" in record["reason"]
     assert pd.read_parquet(out / "g.parquet").empty and pd.read_parquet(out / "g-blind.parquet").empty
