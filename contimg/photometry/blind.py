@@ -110,16 +110,14 @@ def _quiet_aegean() -> None:
 
 
 def _without_jit() -> None:
-    """Run AegeanTools' numba functions as plain Python/numpy (call before importing it).
+    """Run AegeanTools' numba functions as plain Python/numpy (call before importing it), as
+    they run where numba is not installed (envs/photometry.yaml).
 
     numba compiles them afresh in every job (AegeanTools asks for no cache): on a full-size
     group's photometry that cost 2.4 s of the job's 16 s and won nothing back on its ~40
     islands and BANE's boxes (without it: BANE 5.4 s instead of 6.5, aegean 2.0 instead of 4.1).
     """
-    os.environ["NUMBA_DISABLE_JIT"] = "1"
-    from numba.core import config
-
-    config.reload_config()
+    os.environ["NUMBA_DISABLE_JIT"] = "1"  # read when numba is first imported (if installed at all)
 
 
 def background_maps(residual: Path, out_base: Path) -> tuple[Path, Path]:

@@ -118,8 +118,9 @@ def imported_modules(path, seen=None):
 
 
 def test_import_following_reaches_subpackages():
-    """The checker itself: a script importing contimg.calibration must pull in CASA."""
-    script = ROOT / "scripts" / "apply_calibration.py"
+    """The checker itself: a script importing contimg.calibration must pull in CASA, and erfa
+    through the solve's sky model and its geometry (..geometry, two levels of relative import)."""
+    script = ROOT / "scripts" / "solve_calibration.py"
     assert {"casatasks", "casacore", "erfa"} <= imported_modules(script)
 
 
