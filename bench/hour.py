@@ -103,8 +103,9 @@ def hour_sky(demo: pd.DataFrame, copies: int) -> pd.DataFrame:
 def deploy(work: Path, n_groups: int) -> None:
     """``work``/config/: the project's config at full scale, ``n_groups`` groups from the top of an
     hour (so one mosaic holds them all) under a sky that fills the hour (`hour_sky`, the
-    simulation's and the workflow's catalogue), keeping no uncalibrated MS."""
-    shutil.copytree(ROOT / "config", work / "config")
+    simulation's and the workflow's catalogue), keeping no uncalibrated MS; afresh on every run
+    (a kept work area then has today's settings and schema)."""
+    shutil.copytree(ROOT / "config", work / "config", dirs_exist_ok=True)
     cfg_path = work / "config/config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["simulation"]["scale"] = "full"
@@ -162,9 +163,8 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=12, help="groups in the hour (default %(default)s)")
     args = parser.parse_args()
     work = args.work.resolve()
-    if not (work / "config").exists():
-        work.mkdir(parents=True, exist_ok=True)
-        deploy(work, args.groups)
+    work.mkdir(parents=True, exist_ok=True)
+    deploy(work, args.groups)
     snakemake(work, "inventory")  # simulates the hour the first time
     forget_products(work)
     cal = calibrator_group(work)

@@ -71,8 +71,9 @@ def snakemake(work: Path, *args: str) -> float:
 
 
 def deploy(work: Path) -> None:
-    """``work``/config/: the project's config at the full scale (a calibrator group, a target group)."""
-    shutil.copytree(ROOT / "config", work / "config")
+    """``work``/config/: the project's config at the full scale (a calibrator group, a target
+    group), afresh on every run (a kept work area then has today's settings and schema)."""
+    shutil.copytree(ROOT / "config", work / "config", dirs_exist_ok=True)
     cfg_path = work / "config/config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["simulation"]["scale"] = "full"
@@ -177,9 +178,8 @@ def main() -> None:
         )
     args = parser.parse_args()
     work = args.work.resolve()
-    if not (work / "config").exists():
-        work.mkdir(parents=True, exist_ok=True)
-        deploy(work)
+    work.mkdir(parents=True, exist_ok=True)
+    deploy(work)
     imaging = set_imaging(
         work, {"baseline_averaging_s": args.baseline_averaging_s, "average_channels_to_hz": args.average_channels_to_hz}
     )
