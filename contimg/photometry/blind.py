@@ -65,7 +65,6 @@ import pandas as pd
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
-from scipy.ndimage import map_coordinates
 
 from .. import beam
 from ..settings import Blind
@@ -148,15 +147,29 @@ def background_maps(residual: Path, out_base: Path) -> tuple[Path, Path]:
     sparse_path = Path(f"{out_base}_sparse.fits")
     fits.PrimaryHDU(data[..., ::k, ::k], sparse).writeto(sparse_path)
     BANE.filter_image(str(sparse_path), str(sparse_path.with_suffix("")), cores=1)
-    ny, nx = data.shape[-2:]
-    fy, fx = np.mgrid[0:ny, 0:nx] / k
     paths = Path(f"{out_base}_bkg.fits"), Path(f"{out_base}_rms.fits")
     for kind, path in zip(("bkg", "rms"), paths):
         coarse = np.squeeze(fits.getdata(f"{sparse_path.with_suffix('')}_{kind}.fits"))
-        full = map_coordinates(coarse, [fy, fx], order=1, mode="nearest").astype(np.float32)
+        full = _upsampled(coarse, k, data.shape[-2:])
         full[~np.isfinite(np.squeeze(data))] = np.nan
         fits.PrimaryHDU(full.reshape(data.shape), header).writeto(path)
     return paths
+
+
+def _upsampled(coarse: np.ndarray, k: int, shape: tuple[int, int]) -> np.ndarray:
+    """``coarse`` (every k-th pixel of an image of ``shape``) interpolated linearly back to every
+    pixel, edges held: scipy's map_coordinates(order=1, mode="nearest") on the full grid, done
+    as one pass per axis (0.8 s instead of 1.7 s for a full-size group's 3776^2 map)."""
+
+    def weights(n_full: int, n_coarse: int):
+        at = np.arange(n_full) / k
+        low = np.clip(np.floor(at).astype(int), 0, n_coarse - 1)
+        return low, np.minimum(low + 1, n_coarse - 1), np.clip(at - low, 0.0, 1.0)
+
+    y0, y1, wy = weights(shape[0], coarse.shape[0])
+    x0, x1, wx = weights(shape[1], coarse.shape[1])
+    rows = coarse[y0] * (1 - wy)[:, None] + coarse[y1] * wy[:, None]
+    return (rows[:, x0] * (1 - wx) + rows[:, x1] * wx).astype(np.float32)
 
 
 def find_sources(image: Path, bkg: Path, rms: Path, seed_clip: float, flood_clip: float, cores: int) -> pd.DataFrame:

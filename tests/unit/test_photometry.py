@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
+from scipy.ndimage import map_coordinates
 from scipy.signal import fftconvolve
 
 from conftest import project_config, typed_settings
@@ -447,6 +448,16 @@ def test_a_failed_image_gets_empty_tables_and_the_reason(tmp_path):
         "g.json",
         "g.parquet",
     ]  # no scratch
+
+
+@pytest.mark.parametrize("shape, k", [((700, 513), 2), ((64, 65), 3), ((10, 10), 1)])
+def test_noise_maps_are_interpolated_back_as_scipy_would(shape, k):
+    """The background and noise maps BANE makes on every k-th pixel come back to every pixel
+    exactly as map_coordinates(order=1, mode="nearest") would, odd sizes and edges included."""
+    coarse = np.random.default_rng(3).normal(size=(-(-shape[0] // k), -(-shape[1] // k)))
+    fy, fx = np.mgrid[0 : shape[0], 0 : shape[1]] / k
+    expected = map_coordinates(coarse, [fy, fx], order=1, mode="nearest")
+    np.testing.assert_allclose(blind._upsampled(coarse, k, shape), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_noise_maps_of_any_image_size_finish_and_measure_the_noise(tmp_path):
