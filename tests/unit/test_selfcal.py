@@ -2,6 +2,7 @@
 baselines' statistics, a shift of the whole field does not."""
 
 import numpy as np
+import pytest
 
 from contimg.imaging import selfcal
 
@@ -38,6 +39,31 @@ def test_a_shift_of_the_field_is_left_in_the_data():
     plane = 1e-3 * ENU[:, 0] - 2e-3 * ENU[:, 1] + 0.3
     z, w = stats(plane)
     assert np.max(np.abs(np.angle(selfcal.solve_phases(z, w, ENU)))) < 1e-5
+
+
+def test_the_expected_phase_error_is_the_solutions_scatter_in_noise():
+    """Noisy baselines (complex noise of variance 1 / weight per sample, model amplitude 1): the
+    solved phases scatter about the truth as `expected_phase_error_deg` says, within 12 %, so a
+    group is self-calibrated only where its solution is better than MAX_PHASE_ERROR_DEG."""
+    rng = np.random.default_rng(5)
+    samples, weight = 400, 0.02  # per baseline: W = samples x weight x |M|^2 = 8
+    w = np.triu(np.full((N_ANT, N_ANT), samples * weight), k=1)
+    errors = []
+    for _ in range(40):
+        truth = rng.normal(0, 0.3, N_ANT)
+        g = np.exp(1j * truth)
+        # sum over samples of weight x noise: complex, variance samples x weight
+        noise = (rng.normal(size=(N_ANT, N_ANT)) + 1j * rng.normal(size=(N_ANT, N_ANT))) * np.sqrt(samples * weight / 2)
+        z = np.triu(weight * samples * np.outer(g, g.conj()) + noise, k=1)
+        solved = np.angle(selfcal.solve_phases(z, w, ENU))
+        expected = without_plane(truth - truth[0], (w + w.T).sum(1))  # equal weights: antenna 0 is the reference
+        errors.append(np.angle(np.exp(1j * (solved - expected))))
+    predicted = selfcal.expected_phase_error_deg(np.stack([w, w]))
+    assert predicted == np.degrees(1 / np.sqrt(2 * (N_ANT - 1) * samples * weight))
+    # the removed plane's 4 parameters take 4 of the 24 degrees of freedom (a factor 1.41
+    # off, as without the 2 in the formula, would fail)
+    assert np.degrees(np.std(errors)) == pytest.approx(predicted * np.sqrt((N_ANT - 4) / N_ANT), rel=0.12)
+    assert selfcal.expected_phase_error_deg(np.zeros((2, N_ANT, N_ANT))) == np.inf
 
 
 def test_antennas_without_data_keep_unit_gain_and_data_is_corrected_by_the_gains():
