@@ -1,6 +1,14 @@
 """Snakemake script: images/{obs}-* -> photometry/{obs}.parquet, -blind.parquet, .json."""
 
+import os
 from pathlib import Path
+
+# AegeanTools' numba functions as plain numpy, as in envs/photometry.yaml (no numba there):
+# numba compiled them afresh in every job, 2.4 s of a full-size group's 16 s, and won
+# nothing back (BANE 5.4 s instead of 6.5, aegean 2.0 instead of 4.1). Set here, in the
+# job's own process, before anything imports numba: not in the package, where it would
+# reach every numba user of a process that imports it (pyuvdata's, in the tests).
+os.environ["NUMBA_DISABLE_JIT"] = "1"
 
 from contimg import runlog, settings, sky
 from contimg.photometry import group

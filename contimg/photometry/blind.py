@@ -56,7 +56,6 @@ centre of a 61" x 45" Gaussian on the simulated survey night), and they are that
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
 
@@ -108,17 +107,6 @@ def _quiet_aegean() -> None:
     aegean_log.setLevel(logging.WARNING)
 
 
-def _without_jit() -> None:
-    """Run AegeanTools' numba functions as plain Python/numpy (call before importing it), as
-    they run where numba is not installed (envs/photometry.yaml).
-
-    numba compiles them afresh in every job (AegeanTools asks for no cache): on a full-size
-    group's photometry that cost 2.4 s of the job's 16 s and won nothing back on its ~40
-    islands and BANE's boxes (without it: BANE 5.4 s instead of 6.5, aegean 2.0 instead of 4.1).
-    """
-    os.environ["NUMBA_DISABLE_JIT"] = "1"  # read when numba is first imported (if installed at all)
-
-
 def background_maps(residual: Path, out_base: Path) -> tuple[Path, Path]:
     """BANE on the residual image: (background map, noise map) FITS paths, on the image's grid.
 
@@ -133,7 +121,6 @@ def background_maps(residual: Path, out_base: Path) -> tuple[Path, Path]:
     pixel at the 1-99 percentiles (2.7 % at 0.1-99.9) at 1/4.6 of the time (7 s against 32 s),
     where BANE's own choice of grid (27 or 28 pixels) moves it by 6 % (14 %).
     """
-    _without_jit()
     from AegeanTools import BANE
 
     _quiet_aegean()
@@ -177,7 +164,6 @@ def find_sources(image: Path, bkg: Path, rms: Path, seed_clip: float, flood_clip
     summit fitted per island: with more, aegean split the transient's island into two
     components of 0.54x the beam's major axis (neither point-like) and fitted a sidelobe
     stripe as a 12-sigma beam-sized source, differently from run to run."""
-    _without_jit()
     from AegeanTools.source_finder import SourceFinder
 
     _quiet_aegean()
