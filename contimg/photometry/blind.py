@@ -292,7 +292,8 @@ def flag_aliases(
     freq, width = float(header["CRVAL3"]), abs(float(header.get("CDELT3", 0.0)))
     band = freq + width * np.linspace(-0.5, 0.5, 9)
     apparent = catalog.flux_at([freq])[:, 0] * beam.airy_power(offset[:, None], band, dish_m).mean(axis=1)
-    strong = apparent >= limits.alias_flux_fraction * out["peak_jy_beam"].min()  # the others fold too faint
+    # the others fold too faint; beyond 90 deg the Airy formula (in sin theta) would climb back to 1
+    strong = (apparent >= limits.alias_flux_fraction * out["peak_jy_beam"].min()) & (offset < np.pi / 2)
     sources, apparent = sources[strong], apparent[strong]
     sx, sy = wcs.world_to_pixel(sources)
     folds = [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]

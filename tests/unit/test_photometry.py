@@ -275,7 +275,8 @@ def test_a_candidate_beside_a_negative_peak_is_a_residual_not_a_new_source():
 def test_a_candidate_where_a_source_beyond_the_padded_field_folds_in_is_an_alias():
     """WSClean grids 1.2 x the image's width: a 1 Jy source 1,229 pixels west of a candidate
     (beyond the padded field) folds onto it; a 10 mJy one there is too faint to make a
-    20 mJy alias; a candidate elsewhere is none; a padding of 1.5 moves the fold away."""
+    20 mJy alias; a candidate elsewhere is none; a padding of 1.5 moves the fold away. A source
+    on the far side of the sky folds nowhere (the Airy formula would give it its full flux)."""
     hdr = header()
     hdr["NAXIS1"] = hdr["NAXIS2"] = SIZE
     wcs = WCS(hdr).celestial
@@ -284,10 +285,10 @@ def test_a_candidate_where_a_source_beyond_the_padded_field_folds_in_is_an_alias
     catalog = Catalog(
         pd.DataFrame(
             {
-                "name": ["far", "faint"],
-                "ra_deg": [ra_src, ra_faint],
-                "dec_deg": [dec_src, dec_faint],
-                "flux_jy": [1.0, 0.01],
+                "name": ["far", "faint", "antipode"],
+                "ra_deg": [ra_src, ra_faint, (ra_src + 180.0) % 360.0],
+                "dec_deg": [dec_src, dec_faint, -dec_src],
+                "flux_jy": [1.0, 0.01, 5.0],
                 "spectral_index": 0.0,
             }
         )
