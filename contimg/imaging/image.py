@@ -86,11 +86,12 @@ def subtract_bright(
     layout: Layout,
     settings: Imaging,
 ) -> tuple[Path, Catalog, np.ndarray | None]:
-    """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks, at
-    their fluxes fitted to the data (`subtract.fitted_scales`), its parallel hands first
+    """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks, those
+    inside the image where the data put them (`subtract.fitted_positions`, within half the
+    beam's minor axis), all at their fluxes and spectral indices fitted to the data (`subtract.fitted_fluxes`), its parallel hands first
     phase self-calibrated on them (`selfcal`, when one is bright enough), or ``ms`` itself
-    when there are none; those sources at their fitted fluxes (columns ``inside``,
-    ``fitted_scale``); and the self-calibration's gains (None: none)."""
+    when there are none; those sources at their fitted positions and fluxes (columns ``inside``,
+    ``fitted_scale``, ``fitted_index_change``, ``shift_east_arcsec``, ``shift_north_arcsec``); and the self-calibration's gains (None: none)."""
     centre = model.phase_centre(str(ms))
     outside_min, inside_min = settings.subtract_min_apparent_jy, settings.subtract_inside_min_apparent_jy
     bright = model.select_sources(
@@ -108,12 +109,19 @@ def subtract_bright(
     if chosen.empty:
         return ms, Catalog(chosen), None
     pointing_dec = np.deg2rad(group.pointing_dec_deg)
-    scales = subtract.fitted_scales(str(ms), Catalog(chosen), pointing_dec, layout, group.dish_m)
-    first = subtract.scaled(Catalog(chosen), scales)
-    gains = selfcal.phase_gains(str(ms), first, pointing_dec, layout, group.dish_m, subtract.FIT_CHANNELS)
+    placed = subtract.fitted_positions(
+        str(ms),
+        Catalog(chosen),
+        chosen["inside"].to_numpy(),
+        geom.beam.minor_arcsec / 2,
+        pointing_dec,
+        layout,
+        group.dish_m,
+    )
+    fitted = subtract.fitted_fluxes(str(ms), placed, pointing_dec, layout, group.dish_m)
+    gains = selfcal.phase_gains(str(ms), fitted, pointing_dec, layout, group.dish_m, subtract.FIT_CHANNELS)
     if gains is not None:  # the fluxes again, on the self-calibrated data
-        scales = subtract.fitted_scales(str(ms), Catalog(chosen), pointing_dec, layout, group.dish_m, gains)
-    fitted = subtract.scaled(Catalog(chosen.assign(fitted_scale=scales)), scales)
+        fitted = subtract.fitted_fluxes(str(ms), placed, pointing_dec, layout, group.dish_m, gains)
     copy = scratch / "subtracted.ms"
     shutil.copytree(ms, copy)
     subtract.subtract(str(copy), fitted, pointing_dec, layout, group.dish_m, gains)
@@ -197,6 +205,12 @@ def image_group(
             "subtracted": subtracted.names,
             "restored": restored.names,
             "fitted_scales": dict(zip(subtracted.names, subtracted.table.get("fitted_scale", []))),
+            "fitted_index_changes": dict(zip(subtracted.names, subtracted.table.get("fitted_index_change", []))),
+            "fitted_shifts_arcsec": {
+                row.name: [row.shift_east_arcsec, row.shift_north_arcsec]
+                for row in subtracted.table.itertuples()
+                if row.inside and (row.shift_east_arcsec or row.shift_north_arcsec)
+            },
             "selfcal_phase_rms_deg": None if gains is None else selfcal.phase_rms_deg(gains),
             "wsclean": cmd,
             "resources": {"threads": job.threads, "mem_gb": round(job.mem_gb, 1)},  # the job's, not the image's

@@ -123,7 +123,8 @@ def test_gaussian_sources_are_modelled_and_fitted_as_the_simulator_draws_them(tm
     """A noiseless group whose sky is two resolved sources (the simulator's Gaussians, checked
     against matvis in test_forward_model) and a point: the model predicts its data (summed,
     `stokes_i`, into MODEL_DATA) and the flux fit (each source apart, `per_source`) gives back
-    each source's flux."""
+    each source's flux and spectral index; the flux-and-position fit (`fitted_positions`) takes out a catalogue's
+    position errors."""
     from conftest import demo_night
     from contimg.imaging import subtract
 
@@ -146,9 +147,40 @@ def test_gaussian_sources_are_modelled_and_fitted_as_the_simulator_draws_them(tm
         cross = main.getcol("ANTENNA1") != main.getcol("ANTENNA2")
         data, predicted = main.getcol("DATA")[cross], main.getcol("MODEL_DATA")[cross]
     assert np.abs(predicted - data).max() < 1e-5 * np.abs(data).max()
-    assert np.allclose(subtract.fitted_scales(str(ms), catalog, dec, ants, 4.65), 1.0, atol=1e-4)
+
+    def scales(listed):
+        return subtract.fitted_fluxes(str(ms), listed, dec, ants, 4.65).table["fitted_scale"].to_numpy()
+
+    assert np.allclose(scales(catalog), 1.0, atol=1e-4)
     as_points = sky.Catalog(catalog.table.drop(columns=list(sky.SHAPE_COLUMNS)))
-    assert subtract.fitted_scales(str(ms), as_points, dec, ants, 4.65)[0] < 0.8  # what the shape is needed for
+    assert scales(as_points)[0] < 0.8  # what the shape is needed for
+
+    # spectral indices off by 0.4 (a survey gives none): fitted, the fluxes at the pivot are right
+    listed = catalog.table.assign(spectral_index=[-0.3, -1.1, -0.7])
+    refit = subtract.fitted_fluxes(str(ms), sky.Catalog(listed), dec, ants, 4.65)
+    assert np.allclose(refit.table["fitted_index_change"], [-0.4, 0.4, 0.0], atol=0.01)
+    pivot = [model.mean_frequency(str(ms))]
+    assert np.allclose(refit.flux_at(pivot), catalog.flux_at(pivot), rtol=1e-3)
+
+    # a survey's position errors: the fit moves each source back to where the data put it
+    errors = np.array([[3.0, -2.0], [-4.0, 1.0], [2.0, 4.0]])  # arcsec east, north
+    listed = catalog.table.assign(
+        ra_deg=catalog.table["ra_deg"] + errors[:, 0] / 3600 / np.cos(np.deg2rad(catalog.table["dec_deg"])),
+        dec_deg=catalog.table["dec_deg"] + errors[:, 1] / 3600,
+    )
+    assert scales(sky.Catalog(listed))[2] < 0.95  # the point, 4.5" off
+    placed = subtract.fitted_positions(str(ms), sky.Catalog(listed), np.ones(3, bool), 10.0, dec, ants, 4.65)
+    shifts = placed.table[["shift_east_arcsec", "shift_north_arcsec"]].to_numpy()
+    assert np.abs(shifts + errors).max() < 0.01
+    assert np.allclose(scales(placed), 1.0, atol=1e-3)
+    # beyond the allowed shift (G2, 4.1"), or not movable (P): the catalogue's position; P's
+    # misfit there moves G1 by ~0.01"
+    capped = subtract.fitted_positions(
+        str(ms), sky.Catalog(listed), np.array([True, True, False]), 4.0, dec, ants, 4.65
+    )
+    shifts = capped.table[["shift_east_arcsec", "shift_north_arcsec"]].to_numpy()
+    assert np.abs(shifts[0] + errors[0]).max() < 0.05 and (shifts[1:] == 0).all()
+    assert np.allclose(capped.table.loc[1:, ["ra_deg", "dec_deg"]], listed.loc[1:, ["ra_deg", "dec_deg"]])
 
 
 def test_model_holds_the_calibrator_and_field_sources_in_the_beam():

@@ -233,10 +233,10 @@ def test_a_resolved_source_is_fitted_subtracted_and_restored_as_its_gaussian(res
     subtracted = scene.sky.table.set_index("name").loc[record["subtracted"]].reset_index()
     as_points = sky.Catalog(subtracted.drop(columns=list(RESOLVED_SHAPE)))
     dec = np.deg2rad(cfg["simulation"]["pointing_dec_deg"])
-    scales = subtract.fitted_scales(
+    fitted = subtract.fitted_fluxes(
         str(ms), as_points, dec, image.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])), 4.65
     )
-    assert scales[list(as_points.names).index(RESOLVED)] < 0.9
+    assert fitted.table["fitted_scale"].to_numpy()[list(as_points.names).index(RESOLVED)] < 0.9
 
     header = fits.getheader(out / "images" / "g0-image-pb.fits")
     image_pb = np.squeeze(fits.getdata(out / "images" / "g0-image-pb.fits"))
