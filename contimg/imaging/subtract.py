@@ -54,10 +54,10 @@ FIT_CHANNELS = 16  # channels the flux fit reads, spread over the band (`fitted_
 FIT_ROWS = 20000  # rows at a time: (sources x rows x channels) complex predictions in memory
 FIT_PRIOR = 1e-3  # the pull towards the catalogue flux, relative to each source's own information
 FIT_DECIMALS = 4
-POSITION_STEP_ARCSEC = 1.0  # the difference step of the position derivatives (`fitted_positions`)
 POSITION_ITERATIONS = 2  # Gauss-Newton steps: a survey's few-arcsecond errors converge in two (unit test)
 SHIFT_DECIMALS = 3  # arcsec
 MAX_INDEX_CHANGE = 1.5  # the fitted change of a spectral index is held within +- this
+INDEX_SPREAD = 0.25  # spectral indices' spread about the default -0.7 (bright 1.4 GHz sources: ~0.2-0.3)
 
 
 def image_wcs(centre_rad: tuple[float, float], size: int, scale_arcsec: float) -> WCS:
@@ -85,18 +85,27 @@ def to_subtract(
 
 
 def _normal_equations(
-    ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, gains, pivot_hz=None
+    ms: str,
+    sources: Catalog,
+    pointing_dec_rad: float,
+    layout: Layout,
+    dish_m: float,
+    gains,
+    pivot_hz: float | None = None,
+    movable: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(A, b): the real normal matrix and right-hand side of DATA (corrected by ``gains``)
     against every source's own predicted visibility (`model.MSPrediction.per_source`), over
-    the unflagged parallel hands of `FIT_CHANNELS` channels spread over the band; with a
-    ``pivot_hz``, each source's visibility times ln(frequency / pivot) as well (after them):
-    a change of its spectral index."""
+    the unflagged parallel hands of `FIT_CHANNELS` channels spread over the band. After
+    them, for the ``movable`` ones: with a ``pivot_hz`` their visibilities times
+    ln(frequency / pivot) (a change of spectral index), without one their change per arcsec
+    east, then per arcsec north (`model.MSPrediction.per_arcsec`)."""
+    which = np.flatnonzero(np.zeros(len(sources), bool) if movable is None else movable)
+    n = len(sources) + len(which) * (1 if pivot_hz is not None else 2)
     with table(ms, ack=False) as main:
         prediction = model.ms_prediction(main, sources, pointing_dec_rad, layout, dish_m)
         n_chan = sum(len(freqs) for _, _, freqs in prediction.windows)
         stride = max(1, n_chan // FIT_CHANNELS)
-        n = len(sources) * (1 if pivot_hz is None else 2)
         normal, rhs = np.zeros((n, n)), np.zeros(n)
         for first_row, n_rows, freqs in prediction.windows:
             for start in range(0, n_rows, FIT_ROWS):
@@ -110,47 +119,64 @@ def _normal_equations(
                 used = ~cells["FLAG"][..., prediction.parallel] & np.isfinite(data)
                 weight = used.sum(axis=-1).ravel()  # (rows x channels) unflagged parallel hands
                 summed = np.where(used, data, 0).sum(axis=-1).ravel()
-                each = prediction.per_source(first_row + start, rows, freqs[::stride])
+                fit_freqs = freqs[::stride]
+                each = prediction.per_source(first_row + start, rows, fit_freqs)
+                columns = [each]
                 if pivot_hz is not None:
-                    each = np.concatenate([each, each * np.log(freqs[::stride] / pivot_hz)])
-                each = each.reshape(n, -1)
+                    columns.append(each[which] * np.log(fit_freqs / pivot_hz))
+                elif len(which):
+                    columns.append(prediction.per_arcsec(first_row + start, rows, fit_freqs, each[which], which))
+                each = np.concatenate(columns).reshape(n, -1)
                 normal += np.real(np.conj(each) @ (each * weight).T)
                 rhs += np.real(np.conj(each) @ summed)
     return normal, rhs
 
 
-def _solve(normal: np.ndarray, rhs: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """The least-squares parameters, each pulled weakly (`FIT_PRIOR` of its own information)
-    towards ``prior``; a parameter without data keeps its prior."""
+def _solve(normal: np.ndarray, rhs: np.ndarray, prior: np.ndarray, precision: np.ndarray | float = 0.0) -> np.ndarray:
+    """The least-squares parameters, each pulled towards ``prior`` weakly (`FIT_PRIOR` of its
+    own information) plus ``precision`` (in the normal matrix's units); a parameter without
+    data keeps its prior."""
     diagonal = np.diag(normal)
     seen = diagonal > 0
     out = prior.astype(float)
-    pull = FIT_PRIOR * diagonal[seen]
+    pull = FIT_PRIOR * diagonal[seen] + np.broadcast_to(precision, diagonal.shape)[seen]
     out[seen] = np.linalg.solve(normal[np.ix_(seen, seen)] + np.diag(pull), rhs[seen] + pull * prior[seen])
     return out
 
 
+def noise_variance(ms: str) -> float:
+    """A visibility's noise variance (Jy^2): 1 / the median positive WEIGHT of the MS."""
+    with table(ms, ack=False) as main:
+        weight = main.getcol("WEIGHT")
+    return 1.0 / float(np.median(weight[weight > 0]))
+
+
 def fitted_fluxes(
-    ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, gains=None
+    ms: str, sources: Catalog, refined: np.ndarray, pointing_dec_rad: float, layout: Layout, dish_m: float, gains=None
 ) -> Catalog:
-    """``sources`` with their fluxes and spectral indices fitted jointly to the MS's DATA:
-    linear least squares of the unflagged parallel hands against every source's own
-    predicted visibility and its change with spectral index (`_normal_equations`), pivoted
-    at the MS's mean frequency (the image's). Column ``fitted_scale`` is the flux there over
-    the catalogue's, ``fitted_index_change`` the change of spectral index (within
-    +-`MAX_INDEX_CHANGE`; 0 for a source fitted at no flux). A survey gives no spectral
-    index: the default one makes a flux fitted over the band off at the pivot by (true - default)
-    x the fit's mean ln(frequency / pivot), which the beam's fall with frequency makes
-    ~-1 to -3 % (0.3 % for a 0.15 index error: the per-source scatter foreign nights showed).
-    A weak pull (`FIT_PRIOR`) towards the catalogue keeps two entries that the array cannot
-    tell apart (a double within the beam) from trading flux. DATA is first corrected by
-    ``gains`` (`selfcal.phase_gains`; default none). Rounded (`FIT_DECIMALS`): far below the
-    fit's precision, and the same in every run."""
-    pivot, n = model.mean_frequency(ms), len(sources)
-    normal, rhs = _normal_equations(ms, sources, pointing_dec_rad, layout, dish_m, gains, pivot)
-    fitted = _solve(normal, rhs, np.r_[np.ones(n), np.zeros(n)])
+    """``sources`` with their fluxes, and the ``refined`` ones' spectral indices, fitted jointly
+    to the MS's DATA: linear least squares of the unflagged parallel hands against every
+    source's own predicted visibility and the refined ones' change with spectral index
+    (`_normal_equations`), pivoted at the MS's mean frequency (the image's). Column
+    ``fitted_scale`` is the flux there over the catalogue's, ``fitted_index_change`` the
+    change of spectral index (within +-`MAX_INDEX_CHANGE`; 0 for a source fitted at no flux,
+    and for those not refined: seen through the sidelobes, whose pattern changes along the
+    band, a source's index and flux are too alike to the fit). The change is pulled towards 0
+    as a Gaussian prior of width `INDEX_SPREAD` would (with the visibilities' noise from their
+    weights, `noise_variance`): a faint source's index is barely measured, and unpulled its
+    noise would pass to its flux at the pivot (the fit's own mean frequency is not the
+    pivot: the beam falls along the band). A weak pull (`FIT_PRIOR`)
+    towards the catalogue keeps two entries that the array cannot tell apart (a double
+    within the beam) from trading flux. DATA is first corrected by ``gains``
+    (`selfcal.phase_gains`; default none). Rounded (`FIT_DECIMALS`): far below the fit's
+    precision, and the same in every run."""
+    pivot, n, which = model.mean_frequency(ms), len(sources), np.flatnonzero(refined)
+    normal, rhs = _normal_equations(ms, sources, pointing_dec_rad, layout, dish_m, gains, pivot, refined)
+    index_precision = np.r_[np.zeros(n), np.full(len(which), noise_variance(ms) / INDEX_SPREAD**2)]
+    fitted = _solve(normal, rhs, np.r_[np.ones(n), np.zeros(len(which))], index_precision)
     scale = np.round(fitted[:n], FIT_DECIMALS)
-    change = np.where(scale > 0, fitted[n:] / np.where(scale > 0, fitted[:n], 1.0), 0.0)
+    change = np.zeros(n)
+    change[which] = fitted[n:] / np.where(scale[which] > 0, fitted[which], np.inf)
     change = np.round(np.clip(change, -MAX_INDEX_CHANGE, MAX_INDEX_CHANGE), FIT_DECIMALS)
     table = sources.table
     return Catalog(
@@ -183,27 +209,21 @@ def fitted_positions(
 ) -> Catalog:
     """``sources`` with the ``movable`` ones moved to where DATA (corrected by ``gains``) puts
     them: Gauss-Newton steps (`POSITION_ITERATIONS`) of the joint fit of every source's flux
-    and each movable one's offset east and north, the visibilities' derivatives taken as
-    differences over `POSITION_STEP_ARCSEC`. A fitted offset beyond ``max_shift_arcsec`` is not
-    this source's (another's sidelobe, a blend): it keeps its catalogue position. Columns
-    ``shift_east_arcsec`` and ``shift_north_arcsec`` hold the offsets (rounded to
-    `SHIFT_DECIMALS`: far below their precision, the same in every run)."""
+    and each movable one's offset east and north (`_normal_equations`). A fitted offset beyond
+    ``max_shift_arcsec`` is not this source's (another's sidelobe, a blend): it keeps its
+    catalogue position. Columns ``shift_east_arcsec`` and ``shift_north_arcsec`` hold the
+    offsets (rounded to `SHIFT_DECIMALS`: far below their precision, the same in every run)."""
     listed = sources.table.reset_index(drop=True)
     rows = np.flatnonzero(movable)
-    n, m, step = len(listed), len(rows), POSITION_STEP_ARCSEC
+    n, m = len(listed), len(rows)
     shift = np.zeros((2, m))
-    # the columns (V, V moved east, V moved north) -> (V, dV east, dV north) per step
-    basis = np.eye(n + 2 * m)
-    basis[n + np.arange(m), rows] = basis[n + m + np.arange(m), rows] = -1.0
     for _ in range(POSITION_ITERATIONS):
         here = listed.copy()
         here.loc[rows] = _moved(listed, rows, *shift)
-        columns = pd.concat([here, _moved(here, rows, step, 0.0), _moved(here, rows, 0.0, step)], ignore_index=True)
-        normal, rhs = _normal_equations(ms, Catalog(columns), pointing_dec_rad, layout, dish_m, gains)
-        fitted = _solve(basis @ normal @ basis.T, basis @ rhs, np.r_[np.ones(n), np.zeros(2 * m)])
-        shift += (
-            step * np.stack([fitted[n : n + m], fitted[n + m :]]) / np.where(fitted[rows] > 0, fitted[rows], np.inf)
-        )
+        normal, rhs = _normal_equations(ms, Catalog(here), pointing_dec_rad, layout, dish_m, gains, movable=movable)
+        fitted = _solve(normal, rhs, np.r_[np.ones(n), np.zeros(2 * m)])
+        flux = np.where(fitted[rows] > 0, fitted[rows], np.inf)  # no flux: no offset
+        shift += np.stack([fitted[n : n + m], fitted[n + m :]]) / flux
     shift = np.where(np.hypot(*shift) <= max_shift_arcsec, np.round(shift, SHIFT_DECIMALS), 0.0)
     moved = listed.assign(shift_east_arcsec=0.0, shift_north_arcsec=0.0)
     moved.loc[rows] = _moved(moved, rows, *shift).assign(shift_east_arcsec=shift[0], shift_north_arcsec=shift[1])

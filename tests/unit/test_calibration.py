@@ -148,8 +148,10 @@ def test_gaussian_sources_are_modelled_and_fitted_as_the_simulator_draws_them(tm
         data, predicted = main.getcol("DATA")[cross], main.getcol("MODEL_DATA")[cross]
     assert np.abs(predicted - data).max() < 1e-5 * np.abs(data).max()
 
+    all_three = np.ones(3, bool)  # inside the image: fitted positions and spectral indices
+
     def scales(listed):
-        return subtract.fitted_fluxes(str(ms), listed, dec, ants, 4.65).table["fitted_scale"].to_numpy()
+        return subtract.fitted_fluxes(str(ms), listed, all_three, dec, ants, 4.65).table["fitted_scale"].to_numpy()
 
     assert np.allclose(scales(catalog), 1.0, atol=1e-4)
     as_points = sky.Catalog(catalog.table.drop(columns=list(sky.SHAPE_COLUMNS)))
@@ -157,7 +159,7 @@ def test_gaussian_sources_are_modelled_and_fitted_as_the_simulator_draws_them(tm
 
     # spectral indices off by 0.4 (a survey gives none): fitted, the fluxes at the pivot are right
     listed = catalog.table.assign(spectral_index=[-0.3, -1.1, -0.7])
-    refit = subtract.fitted_fluxes(str(ms), sky.Catalog(listed), dec, ants, 4.65)
+    refit = subtract.fitted_fluxes(str(ms), sky.Catalog(listed), all_three, dec, ants, 4.65)
     assert np.allclose(refit.table["fitted_index_change"], [-0.4, 0.4, 0.0], atol=0.01)
     pivot = [model.mean_frequency(str(ms))]
     assert np.allclose(refit.flux_at(pivot), catalog.flux_at(pivot), rtol=1e-3)
@@ -169,7 +171,7 @@ def test_gaussian_sources_are_modelled_and_fitted_as_the_simulator_draws_them(tm
         dec_deg=catalog.table["dec_deg"] + errors[:, 1] / 3600,
     )
     assert scales(sky.Catalog(listed))[2] < 0.95  # the point, 4.5" off
-    placed = subtract.fitted_positions(str(ms), sky.Catalog(listed), np.ones(3, bool), 10.0, dec, ants, 4.65)
+    placed = subtract.fitted_positions(str(ms), sky.Catalog(listed), all_three, 10.0, dec, ants, 4.65)
     shifts = placed.table[["shift_east_arcsec", "shift_north_arcsec"]].to_numpy()
     assert np.abs(shifts + errors).max() < 0.01
     assert np.allclose(scales(placed), 1.0, atol=1e-3)

@@ -234,7 +234,12 @@ def test_a_resolved_source_is_fitted_subtracted_and_restored_as_its_gaussian(res
     as_points = sky.Catalog(subtracted.drop(columns=list(RESOLVED_SHAPE)))
     dec = np.deg2rad(cfg["simulation"]["pointing_dec_deg"])
     fitted = subtract.fitted_fluxes(
-        str(ms), as_points, dec, image.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])), 4.65
+        str(ms),
+        as_points,
+        as_points.table["name"].isin(record["restored"]).to_numpy(),
+        dec,
+        image.ms_layout(str(ms), layout.site_location(cfg["instrument"]["site"])),
+        4.65,
     )
     assert fitted.table["fitted_scale"].to_numpy()[list(as_points.names).index(RESOLVED)] < 0.9
 
