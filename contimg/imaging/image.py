@@ -109,13 +109,12 @@ def subtract_bright(
     if chosen.empty:
         return ms, Catalog(chosen), None
     pointing_dec, inside = np.deg2rad(group.pointing_dec_deg), chosen["inside"].to_numpy()
-    placed = subtract.fitted_positions(
+    placed, scales = subtract.fitted_positions(
         str(ms), Catalog(chosen), inside, geom.beam.minor_arcsec / 2, pointing_dec, layout, group.dish_m
     )
-    fitted = subtract.fitted_fluxes(str(ms), placed, inside, pointing_dec, layout, group.dish_m)
-    gains = selfcal.phase_gains(str(ms), fitted, pointing_dec, layout, group.dish_m, subtract.FIT_CHANNELS)
-    if gains is not None:  # the fluxes again, on the self-calibrated data
-        fitted = subtract.fitted_fluxes(str(ms), placed, inside, pointing_dec, layout, group.dish_m, gains)
+    first = Catalog(placed.table.assign(flux_jy=placed.table["flux_jy"] * np.clip(scales, 0.0, None)))
+    gains = selfcal.phase_gains(str(ms), first, pointing_dec, layout, group.dish_m, subtract.FIT_CHANNELS)
+    fitted = subtract.fitted_fluxes(str(ms), placed, inside, pointing_dec, layout, group.dish_m, gains)
     copy = scratch / "subtracted.ms"
     shutil.copytree(ms, copy)
     subtract.subtract(str(copy), fitted, pointing_dec, layout, group.dish_m, gains)

@@ -5,7 +5,7 @@ The calibration comes from a calibrator transit hours away; antenna phases drift
 take out: the subtraction leaves its sidelobes in the image (seen: 2.2 x the thermal noise
 around a 15 Jy calibrator three groups after its own). Here each antenna gets one phase per
 polarisation for the whole group, solved against the fitted bright-source model
-(`subtract.fitted_fluxes`) on the fit's channels:
+(`subtract.fitted_positions`: fluxes and positions) on the flux fit's channels:
 
 - sufficient statistics per baseline, Z_ij = sum V_ij conj(M_ij) over times and channels,
   then alternating updates g_i = phase of sum_j Z_ij g_j (damped every second step, as

@@ -55,6 +55,7 @@ FIT_ROWS = 20000  # rows at a time: (sources x rows x channels) complex predicti
 FIT_PRIOR = 1e-3  # the pull towards the catalogue flux, relative to each source's own information
 FIT_DECIMALS = 4
 POSITION_ITERATIONS = 2  # Gauss-Newton steps: a survey's few-arcsecond errors converge in two (unit test)
+POSITION_CHANNELS = 4  # channels the position fit reads: its cost grows as (sources + 2 x inside)^2
 SHIFT_DECIMALS = 3  # arcsec
 MAX_INDEX_CHANGE = 1.5  # the fitted change of a spectral index is held within +- this
 INDEX_SPREAD = 0.25  # spectral indices' spread about the default -0.7 (bright 1.4 GHz sources: ~0.2-0.3)
@@ -93,10 +94,11 @@ def _normal_equations(
     gains,
     pivot_hz: float | None = None,
     movable: np.ndarray | None = None,
+    channels: int = FIT_CHANNELS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(A, b): the real normal matrix and right-hand side of DATA (corrected by ``gains``)
     against every source's own predicted visibility (`model.MSPrediction.per_source`), over
-    the unflagged parallel hands of `FIT_CHANNELS` channels spread over the band. After
+    the unflagged parallel hands of about ``channels`` channels spread over the band. After
     them, for the ``movable`` ones: with a ``pivot_hz`` their visibilities times
     ln(frequency / pivot) (a change of spectral index), without one their change per arcsec
     east, then per arcsec north (`model.MSPrediction.per_arcsec`)."""
@@ -105,7 +107,7 @@ def _normal_equations(
     with table(ms, ack=False) as main:
         prediction = model.ms_prediction(main, sources, pointing_dec_rad, layout, dish_m)
         n_chan = sum(len(freqs) for _, _, freqs in prediction.windows)
-        stride = max(1, n_chan // FIT_CHANNELS)
+        stride = max(1, n_chan // channels)
         normal, rhs = np.zeros((n, n)), np.zeros(n)
         for first_row, n_rows, freqs in prediction.windows:
             for start in range(0, n_rows, FIT_ROWS):
@@ -127,8 +129,11 @@ def _normal_equations(
                 elif len(which):
                     columns.append(prediction.per_arcsec(first_row + start, rows, fit_freqs, each[which], which))
                 each = np.concatenate(columns).reshape(n, -1)
-                normal += np.real(np.conj(each) @ (each * weight).T)
-                rhs += np.real(np.conj(each) @ summed)
+                # Re(conj(a) b) = a.real b.real + a.imag b.imag: real products, and A A^T (BLAS syrk)
+                rooted = np.sqrt(weight)
+                stacked = np.concatenate([each.real * rooted, each.imag * rooted], axis=1)
+                normal += stacked @ stacked.T
+                rhs += each.real @ summed.real + each.imag @ summed.imag
     return normal, rhs
 
 
@@ -206,10 +211,12 @@ def fitted_positions(
     layout: Layout,
     dish_m: float,
     gains=None,
-) -> Catalog:
+) -> tuple[Catalog, np.ndarray]:
     """``sources`` with the ``movable`` ones moved to where DATA (corrected by ``gains``) puts
-    them: Gauss-Newton steps (`POSITION_ITERATIONS`) of the joint fit of every source's flux
-    and each movable one's offset east and north (`_normal_equations`). A fitted offset beyond
+    them, and every source's flux there as a multiple of its catalogue flux (the last step's;
+    on few channels: a model for self-calibration, `fitted_fluxes` measures them properly): Gauss-Newton steps (`POSITION_ITERATIONS`) of the joint fit of every source's flux
+    and each movable one's offset east and north (`_normal_equations`, on `POSITION_CHANNELS`
+    channels: positions need the baselines, not the band). A fitted offset beyond
     ``max_shift_arcsec`` is not this source's (another's sidelobe, a blend): it keeps its
     catalogue position. Columns ``shift_east_arcsec`` and ``shift_north_arcsec`` hold the
     offsets (rounded to `SHIFT_DECIMALS`: far below their precision, the same in every run)."""
@@ -220,14 +227,16 @@ def fitted_positions(
     for _ in range(POSITION_ITERATIONS):
         here = listed.copy()
         here.loc[rows] = _moved(listed, rows, *shift)
-        normal, rhs = _normal_equations(ms, Catalog(here), pointing_dec_rad, layout, dish_m, gains, movable=movable)
+        normal, rhs = _normal_equations(
+            ms, Catalog(here), pointing_dec_rad, layout, dish_m, gains, movable=movable, channels=POSITION_CHANNELS
+        )
         fitted = _solve(normal, rhs, np.r_[np.ones(n), np.zeros(2 * m)])
         flux = np.where(fitted[rows] > 0, fitted[rows], np.inf)  # no flux: no offset
         shift += np.stack([fitted[n : n + m], fitted[n + m :]]) / flux
     shift = np.where(np.hypot(*shift) <= max_shift_arcsec, np.round(shift, SHIFT_DECIMALS), 0.0)
     moved = listed.assign(shift_east_arcsec=0.0, shift_north_arcsec=0.0)
     moved.loc[rows] = _moved(moved, rows, *shift).assign(shift_east_arcsec=shift[0], shift_north_arcsec=shift[1])
-    return Catalog(moved)
+    return Catalog(moved), fitted[:n]
 
 
 def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout, dish_m: float, gains=None) -> None:

@@ -174,13 +174,13 @@ def test_gaussian_sources_are_modelled_and_fitted_as_the_simulator_draws_them(tm
         dec_deg=catalog.table["dec_deg"] + errors[:, 1] / 3600,
     )
     assert scales(sky.Catalog(listed))[2] < 0.95  # the point, 4.5" off
-    placed = subtract.fitted_positions(str(ms), sky.Catalog(listed), all_three, 10.0, dec, ants, 4.65)
+    placed, _ = subtract.fitted_positions(str(ms), sky.Catalog(listed), all_three, 10.0, dec, ants, 4.65)
     shifts = placed.table[["shift_east_arcsec", "shift_north_arcsec"]].to_numpy()
     assert np.abs(shifts + errors).max() < 0.01
     assert np.allclose(scales(placed), 1.0, atol=1e-3)
     # beyond the allowed shift (G2, 4.1"), or not movable (P): the catalogue's position; P's
     # misfit there moves G1 by ~0.01"
-    capped = subtract.fitted_positions(
+    capped, _ = subtract.fitted_positions(
         str(ms), sky.Catalog(listed), np.array([True, True, False]), 4.0, dec, ants, 4.65
     )
     shifts = capped.table[["shift_east_arcsec", "shift_north_arcsec"]].to_numpy()
