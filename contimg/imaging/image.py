@@ -88,10 +88,12 @@ def subtract_bright(
 ) -> tuple[Path, Catalog, np.ndarray | None]:
     """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks, those
     inside the image where the data put them (`subtract.fitted_positions`, within half the
-    beam's minor axis), all at their fluxes and spectral indices fitted to the data (`subtract.fitted_fluxes`), its parallel hands first
-    phase self-calibrated on them (`selfcal`, when one is bright enough), or ``ms`` itself
-    when there are none; those sources at their fitted positions and fluxes (columns ``inside``,
-    ``fitted_scale``, ``fitted_index_change``, ``shift_east_arcsec``, ``shift_north_arcsec``); and the self-calibration's gains (None: none)."""
+    beam's minor axis), all at their fluxes (and the inside ones' spectral indices) fitted to
+    the data (`subtract.fitted_fluxes`), its parallel hands first phase self-calibrated on
+    them (`selfcal`, when the model gives the phases well enough), or ``ms`` itself when
+    there are none; those sources at their fitted positions and fluxes (columns ``inside``,
+    ``fitted_scale``, ``fitted_index_change``, ``shift_east_arcsec``, ``shift_north_arcsec``);
+    and the self-calibration's gains (None: none)."""
     centre = model.phase_centre(str(ms))
     outside_min, inside_min = settings.subtract_min_apparent_jy, settings.subtract_inside_min_apparent_jy
     bright = model.select_sources(

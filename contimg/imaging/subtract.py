@@ -129,7 +129,7 @@ def _normal_equations(
                 elif len(which):
                     columns.append(prediction.per_arcsec(first_row + start, rows, fit_freqs, each[which], which))
                 each = np.concatenate(columns).reshape(n, -1)
-                # Re(conj(a) b) = a.real b.real + a.imag b.imag: real products, and A A^T (BLAS syrk)
+                # Re(conj(a) b) = a.real b.real + a.imag b.imag: real products, the normal matrix one A A^T
                 rooted = np.sqrt(weight)
                 stacked = np.concatenate([each.real * rooted, each.imag * rooted], axis=1)
                 normal += stacked @ stacked.T
@@ -170,9 +170,9 @@ def fitted_fluxes(
     as a Gaussian prior of width `INDEX_SPREAD` would (with the visibilities' noise from their
     weights, `noise_variance`): a faint source's index is barely measured, and unpulled its
     noise would pass to its flux at the pivot (the fit's own mean frequency is not the
-    pivot: the beam falls along the band). A weak pull (`FIT_PRIOR`)
-    towards the catalogue keeps two entries that the array cannot tell apart (a double
-    within the beam) from trading flux. DATA is first corrected by ``gains``
+    pivot: the beam falls along the band). A weak pull (`FIT_PRIOR`) towards the catalogue
+    keeps two entries that the array cannot tell apart (a double within the beam) from
+    trading flux. DATA is first corrected by ``gains``
     (`selfcal.phase_gains`; default none). Rounded (`FIT_DECIMALS`): far below the fit's
     precision, and the same in every run."""
     pivot, n, which = model.mean_frequency(ms), len(sources), np.flatnonzero(refined)
@@ -183,11 +183,11 @@ def fitted_fluxes(
     change = np.zeros(n)
     change[which] = fitted[n:] / np.where(scale[which] > 0, fitted[which], np.inf)
     change = np.round(np.clip(change, -MAX_INDEX_CHANGE, MAX_INDEX_CHANGE), FIT_DECIMALS)
-    table = sources.table
+    listed = sources.table
     return Catalog(
-        table.assign(
-            flux_jy=table["flux_jy"] * np.clip(scale, 0.0, None) * (REFERENCE_FREQ_HZ / pivot) ** change,
-            spectral_index=table["spectral_index"] + change,
+        listed.assign(
+            flux_jy=listed["flux_jy"] * np.clip(scale, 0.0, None) * (REFERENCE_FREQ_HZ / pivot) ** change,
+            spectral_index=listed["spectral_index"] + change,
             fitted_scale=scale,
             fitted_index_change=change,
         )
@@ -214,8 +214,9 @@ def fitted_positions(
 ) -> tuple[Catalog, np.ndarray]:
     """``sources`` with the ``movable`` ones moved to where DATA (corrected by ``gains``) puts
     them, and every source's flux there as a multiple of its catalogue flux (the last step's;
-    on few channels: a model for self-calibration, `fitted_fluxes` measures them properly): Gauss-Newton steps (`POSITION_ITERATIONS`) of the joint fit of every source's flux
-    and each movable one's offset east and north (`_normal_equations`, on `POSITION_CHANNELS`
+    on few channels: a model for self-calibration, `fitted_fluxes` measures them properly):
+    Gauss-Newton steps (`POSITION_ITERATIONS`) of the joint fit of every source's flux and
+    each movable one's offset east and north (`_normal_equations`, on `POSITION_CHANNELS`
     channels: positions need the baselines, not the band). A fitted offset beyond
     ``max_shift_arcsec`` is not this source's (another's sidelobe, a blend): it keeps its
     catalogue position. Columns ``shift_east_arcsec`` and ``shift_north_arcsec`` hold the
