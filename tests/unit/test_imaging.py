@@ -172,7 +172,10 @@ def test_the_qa_measures_the_datas_flux_scale_and_position(far_group, tmp_path):
     catalog = survey_fluxes(scene.sky, calibrators(cfg), seed=3).table.copy()  # late_groups' catalogue
     catalog["dec_deg"] += 5.0 / 3600
     moved = image_of(brighter, tmp_path, cfg, catalog=sky.Catalog(catalog))
-    assert record["flux_ratio_median"] == pytest.approx(1.0, abs=0.02)
+    # the catalogue's fluxes are off by up to 15 % (rms ~9 %): the median ratio of ~15 sources to
+    # it scatters by ~2.5 % about 1 (1.021 since the spectral indices are fitted, 8644ef3); the
+    # ratio of the two medians is what the data's 10 % must show
+    assert record["flux_ratio_median"] == pytest.approx(1.0, abs=0.03)
     assert moved["flux_ratio_median"] == pytest.approx(1.1 * record["flux_ratio_median"], abs=0.02)
     assert record["astrometric_offset_arcsec_median"] < 1.0
     assert moved["astrometric_offset_arcsec_median"] == pytest.approx(5.0, abs=1.0)
