@@ -207,6 +207,7 @@ def image_group(
                 if row.inside and (row.shift_east_arcsec or row.shift_north_arcsec)
             },
             "selfcal_phase_rms_deg": None if gains is None else selfcal.phase_rms_deg(gains),
+            "selfcal_intervals": None if gains is None else gains.intervals,
             "wsclean": cmd,
             "resources": {"threads": job.threads, "mem_gb": round(job.mem_gb, 1)},  # the job's, not the image's
             "software": {

@@ -96,8 +96,9 @@ def _normal_equations(
     pivot_hz: float | None = None,
     movable: np.ndarray | None = None,
     channels: int = FIT_CHANNELS,
+    column: str = "DATA",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(A, b): the real normal matrix and right-hand side of DATA (corrected by ``gains``)
+    """(A, b): the real normal matrix and right-hand side of ``column`` (corrected by ``gains``)
     against every source's own predicted visibility (`model.MSPrediction.per_source`), over
     the unflagged parallel hands of about ``channels`` channels spread over the band. After
     them, for the ``movable`` ones: with a ``pivot_hz`` their visibilities times
@@ -115,10 +116,12 @@ def _normal_equations(
                 rows = min(FIT_ROWS, n_rows - start)
                 cells = {
                     c: main.getcolslice(c, [0, 0], [-1, -1], [stride, 1], startrow=first_row + start, nrow=rows)
-                    for c in ("DATA", "FLAG")
+                    for c in (column, "FLAG")
                 }
-                a1, a2 = (main.getcol(c, first_row + start, rows) for c in ("ANTENNA1", "ANTENNA2"))
-                data = selfcal.corrected(cells["DATA"], prediction.parallel, a1, a2, gains)[..., prediction.parallel]
+                a1, a2, time = (main.getcol(c, first_row + start, rows) for c in ("ANTENNA1", "ANTENNA2", "TIME"))
+                data = selfcal.corrected(cells[column], prediction.parallel, a1, a2, time, gains)[
+                    ..., prediction.parallel
+                ]
                 used = ~cells["FLAG"][..., prediction.parallel] & np.isfinite(data)
                 weight = used.sum(axis=-1).ravel()  # (rows x channels) unflagged parallel hands
                 summed = np.where(used, data, 0).sum(axis=-1).ravel()
@@ -158,10 +161,17 @@ def noise_variance(ms: str) -> float:
 
 
 def fitted_fluxes(
-    ms: str, sources: Catalog, refined: np.ndarray, pointing_dec_rad: float, layout: Layout, dish_m: float, gains=None
+    ms: str,
+    sources: Catalog,
+    refined: np.ndarray,
+    pointing_dec_rad: float,
+    layout: Layout,
+    dish_m: float,
+    gains=None,
+    column: str = "DATA",
 ) -> Catalog:
     """``sources`` with their fluxes, and the ``refined`` ones' spectral indices, fitted jointly
-    to the MS's DATA: linear least squares of the unflagged parallel hands against every
+    to the MS's ``column``: linear least squares of the unflagged parallel hands against every
     source's own predicted visibility and the refined ones' change with spectral index
     (`_normal_equations`), pivoted at the MS's mean frequency (the image's). Column
     ``fitted_scale`` is the flux there over the catalogue's, ``fitted_index_change`` the
@@ -173,11 +183,11 @@ def fitted_fluxes(
     noise would pass to its flux at the pivot (the fit's own mean frequency is not the
     pivot: the beam falls along the band). A weak pull (`FIT_PRIOR`) towards the catalogue
     keeps two entries that the array cannot tell apart (a double within the beam) from
-    trading flux. DATA is first corrected by ``gains``
+    trading flux. The data are first corrected by ``gains``
     (`selfcal.phase_gains`; default none). Rounded (`FIT_DECIMALS`): far below the fit's
     precision, and the same in every run."""
     pivot, n, which = model.mean_frequency(ms), len(sources), np.flatnonzero(refined)
-    normal, rhs = _normal_equations(ms, sources, pointing_dec_rad, layout, dish_m, gains, pivot, refined)
+    normal, rhs = _normal_equations(ms, sources, pointing_dec_rad, layout, dish_m, gains, pivot, refined, column=column)
     index_precision = np.r_[np.zeros(n), np.full(len(which), noise_variance(ms) / INDEX_SPREAD**2)]
     fitted = _solve(normal, rhs, np.r_[np.ones(n), np.zeros(len(which))], index_precision)
     scale = np.round(fitted[:n], FIT_DECIMALS)
@@ -249,8 +259,8 @@ def subtract(ms: str, sources: Catalog, pointing_dec_rad: float, layout: Layout,
         for first_row, predicted in model.model_blocks(main, sources, pointing_dec_rad, layout, dish_m):
             data = main.getcol("DATA", startrow=first_row, nrow=len(predicted))
             if gains is not None:
-                a1, a2 = (main.getcol(c, first_row, len(predicted)) for c in ("ANTENNA1", "ANTENNA2"))
-                data = selfcal.corrected(data, parallel, a1, a2, gains)
+                a1, a2, time = (main.getcol(c, first_row, len(predicted)) for c in ("ANTENNA1", "ANTENNA2", "TIME"))
+                data = selfcal.corrected(data, parallel, a1, a2, time, gains)
             data -= predicted
             main.putcol("DATA", data, startrow=first_row, nrow=len(predicted))
 

@@ -420,3 +420,44 @@ def test_optional_delay_solve_recovers_the_injected_delays(demo, tmp_path):
     ref = list(scene.active).index(record["refant"]["rows"][0])
     # CASA's gains are the conjugate of the simulation's: delays change sign
     np.testing.assert_allclose(got_ns - got_ns[ref], -(true_ns - true_ns[ref]), atol=0.02)
+
+
+def test_a_survey_like_field_model_is_refitted_between_the_passes(demo, tmp_path):
+    """The field catalogue as a survey gives it: every flux 20 % off (alternately high and
+    low) and a 1 Jy entry with nothing on the sky 0.5 deg east of the calibrator. The last
+    pass solves against the field fluxes fitted to the previous pass's calibrated data: the
+    bright field sources' within 3 % of the truth, the empty entry's below 15 % of its
+    catalogue flux (each pass calibrates part of the model's error into the data: a quarter
+    of it here after the first, 7 % after the second); the calibrator's flux is kept, and the
+    gains meet the tolerance the exact catalogue does (with one fit between two passes they
+    did not: 0.21 deg of phase against 0.18)."""
+    out, scene, files, cfg, cal_ms = demo
+    field = sky.read_catalog(cfg["calibration"]["field_catalog"]).table
+    cal = field[field["name"] == "SIM CAL J0907+5440"].iloc[0]
+    east = cal["ra_deg"] + 0.5 / np.cos(np.deg2rad(cal["dec_deg"]))
+    empty = pd.DataFrame([{**cal.to_dict(), "name": "EMPTY", "ra_deg": east, "flux_jy": 1.0}])
+    separation = np.hypot(
+        (field["ra_deg"] - empty["ra_deg"][0]) * np.cos(np.deg2rad(empty["dec_deg"][0])),
+        field["dec_deg"] - empty["dec_deg"][0],
+    )
+    assert separation.min() > 0.1  # nothing on the sky within a few beams
+    off = np.where(np.arange(len(field)) % 2, 1.2, 0.8)
+    wrong = sky.Catalog(pd.concat([field.assign(flux_jy=field["flux_jy"] * off), empty], ignore_index=True))
+    record = solve_on(cal_ms, tmp_path / "c1", cfg, field=wrong)
+    assert record["verdict"] == "good", record["reasons"]
+    fitted = pd.DataFrame(record["model"]["sources"]).set_index("name")
+    assert fitted.loc["EMPTY", "apparent_jy"] / fitted.loc["EMPTY", "fitted_scale"] > 0.4  # it was in the beam
+    assert fitted.loc["EMPTY", "fitted_scale"] < 0.15, fitted.loc["EMPTY", "fitted_scale"]
+    calibrator = fitted[fitted["role"] == "calibrator"].iloc[0]
+    assert calibrator["fitted_scale"] == 1 and calibrator["flux_jy"] == pytest.approx(cal["flux_jy"], rel=1e-6)
+    variable = cfg["simulation"]["variable"]["source"]
+    truth = field.set_index("name")["flux_jy"]
+    bright = fitted[(fitted["role"] == "field") & (fitted["apparent_jy"] > 0.1) & (fitted.index != variable)]
+    bright = bright[bright.index.isin(truth.index)]
+    assert len(bright) >= 3
+    ratio = bright["flux_jy"] / truth[bright.index]
+    assert np.abs(ratio - 1).max() < 0.03, ratio
+    phase_deg, amp = gain_errors(tmp_path / "c1", out / "truth/instrument.npz", 1)
+    limit = THERMAL_MARGIN * thermal_limit(out, record, scene)
+    assert phase_deg <= min(PIPELINE_LIMIT[0], np.rad2deg(limit)), (phase_deg, np.rad2deg(limit))
+    assert amp <= min(PIPELINE_LIMIT[1], limit), (amp, limit)
