@@ -3,7 +3,7 @@
 Measured in the same run, each in a fresh process (wall time and peak memory):
   - ours: `solve_calibration` as the workflow runs it (private copy, beam-attenuated model
     of calibrator + field sources predicted into MODEL_DATA, reference antenna from the
-    data, two CASA passes with rflag between them, QA, plots), then `apply_calibration`
+    data, three CASA passes: rflag after the first, the field model refitted after the first two; QA, plots), then `apply_calibration`
     (one CASA mstransform pass with a calibration library; native channels, not averaged);
   - baseline, the earlier DSA-110 pipeline's sequence: a private copy, CASA `ft` of a
     calibrator-only point-source component list, `bandpass` (solint inf), phase-only
