@@ -85,7 +85,7 @@ def subtract_bright(
     group: Group,
     layout: Layout,
     settings: Imaging,
-) -> tuple[Path, Catalog, np.ndarray | None]:
+) -> tuple[Path, Catalog, selfcal.PhaseGains | None]:
     """A scratch copy of ``ms`` without the catalogue sources `subtract.to_subtract` picks, those
     inside the image where the data put them (`subtract.fitted_positions`, within half the
     beam's minor axis), all at their fluxes (and the inside ones' spectral indices) fitted to
